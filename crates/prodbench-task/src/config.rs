@@ -1,0 +1,530 @@
+//! `task.toml`: Harbor's schema plus prodbench's extensions, parsed into [`TaskConfig`] with
+//! Harbor's defaults.
+//!
+//! Parsing runs in two steps. Serde fills a *raw* mirror of the file in which every field is
+//! optional, so a type error carries the span the TOML parser saw, and unknown keys are
+//! collected (not rejected: Harbor ignores them, we warn). Then [`resolve`] checks ranges
+//! and applies defaults, turning each problem into a [`Diagnostic`] with file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::diagnostic::{Diagnostic, line_of};
+
+pub const DEFAULT_AGENT_TIMEOUT_SEC: f64 = 600.0;
+pub const DEFAULT_VERIFIER_TIMEOUT_SEC: f64 = 600.0;
+pub const DEFAULT_BUILD_TIMEOUT_SEC: f64 = 600.0;
+pub const DEFAULT_START_TIMEOUT_SEC: f64 = 120.0;
+pub const DEFAULT_CPUS: f64 = 1.0;
+pub const DEFAULT_MEMORY_MB: u64 = 2048;
+pub const DEFAULT_STORAGE_MB: u64 = 10240;
+pub const DEFAULT_WORKDIR: &str = "/app";
+
+/// The resolved contents of `task.toml`, every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskConfig {
+    pub schema_version: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `[metadata]`: free-form, as in Harbor (difficulty, category, tags, ...).
+    pub metadata: toml::Table,
+    pub verifier: VerifierConfig,
+    pub agent: AgentConfig,
+    pub environment: EnvironmentConfig,
+    pub solution: SolutionConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifierConfig {
+    pub timeout_sec: f64,
+    pub env: BTreeMap<String, String>,
+    /// User the tests run as; `None` means the sandbox's default (root in Docker).
+    pub user: Option<String>,
+    pub environment_mode: EnvironmentMode,
+}
+
+/// Where the verifier runs relative to the agent's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvironmentMode {
+    /// In the agent's sandbox, after every agent process is killed.
+    Shared,
+    /// In a fresh sandbox of the task image into which only the agent's final workspace is
+    /// copied: nothing the agent did outside the workspace can reach the tests.
+    Separate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub timeout_sec: f64,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentConfig {
+    pub build_timeout_sec: f64,
+    /// prodbench extension: how long starting the sandbox (and `setup.sh`) may take.
+    pub start_timeout_sec: f64,
+    /// A prebuilt image to use instead of building `environment/Dockerfile`.
+    pub docker_image: Option<String>,
+    pub cpus: f64,
+    pub memory_mb: u64,
+    pub storage_mb: u64,
+    pub network: NetworkMode,
+    pub env: BTreeMap<String, String>,
+    /// The agent's workspace inside the sandbox; `None` means the image's WORKDIR (docker)
+    /// or [`DEFAULT_WORKDIR`] (local).
+    pub workdir: Option<String>,
+}
+
+/// Whether the sandbox reaches any network beyond its own loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// Loopback only. The default: a task must ask for network.
+    None,
+    /// The sandbox backend's default outbound network (Docker's bridge, the host's network
+    /// for the local sandbox).
+    Bridge,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SolutionConfig {
+    pub env: BTreeMap<String, String>,
+}
+
+// ---- raw mirror of the file -----------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct RawTaskToml {
+    version: Option<String>,
+    schema_version: Option<String>,
+    task: Option<RawTaskSection>,
+    metadata: Option<toml::Table>,
+    verifier: Option<RawVerifier>,
+    agent: Option<RawAgent>,
+    environment: Option<RawEnvironment>,
+    solution: Option<RawSolution>,
+    /// Harbor 1.0's top-level `source`: accepted, not used.
+    #[serde(rename = "source")]
+    _source: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawTaskSection {
+    name: Option<String>,
+    description: Option<String>,
+    /// Accepted for Harbor compatibility, not used.
+    #[serde(rename = "authors")]
+    _authors: Option<IgnoredAny>,
+    keywords: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawVerifier {
+    timeout_sec: Option<f64>,
+    env: Option<BTreeMap<String, String>>,
+    user: Option<String>,
+    environment_mode: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawAgent {
+    timeout_sec: Option<f64>,
+    user: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEnvironment {
+    build_timeout_sec: Option<f64>,
+    start_timeout_sec: Option<f64>,
+    docker_image: Option<String>,
+    cpus: Option<f64>,
+    memory_mb: Option<i64>,
+    storage_mb: Option<i64>,
+    /// Harbor's older spelling: "4G", "512M".
+    memory: Option<String>,
+    storage: Option<String>,
+    gpus: Option<i64>,
+    allow_internet: Option<bool>,
+    network_mode: Option<String>,
+    env: Option<BTreeMap<String, String>>,
+    workdir: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawSolution {
+    env: Option<BTreeMap<String, String>>,
+}
+
+/// Parses and validates `task.toml` text. Returns the config (if there were no errors) and
+/// every diagnostic found, warnings included.
+pub fn parse(file: &Path, text: &str) -> (Option<TaskConfig>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let raw = match deserialize_raw(file, text, &mut diagnostics) {
+        Some(raw) => raw,
+        None => return (None, diagnostics),
+    };
+    let mut ctx = Resolver { file, text, diagnostics };
+    let config = ctx.resolve(raw);
+    let has_errors = ctx.diagnostics.iter().any(Diagnostic::is_error);
+    (if has_errors { None } else { Some(config) }, ctx.diagnostics)
+}
+
+fn deserialize_raw(file: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<RawTaskToml> {
+    let deserializer = match toml::de::Deserializer::parse(text) {
+        Ok(d) => d,
+        Err(err) => {
+            out.push(toml_error(file, text, &err));
+            return None;
+        }
+    };
+    let mut unknown = Vec::new();
+    // serde_ignored writes `?` for each `Option` it passes through: drop those segments.
+    let result = serde_ignored::deserialize(deserializer, |path| {
+        let dotted: Vec<String> = path.to_string().split('.').filter(|s| *s != "?").map(String::from).collect();
+        unknown.push(dotted.join("."));
+    });
+    match result {
+        Ok(raw) => {
+            for key in unknown {
+                out.push(unknown_key(file, text, &key));
+            }
+            Some(raw)
+        }
+        Err(err) => {
+            out.push(toml_error(file, text, &err));
+            None
+        }
+    }
+}
+
+fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
+    let line = err.span().map(|span| line_of(text, span.start));
+    Diagnostic::error(file, err.message().trim().to_string())
+        .at_line(line)
+        .hint("see docs/TASK-FORMAT.md for every field and its type")
+}
+
+fn unknown_key(file: &Path, text: &str, dotted: &str) -> Diagnostic {
+    Diagnostic::warning(file, "unknown key, ignored")
+        .at_line(key_line(text, dotted))
+        .key(dotted)
+        .hint("check the spelling against docs/TASK-FORMAT.md; free-form data belongs in [metadata]")
+}
+
+/// Finds the line of a dotted key by walking the span-preserving parse of the file.
+fn key_line(text: &str, dotted: &str) -> Option<usize> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        if parts.peek().is_none() {
+            return Some(line_of(text, key.span().start));
+        }
+        table = value.get_ref().as_table()?;
+    }
+    None
+}
+
+struct Resolver<'a> {
+    file: &'a Path,
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Resolver<'_> {
+    fn resolve(&mut self, raw: RawTaskToml) -> TaskConfig {
+        let schema_version = raw.schema_version.or(raw.version).unwrap_or_else(|| "1.0".into());
+        let (name, description, keywords) = match raw.task {
+            Some(t) => (t.name, t.description, t.keywords),
+            None => (None, None, None),
+        };
+        let mut metadata = raw.metadata.unwrap_or_default();
+        if let Some(keywords) = keywords {
+            metadata.entry("tags").or_insert_with(|| toml::Value::Array(keywords.into_iter().map(toml::Value::from).collect()));
+        }
+        if let Some(name) = &name {
+            self.check_task_name(name);
+        }
+        TaskConfig {
+            schema_version,
+            name,
+            description,
+            metadata,
+            verifier: self.verifier(raw.verifier),
+            agent: self.agent(raw.agent),
+            environment: self.environment(raw.environment),
+            solution: SolutionConfig { env: raw.solution.and_then(|s| s.env).unwrap_or_default() },
+        }
+    }
+
+    fn verifier(&mut self, raw: Option<RawVerifier>) -> VerifierConfig {
+        let Some(raw) = raw else {
+            return VerifierConfig {
+                timeout_sec: DEFAULT_VERIFIER_TIMEOUT_SEC,
+                env: BTreeMap::new(),
+                user: None,
+                environment_mode: EnvironmentMode::Shared,
+            };
+        };
+        let environment_mode = match raw.environment_mode.as_deref() {
+            None | Some("shared") => EnvironmentMode::Shared,
+            Some("separate") => EnvironmentMode::Separate,
+            Some(other) => {
+                self.error("verifier.environment_mode", format!("expected \"shared\" or \"separate\", got {other:?}"), None);
+                EnvironmentMode::Shared
+            }
+        };
+        VerifierConfig {
+            timeout_sec: self.timeout("verifier.timeout_sec", raw.timeout_sec, DEFAULT_VERIFIER_TIMEOUT_SEC),
+            env: raw.env.unwrap_or_default(),
+            user: self.user("verifier.user", raw.user),
+            environment_mode,
+        }
+    }
+
+    fn agent(&mut self, raw: Option<RawAgent>) -> AgentConfig {
+        let (timeout_sec, user) = raw.map(|r| (r.timeout_sec, r.user)).unwrap_or_default();
+        AgentConfig {
+            timeout_sec: self.timeout("agent.timeout_sec", timeout_sec, DEFAULT_AGENT_TIMEOUT_SEC),
+            user: self.user("agent.user", user),
+        }
+    }
+
+    fn environment(&mut self, raw: Option<RawEnvironment>) -> EnvironmentConfig {
+        let raw = raw.unwrap_or(RawEnvironment {
+            build_timeout_sec: None,
+            start_timeout_sec: None,
+            docker_image: None,
+            cpus: None,
+            memory_mb: None,
+            storage_mb: None,
+            memory: None,
+            storage: None,
+            gpus: None,
+            allow_internet: None,
+            network_mode: None,
+            env: None,
+            workdir: None,
+        });
+        let cpus = raw.cpus.unwrap_or(DEFAULT_CPUS);
+        if !(cpus.is_finite() && cpus > 0.0 && cpus <= 1024.0) {
+            self.error("environment.cpus", format!("expected a number of CPUs above 0, got {cpus}"), Some("for example `cpus = 2`"));
+        }
+        let memory_mb = self.megabytes("environment.memory_mb", raw.memory_mb, "environment.memory", raw.memory, DEFAULT_MEMORY_MB, 6);
+        let storage_mb = self.megabytes("environment.storage_mb", raw.storage_mb, "environment.storage", raw.storage, DEFAULT_STORAGE_MB, 1);
+        if let Some(gpus) = raw.gpus.filter(|&g| g != 0) {
+            self.error("environment.gpus", format!("{gpus} GPUs requested, but no prodbench sandbox provides GPUs yet"), Some("remove the key or set `gpus = 0`"));
+        }
+        if let Some(workdir) = &raw.workdir {
+            if !workdir.starts_with('/') {
+                self.error("environment.workdir", format!("expected an absolute path, got {workdir:?}"), Some("for example `workdir = \"/app\"`"));
+            }
+        }
+        EnvironmentConfig {
+            build_timeout_sec: self.timeout("environment.build_timeout_sec", raw.build_timeout_sec, DEFAULT_BUILD_TIMEOUT_SEC),
+            start_timeout_sec: self.timeout("environment.start_timeout_sec", raw.start_timeout_sec, DEFAULT_START_TIMEOUT_SEC),
+            docker_image: raw.docker_image,
+            cpus,
+            memory_mb,
+            storage_mb,
+            network: self.network(raw.network_mode, raw.allow_internet),
+            env: raw.env.unwrap_or_default(),
+            workdir: raw.workdir,
+        }
+    }
+
+    fn network(&mut self, network_mode: Option<String>, allow_internet: Option<bool>) -> NetworkMode {
+        let from_mode = match network_mode.as_deref() {
+            None => None,
+            Some("none") => Some(NetworkMode::None),
+            Some("bridge") => Some(NetworkMode::Bridge),
+            Some(other) => {
+                self.error("environment.network_mode", format!("expected \"none\" or \"bridge\", got {other:?}"), Some("use \"bridge\" to give the sandbox outbound network"));
+                None
+            }
+        };
+        let from_flag = allow_internet.map(|allow| if allow { NetworkMode::Bridge } else { NetworkMode::None });
+        if let (Some(mode), Some(flag)) = (from_mode, from_flag) {
+            if mode != flag {
+                self.error("environment.allow_internet", "contradicts `environment.network_mode`".into(), Some("keep one of the two keys"));
+            }
+        }
+        from_mode.or(from_flag).unwrap_or(NetworkMode::None)
+    }
+
+    fn timeout(&mut self, key: &str, value: Option<f64>, default: f64) -> f64 {
+        let value = value.unwrap_or(default);
+        if !(value.is_finite() && value > 0.0) {
+            self.error(key, format!("expected a number of seconds above 0, got {value}"), None);
+        }
+        value
+    }
+
+    fn megabytes(&mut self, key: &str, mb: Option<i64>, legacy_key: &str, legacy: Option<String>, default: u64, minimum: u64) -> u64 {
+        let value = match (mb, legacy) {
+            (Some(mb), _) => mb,
+            (None, Some(size)) => match parse_size_mb(&size) {
+                Some(mb) => mb as i64,
+                None => {
+                    self.error(legacy_key, format!("expected a size like \"512M\" or \"4G\", got {size:?}"), Some("or give the size in megabytes with the `_mb` key"));
+                    return default;
+                }
+            },
+            (None, None) => default as i64,
+        };
+        if value < minimum as i64 {
+            self.error(key, format!("expected at least {minimum} megabytes, got {value}"), None);
+            return default;
+        }
+        value as u64
+    }
+
+    fn user(&mut self, key: &str, user: Option<String>) -> Option<String> {
+        if let Some(u) = &user {
+            if u.is_empty() || u.chars().any(char::is_whitespace) {
+                self.error(key, format!("expected a user name or uid, got {u:?}"), None);
+            }
+        }
+        user
+    }
+
+    fn check_task_name(&mut self, name: &str) {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !valid {
+            self.error("task.name", format!("expected letters, digits and -_./ only, got {name:?}"), None);
+        }
+    }
+
+    fn error(&mut self, key: &str, message: String, hint: Option<&str>) {
+        let mut d = Diagnostic::error(self.file, message).at_line(key_line(self.text, key)).key(key);
+        if let Some(hint) = hint {
+            d = d.hint(hint);
+        }
+        self.diagnostics.push(d);
+    }
+}
+
+/// "512M", "4G", "4096" (megabytes), "1.5G" -> megabytes.
+fn parse_size_mb(size: &str) -> Option<u64> {
+    let s = size.trim().to_ascii_uppercase();
+    let s = s.strip_suffix('B').unwrap_or(&s);
+    let (number, factor) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 1.0 / 1024.0),
+        'M' => (&s[..s.len() - 1], 1.0),
+        'G' => (&s[..s.len() - 1], 1024.0),
+        'T' => (&s[..s.len() - 1], 1024.0 * 1024.0),
+        _ => (s, 1.0),
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value > 0.0).then(|| (value * factor).ceil() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> (Option<TaskConfig>, Vec<String>) {
+        let (config, diags) = parse(Path::new("t/task.toml"), text);
+        (config, diags.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn empty_file_gets_harbor_defaults() {
+        let (config, diags) = check("");
+        assert!(diags.is_empty(), "{diags:?}");
+        let c = config.unwrap();
+        assert_eq!(c.agent.timeout_sec, 600.0);
+        assert_eq!(c.verifier.timeout_sec, 600.0);
+        assert_eq!(c.environment.cpus, 1.0);
+        assert_eq!(c.environment.memory_mb, 2048);
+        assert_eq!(c.environment.network, NetworkMode::None);
+        assert_eq!(c.verifier.environment_mode, EnvironmentMode::Shared);
+    }
+
+    #[test]
+    fn harbor_example_parses() {
+        let text = r#"
+version = "1.0"
+[metadata]
+author_name = "A"
+difficulty = "easy"
+tags = ["x"]
+[verifier]
+timeout_sec = 120.0
+env = { API_KEY = "k" }
+user = "root"
+[agent]
+timeout_sec = 300
+[environment]
+build_timeout_sec = 600.0
+cpus = 2
+memory = "4G"
+storage = "10G"
+allow_internet = true
+[solution]
+env = { A = "b" }
+"#;
+        let (config, diags) = check(text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let c = config.unwrap();
+        assert_eq!(c.agent.timeout_sec, 300.0);
+        assert_eq!(c.environment.memory_mb, 4096);
+        assert_eq!(c.environment.storage_mb, 10240);
+        assert_eq!(c.environment.network, NetworkMode::Bridge);
+        assert_eq!(c.verifier.env["API_KEY"], "k");
+        assert_eq!(c.solution.env["A"], "b");
+    }
+
+    #[test]
+    fn unknown_key_is_a_warning_with_its_line() {
+        let (config, diags) = check("[environment]\ncpus = 1\ncpu_count = 2\n");
+        assert!(config.is_some());
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].starts_with("t/task.toml:3: warning: `environment.cpu_count`: unknown key"), "{}", diags[0]);
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_its_line() {
+        let (config, diags) = check("[agent]\n\ntimeout_sec = \"ten\"\n");
+        assert!(config.is_none());
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].starts_with("t/task.toml:3: error:"), "{}", diags[0]);
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_naming_the_key() {
+        let (config, diags) = check("[environment]\ncpus = -1\nmemory_mb = 0\n[verifier]\ntimeout_sec = 0\nenvironment_mode = \"elsewhere\"\n");
+        assert!(config.is_none());
+        let joined = diags.join("\n");
+        assert!(joined.contains("t/task.toml:2: error: `environment.cpus`"), "{joined}");
+        assert!(joined.contains("t/task.toml:3: error: `environment.memory_mb`"), "{joined}");
+        assert!(joined.contains("t/task.toml:5: error: `verifier.timeout_sec`"), "{joined}");
+        assert!(joined.contains("t/task.toml:6: error: `verifier.environment_mode`"), "{joined}");
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let (config, diags) = check("[agent]\ntimeout_sec = = 3\n");
+        assert!(config.is_none());
+        assert!(diags[0].starts_with("t/task.toml:2: error:"), "{}", diags[0]);
+    }
+
+    #[test]
+    fn contradictory_network_keys_are_an_error() {
+        let (config, diags) = check("[environment]\nnetwork_mode = \"none\"\nallow_internet = true\n");
+        assert!(config.is_none(), "{diags:?}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size_mb("512M"), Some(512));
+        assert_eq!(parse_size_mb("4G"), Some(4096));
+        assert_eq!(parse_size_mb("1.5g"), Some(1536));
+        assert_eq!(parse_size_mb("2048"), Some(2048));
+        assert_eq!(parse_size_mb("lots"), None);
+    }
+}

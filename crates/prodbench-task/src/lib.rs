@@ -1,0 +1,308 @@
+//! Task directories: what a task is, how it is found, parsed and validated.
+//!
+//! A task is a Harbor-format directory (`task.toml`, `instruction.md`, `environment/`,
+//! `tests/test.sh`, `solution/solve.sh`). A dataset is a directory of tasks. Loading never
+//! stops at the first problem: [`TaskCheck`] carries every [`Diagnostic`] so `tasks check`
+//! can list them all and a dataset run can skip a broken task and run the rest.
+//!
+//! This crate does no I/O beyond reading the task directory, and knows nothing of sandboxes,
+//! agents or grading.
+
+mod config;
+mod diagnostic;
+mod digest;
+
+use std::path::{Path, PathBuf};
+
+pub use config::{
+    AgentConfig, EnvironmentConfig, EnvironmentMode, NetworkMode, SolutionConfig, TaskConfig,
+    VerifierConfig, DEFAULT_WORKDIR,
+};
+pub use diagnostic::{Diagnostic, Severity};
+pub use digest::digest_dir;
+
+pub const TASK_TOML: &str = "task.toml";
+pub const INSTRUCTION_MD: &str = "instruction.md";
+pub const ENVIRONMENT_DIR: &str = "environment";
+pub const TESTS_DIR: &str = "tests";
+pub const SOLUTION_DIR: &str = "solution";
+pub const TEST_SCRIPT: &str = "test.sh";
+pub const SOLVE_SCRIPT: &str = "solve.sh";
+pub const DOCKERFILE: &str = "Dockerfile";
+/// Local-sandbox set-up script inside `environment/`, run once when the sandbox starts.
+pub const SETUP_SCRIPT: &str = "setup.sh";
+
+/// A task that loaded without errors.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// `[task].name`, or the directory's name.
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: TaskConfig,
+    pub instruction: String,
+    /// sha256 of every file in the task directory: recorded with each result.
+    pub digest: String,
+    /// sha256 of `environment/`: the image tag, so an unchanged environment builds once.
+    pub environment_digest: String,
+}
+
+impl Task {
+    pub fn environment_dir(&self) -> PathBuf {
+        self.dir.join(ENVIRONMENT_DIR)
+    }
+
+    pub fn tests_dir(&self) -> PathBuf {
+        self.dir.join(TESTS_DIR)
+    }
+
+    pub fn solution_dir(&self) -> PathBuf {
+        self.dir.join(SOLUTION_DIR)
+    }
+
+    pub fn has_dockerfile(&self) -> bool {
+        self.environment_dir().join(DOCKERFILE).is_file()
+    }
+
+    pub fn has_solution(&self) -> bool {
+        self.solution_dir().join(SOLVE_SCRIPT).is_file()
+    }
+}
+
+/// The outcome of loading one task directory: the task when it has no errors, and every
+/// diagnostic (warnings included) either way.
+#[derive(Debug, Clone)]
+pub struct TaskCheck {
+    pub dir: PathBuf,
+    pub task: Option<Task>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl TaskCheck {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+}
+
+/// Loads and validates one task directory.
+pub fn load_task(dir: &Path) -> TaskCheck {
+    let mut diagnostics = Vec::new();
+    let task = load_task_inner(dir, &mut diagnostics);
+    TaskCheck { dir: dir.to_path_buf(), task, diagnostics }
+}
+
+fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task> {
+    let toml_path = dir.join(TASK_TOML);
+    let config = match std::fs::read_to_string(&toml_path) {
+        Ok(text) => {
+            let (config, found) = config::parse(&toml_path, &text);
+            diagnostics.extend(found);
+            config
+        }
+        Err(err) => {
+            diagnostics.push(
+                Diagnostic::error(&toml_path, format!("cannot read: {err}"))
+                    .hint("a task directory needs a task.toml, even an empty one"),
+            );
+            None
+        }
+    };
+    let instruction = read_instruction(dir, diagnostics);
+    check_layout(dir, config.as_ref(), diagnostics);
+    let (config, instruction) = (config?, instruction?);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let (digest, environment_digest) = match (digest_dir(dir), digest_dir(&dir.join(ENVIRONMENT_DIR))) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(err), _) | (_, Err(err)) => {
+            diagnostics.push(Diagnostic::error(dir, format!("cannot read task files: {err}")));
+            return None;
+        }
+    };
+    let name = config.name.clone().unwrap_or_else(|| dir_name(dir));
+    Some(Task { name, dir: dir.to_path_buf(), config, instruction, digest, environment_digest })
+}
+
+fn read_instruction(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    let path = dir.join(INSTRUCTION_MD);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => {
+            diagnostics.push(Diagnostic::error(&path, "is empty").hint("write the task's instruction for the agent here"));
+            None
+        }
+        Ok(text) => Some(text),
+        Err(err) => {
+            diagnostics.push(Diagnostic::error(&path, format!("cannot read: {err}")).hint("every task needs an instruction.md with the agent's instruction"));
+            None
+        }
+    }
+}
+
+fn check_layout(dir: &Path, config: Option<&TaskConfig>, diagnostics: &mut Vec<Diagnostic>) {
+    let test_sh = dir.join(TESTS_DIR).join(TEST_SCRIPT);
+    if !test_sh.is_file() {
+        diagnostics.push(
+            Diagnostic::error(&test_sh, "missing")
+                .hint("tests/test.sh runs the tests and writes /logs/verifier/reward.txt or reward.json"),
+        );
+    }
+    let env_dir = dir.join(ENVIRONMENT_DIR);
+    if !env_dir.is_dir() {
+        diagnostics.push(
+            Diagnostic::error(&env_dir, "missing")
+                .hint("environment/ holds a Dockerfile (docker sandbox) or workspace files and setup.sh (local sandbox)"),
+        );
+        return;
+    }
+    let prebuilt = config.is_some_and(|c| c.environment.docker_image.is_some());
+    if !prebuilt && !env_dir.join(DOCKERFILE).is_file() {
+        diagnostics.push(
+            Diagnostic::warning(&env_dir.join(DOCKERFILE), "missing: this task can run only in the local sandbox")
+                .hint("add a Dockerfile or set [environment] docker_image to run it with --env docker"),
+        );
+    }
+    let solve_sh = dir.join(SOLUTION_DIR).join(SOLVE_SCRIPT);
+    if !solve_sh.is_file() {
+        diagnostics.push(Diagnostic::warning(&solve_sh, "missing: the oracle agent cannot run this task"));
+    }
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// Finds the tasks under `path`: the directory itself when it holds a `task.toml`, else each
+/// subdirectory that does (a dataset). Subdirectories that look like tasks (they hold an
+/// `instruction.md` or `tests/`) but lack `task.toml` are reported as broken, not skipped.
+pub fn discover(path: &Path) -> Result<Vec<TaskCheck>, Diagnostic> {
+    if !path.is_dir() {
+        return Err(Diagnostic::error(path, "is not a directory").hint("pass a task directory or a dataset (a directory of tasks)"));
+    }
+    if path.join(TASK_TOML).is_file() {
+        return Ok(vec![load_task(path)]);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|err| Diagnostic::error(path, format!("cannot list: {err}")))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && looks_like_task(p))
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        return Err(Diagnostic::error(path, "holds no tasks").hint("a task is a directory with task.toml, instruction.md, environment/ and tests/test.sh"));
+    }
+    let mut checks: Vec<TaskCheck> = dirs.iter().map(|d| load_task(d)).collect();
+    flag_duplicate_names(&mut checks);
+    Ok(checks)
+}
+
+fn looks_like_task(dir: &Path) -> bool {
+    [TASK_TOML, INSTRUCTION_MD, TESTS_DIR].iter().any(|f| dir.join(f).exists())
+}
+
+fn flag_duplicate_names(checks: &mut [TaskCheck]) {
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..checks.len() {
+        let Some(name) = checks[i].task.as_ref().map(|t| t.name.clone()) else { continue };
+        if let Some(first) = seen.insert(name.clone(), i) {
+            let other = checks[first].dir.display().to_string();
+            let check = &mut checks[i];
+            check.diagnostics.push(
+                Diagnostic::error(&check.dir.join(TASK_TOML), format!("task name {name:?} is already used by {other}"))
+                    .key("task.name")
+                    .hint("task names identify results: give each task its own [task] name"),
+            );
+            check.task = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn minimal_task(dir: &Path) {
+        write(dir, "task.toml", "[agent]\ntimeout_sec = 10\n");
+        write(dir, "instruction.md", "Do it.\n");
+        write(dir, "environment/Dockerfile", "FROM debian:bookworm-slim\n");
+        write(dir, "tests/test.sh", "echo 1 > /logs/verifier/reward.txt\n");
+        write(dir, "solution/solve.sh", "true\n");
+    }
+
+    #[test]
+    fn loads_a_complete_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(tmp.path());
+        let check = load_task(tmp.path());
+        assert!(check.diagnostics.is_empty(), "{:?}", check.diagnostics);
+        let task = check.task.unwrap();
+        assert_eq!(task.config.agent.timeout_sec, 10.0);
+        assert_eq!(task.digest.len(), 64);
+    }
+
+    #[test]
+    fn missing_files_are_each_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "task.toml", "");
+        let check = load_task(tmp.path());
+        assert!(check.task.is_none());
+        let text: Vec<String> = check.errors().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text.iter().any(|t| t.contains("instruction.md")));
+        assert!(text.iter().any(|t| t.contains("tests/test.sh")));
+        assert!(text.iter().any(|t| t.contains("environment")));
+    }
+
+    #[test]
+    fn dataset_reports_broken_task_and_keeps_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(&tmp.path().join("good"));
+        write(tmp.path(), "broken/instruction.md", "x");
+        fs::create_dir_all(tmp.path().join("not-a-task")).unwrap();
+        let checks = discover(tmp.path()).unwrap();
+        assert_eq!(checks.len(), 2);
+        assert!(checks[0].task.is_none(), "broken sorts first");
+        assert!(checks[1].task.is_some());
+    }
+
+    #[test]
+    fn environment_digest_changes_only_with_environment() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(tmp.path());
+        let before = load_task(tmp.path()).task.unwrap();
+        write(tmp.path(), "tests/test.sh", "echo 0 > /logs/verifier/reward.txt\n");
+        let after_tests = load_task(tmp.path()).task.unwrap();
+        assert_eq!(before.environment_digest, after_tests.environment_digest);
+        assert_ne!(before.digest, after_tests.digest);
+        write(tmp.path(), "environment/Dockerfile", "FROM debian:bookworm-slim\nRUN true\n");
+        let after_env = load_task(tmp.path()).task.unwrap();
+        assert_ne!(before.environment_digest, after_env.environment_digest);
+    }
+
+    #[test]
+    fn duplicate_names_in_a_dataset_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["a", "b"] {
+            minimal_task(&tmp.path().join(d));
+            write(&tmp.path().join(d), "task.toml", "[task]\nname = \"same\"\n");
+        }
+        let checks = discover(tmp.path()).unwrap();
+        assert!(checks[0].task.is_some());
+        assert!(checks[1].task.is_none());
+    }
+
+    #[test]
+    fn not_a_directory_is_an_error() {
+        let err = discover(Path::new("/definitely/not/here")).unwrap_err();
+        assert!(err.to_string().contains("is not a directory"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The Docker sandbox, through the Docker Engine API (bollard), never the CLI.
+//!
+//! - Images are built from `environment/` and tagged `prodbench-env:<environment digest>`,
+//!   so an unchanged environment builds once and is reused across trials and jobs; within a
+//!   process, concurrent trials of one environment wait for a single build ([`image`]).
+//! - Containers run a keep-alive loop as PID 1 with the task's CPU and memory limits and no
+//!   network unless the task allows it, labelled with job, trial and owner so a job (or
+//!   `gc`) can find and remove its own.
+//! - `exec` wraps the command in `sh` so it can report its PID first (on stderr, stripped
+//!   before the caller sees it); on timeout the whole process tree under that PID is killed.
+//! - `kill_all_processes` kills the container (the kernel kills every process in its PID
+//!   namespace) and starts it again: the filesystem is kept, nothing the agent ran survives.
+
+mod archive;
+pub mod bootstrap;
+mod image;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::{StreamExt, TryStreamExt};
+use prodbench_sandbox::{
+    owner_is_alive, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError,
+    StartSpec, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER,
+};
+use prodbench_task::{NetworkMode, Task};
+
+const BACKEND: &str = "docker";
+/// First line the exec wrapper writes on stderr: `prodbench-pid:<pid>`.
+const PID_MARKER: &str = "prodbench-pid:";
+/// PID 1 of every container: sleeps forever, exits at once on SIGTERM.
+const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done";
+
+/// Connects to the Docker daemon and creates sandboxes.
+pub struct DockerProvider {
+    docker: Docker,
+    images: image::ImageCache,
+}
+
+impl DockerProvider {
+    /// Connects to the daemon at `DOCKER_HOST` or the default socket and agrees on an API
+    /// version, so an unreachable daemon is one clear error up front.
+    pub async fn connect() -> Result<Self> {
+        let unavailable = |reason: String| SandboxError::Unavailable {
+            backend: "the Docker daemon",
+            reason,
+            hint: "start dockerd (see README: Set-up), or run with --env local".into(),
+        };
+        let docker = Docker::connect_with_local_defaults().map_err(|e| unavailable(e.to_string()))?;
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| unavailable("no answer within 10 s".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        docker.ping().await.map_err(|e| unavailable(e.to_string()))?;
+        Ok(DockerProvider { images: image::ImageCache::new(docker.clone()), docker })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Removes every prodbench container whose owning process is gone (or every one, with
+    /// `all`). Returns the names removed.
+    pub async fn gc(&self, all: bool) -> Result<Vec<String>> {
+        let containers = self.list_labelled(&format!("{LABEL_MANAGED}=true")).await?;
+        let mut removed = Vec::new();
+        for c in containers {
+            let owner = c.labels.as_ref().and_then(|l| l.get(LABEL_OWNER)).cloned().unwrap_or_default();
+            if all || !owner_is_alive(&owner) {
+                let id = c.id.clone().unwrap_or_default();
+                self.remove(&id).await?;
+                removed.push(c.names.and_then(|n| n.first().cloned()).unwrap_or(id));
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn list_labelled(&self, label: &str) -> Result<Vec<bollard::models::ContainerSummary>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::op("listing containers", e))
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(SandboxError::op("removing a container", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for DockerProvider {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn prepare(&self, task: &Task, build_timeout: Duration) -> Result<PreparedEnvironment> {
+        self.images.prepare(task, build_timeout).await
+    }
+
+    async fn start(&self, env: &PreparedEnvironment, spec: &StartSpec) -> Result<Box<dyn Sandbox>> {
+        let name = container_name(spec);
+        let body = ContainerCreateBody {
+            image: Some(env.reference.clone()),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+            cmd: Some(vec![]),
+            working_dir: Some(env.workdir.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels().into_iter().collect()),
+            hostname: Some("prodbench".into()),
+            host_config: Some(HostConfig {
+                nano_cpus: Some((spec.cpus * 1e9) as i64),
+                memory: Some(spec.memory_mb as i64 * 1024 * 1024),
+                network_mode: Some(match spec.network {
+                    NetworkMode::None => "none".into(),
+                    NetworkMode::Bridge => "bridge".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let create = async {
+            let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+            let created = self
+                .docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
+            let sandbox = DockerSandbox { docker: self.docker.clone(), id: created.id, workdir: env.workdir.clone() };
+            if let Err(e) = self.docker.start_container(&sandbox.id, None::<bollard::query_parameters::StartContainerOptions>).await {
+                let _ = sandbox.stop().await;
+                return Err(SandboxError::StartFailed(format!("starting container {name}: {e}")));
+            }
+            Ok(sandbox)
+        };
+        let sandbox = tokio::time::timeout(spec.start_timeout, create)
+            .await
+            .map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
+        Ok(Box::new(sandbox))
+    }
+
+    async fn cleanup_job(&self, job_id: &str) -> Result<usize> {
+        let containers = self.list_labelled(&format!("{LABEL_JOB}={job_id}")).await?;
+        for c in &containers {
+            self.remove(c.id.as_deref().unwrap_or_default()).await?;
+        }
+        Ok(containers.len())
+    }
+}
+
+/// `prodbench-<job>-<trial>-<role>`, cut to Docker's limits.
+fn container_name(spec: &StartSpec) -> String {
+    let raw = format!("prodbench-{}-{}-{}", spec.job_id, spec.trial_id, spec.role);
+    let clean: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    clean.chars().take(200).collect()
+}
+
+pub struct DockerSandbox {
+    docker: Docker,
+    id: String,
+    workdir: String,
+}
+
+impl DockerSandbox {
+    /// Kills the process tree rooted at `pid` (a PID inside the container), children first
+    /// stopped so none can fork away.
+    async fn kill_tree(&self, pid: u32) {
+        let script = format!(
+            "kill_tree() {{ kill -STOP \"$1\" 2>/dev/null; for t in /proc/$1/task/*; do for c in $(cat \"$t/children\" 2>/dev/null); do kill_tree \"$c\"; done; done; kill -KILL \"$1\" 2>/dev/null; }}; kill_tree {pid}"
+        );
+        let config = ExecConfig {
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), script]),
+            user: Some("0".into()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        if let Ok(exec) = self.docker.create_exec(&self.id, config).await {
+            if let Ok(StartExecResults::Attached { mut output, .. }) = self.docker.start_exec(&exec.id, None::<StartExecOptions>).await {
+                while output.next().await.is_some() {}
+            }
+        }
+    }
+}
+
+/// Output collected from an exec stream, capped.
+#[derive(Default)]
+struct Collected {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    dropped: u64,
+    pid: Option<u32>,
+}
+
+impl Collected {
+    fn push(&mut self, chunk: LogOutput, cap: usize) {
+        let (is_stderr, message) = match chunk {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
+            LogOutput::StdErr { message } => (true, message),
+            LogOutput::StdIn { .. } => return,
+        };
+        let mut bytes = &message[..];
+        if is_stderr && self.pid.is_none() {
+            // The wrapper's marker line comes first on stderr.
+            if let Some(rest) = bytes.strip_prefix(PID_MARKER.as_bytes()) {
+                let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                self.pid = std::str::from_utf8(&rest[..end]).ok().and_then(|p| p.trim().parse().ok());
+                bytes = rest.get(end + 1..).unwrap_or_default();
+            }
+        }
+        let buf = if is_stderr { &mut self.stderr } else { &mut self.stdout };
+        let room = cap.saturating_sub(buf.len()).min(bytes.len());
+        buf.extend_from_slice(&bytes[..room]);
+        self.dropped += (bytes.len() - room) as u64;
+    }
+}
+
+#[async_trait]
+impl Sandbox for DockerSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn workdir(&self) -> &str {
+        &self.workdir
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
+        let started = Instant::now();
+        let mut cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            format!("echo {PID_MARKER}$$ >&2; exec \"$@\""),
+            "prodbench-exec".into(),
+        ];
+        cmd.extend(request.argv);
+        let config = ExecConfig {
+            cmd: Some(cmd),
+            env: Some(request.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: request.user.clone(),
+            working_dir: Some(request.cwd.clone().unwrap_or_else(|| self.workdir.clone())),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(&self.id, config).await.map_err(|e| SandboxError::op("exec", e))?;
+        let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| SandboxError::op("exec", e))?
+        else {
+            return Err(SandboxError::op("exec", "the daemon detached the exec"));
+        };
+        let mut collected = Collected::default();
+        let read = async {
+            while let Some(chunk) = output.next().await {
+                collected.push(chunk.map_err(|e| SandboxError::op("exec output", e))?, request.output_cap);
+            }
+            Ok::<(), SandboxError>(())
+        };
+        let timed_out = match request.timeout {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(result) => {
+                    result?;
+                    false
+                }
+                Err(_) => true,
+            },
+            None => {
+                read.await?;
+                false
+            }
+        };
+        if timed_out {
+            if let Some(pid) = collected.pid {
+                self.kill_tree(pid).await;
+            }
+        }
+        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::op("exec inspect", e))?;
+        Ok(ExecOutput {
+            stdout: String::from_utf8_lossy(&collected.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&collected.stderr).into_owned(),
+            exit_code: if timed_out { None } else { inspect.exit_code.map(|c| c as i32) },
+            timed_out,
+            truncated_bytes: collected.dropped,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn upload(&self, source: &Path, dest: &str) -> Result<()> {
+        let bytes = archive::pack(source, dest).map_err(|e| SandboxError::op("upload", format!("{}: {e}", source.display())))?;
+        let options = UploadToContainerOptions { path: "/".into(), ..Default::default() };
+        self.docker
+            .upload_to_container(&self.id, Some(options), bollard::body_full(bytes.into()))
+            .await
+            .map_err(|e| SandboxError::op("upload", format!("{} -> {dest}: {e}", source.display())))
+    }
+
+    async fn download(&self, source: &str, dest: &Path) -> Result<()> {
+        let options = DownloadFromContainerOptions { path: source.into() };
+        let chunks: Vec<bytes::Bytes> = self
+            .docker
+            .download_from_container(&self.id, Some(options))
+            .try_collect()
+            .await
+            .map_err(|e| SandboxError::op("download", format!("{source}: {e}")))?;
+        let bytes = chunks.concat();
+        archive::unpack(&bytes, dest).map_err(|e| SandboxError::op("download", format!("{source} -> {}: {e}", dest.display())))
+    }
+
+    async fn kill_all_processes(&self) -> Result<()> {
+        let kill = KillContainerOptions { signal: "SIGKILL".into() };
+        match self.docker.kill_container(&self.id, Some(kill)).await {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+            Err(e) => return Err(SandboxError::op("killing the container's processes", e)),
+        }
+        let wait = WaitContainerOptions { condition: "not-running".into() };
+        let mut waiting = self.docker.wait_container(&self.id, Some(wait));
+        while let Some(next) = waiting.next().await {
+            // A non-zero exit (137, killed) arrives as an error: either way it has stopped.
+            if next.is_err() {
+                break;
+            }
+        }
+        self.docker
+            .start_container(&self.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| SandboxError::op("restarting the container", e))
+    }
+
+    async fn stop(&self) -> Result<()> {
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        match self.docker.remove_container(&self.id, Some(options)).await {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(SandboxError::op("removing the container", e)),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Sandboxes: where a trial's environment lives and its commands run.
+//!
+//! One trait pair, two families of backends. A [`Provider`] turns a task into a
+//! [`PreparedEnvironment`] (for Docker: an image built once per content digest) and starts
+//! [`Sandbox`]es from it. A sandbox runs commands ([`Sandbox::exec`]), moves files in and
+//! out, can kill every process inside it while keeping its filesystem
+//! ([`Sandbox::kill_all_processes`], what the verifier relies on), and stops.
+//!
+//! `exec` returns data: a failing or timed-out command is an [`ExecOutput`], never an `Err`.
+//! `Err` ([`SandboxError`]) always means the infrastructure failed, which the trial records
+//! as an infrastructure error, never as the agent's failure.
+//!
+//! This crate implements the local (bubblewrap) backend; Docker lives in `prodbench-docker`
+//! so that the heavy Docker client compiles apart. Neither knows anything of agents or
+//! grading.
+
+pub mod local;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prodbench_task::{NetworkMode, Task};
+
+/// Labels every backend puts on what it creates, so a job can find and remove its own.
+pub const LABEL_MANAGED: &str = "dev.prodbench.managed";
+pub const LABEL_JOB: &str = "dev.prodbench.job";
+pub const LABEL_TRIAL: &str = "dev.prodbench.trial";
+/// `host:pid` of the process that created the object: `gc` spares objects of live owners.
+pub const LABEL_OWNER: &str = "dev.prodbench.owner";
+
+/// Default cap on each of stdout and stderr kept from one command.
+pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+
+/// One command to run in a sandbox.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+    /// Working directory; `None` means the sandbox's workdir.
+    pub cwd: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// User to run as (Docker only; the local sandbox runs everything as one user).
+    pub user: Option<String>,
+    /// `None` means no limit.
+    pub timeout: Option<Duration>,
+    /// Bytes kept of each of stdout and stderr; the rest is counted and dropped.
+    pub output_cap: usize,
+}
+
+impl ExecRequest {
+    /// `sh -c SCRIPT`, the form every harness command takes.
+    pub fn shell(script: impl Into<String>) -> Self {
+        ExecRequest {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: None,
+            env: BTreeMap::new(),
+            user: None,
+            timeout: None,
+            output_cap: DEFAULT_OUTPUT_CAP,
+        }
+    }
+
+    pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    pub fn envs(mut self, env: &BTreeMap<String, String>) -> Self {
+        self.env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self
+    }
+
+    pub fn user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// What a command did. A non-zero exit or a timeout is data, not an error.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    /// `None` when the command was killed (timeout) or died by a signal.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// Bytes dropped beyond the output cap, stdout and stderr together.
+    pub truncated_bytes: u64,
+    pub duration: Duration,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// A short description for error messages: exit status and the tail of stderr.
+    pub fn summary(&self) -> String {
+        let status = match (self.timed_out, self.exit_code) {
+            (true, _) => "timed out".to_string(),
+            (false, Some(code)) => format!("exit code {code}"),
+            (false, None) => "killed by a signal".to_string(),
+        };
+        let tail: String = tail_lines(if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr }, 5);
+        if tail.is_empty() { status } else { format!("{status}: {tail}") }
+    }
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Infrastructure failures. Every variant means "not the agent's fault".
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{backend} is not available: {reason}")]
+    Unavailable { backend: &'static str, reason: String, hint: String },
+    #[error("building the environment failed: {message}")]
+    BuildFailed { message: String, log: String },
+    #[error("building the environment timed out after {0:?}")]
+    BuildTimeout(Duration),
+    #[error("starting the environment failed: {0}")]
+    StartFailed(String),
+    #[error("starting the environment timed out after {0:?}")]
+    StartTimeout(Duration),
+    #[error("{operation} failed: {message}")]
+    Operation { operation: &'static str, message: String },
+    #[error("path {path} is not writable in the {backend} sandbox")]
+    PathNotWritable { backend: &'static str, path: String },
+}
+
+impl SandboxError {
+    pub fn op(operation: &'static str, err: impl std::fmt::Display) -> Self {
+        SandboxError::Operation { operation, message: err.to_string() }
+    }
+
+    /// The fix to print under the error, where there is one.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            SandboxError::Unavailable { hint, .. } => Some(hint),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
+
+/// What the job tells a backend about the sandbox it wants.
+#[derive(Debug, Clone)]
+pub struct StartSpec {
+    pub job_id: String,
+    pub trial_id: String,
+    /// Distinguishes the agent's sandbox from the verifier's (`agent`, `verifier`).
+    pub role: &'static str,
+    pub cpus: f64,
+    pub memory_mb: u64,
+    pub network: NetworkMode,
+    pub env: BTreeMap<String, String>,
+    pub start_timeout: Duration,
+}
+
+impl StartSpec {
+    /// The spec a task asks for.
+    pub fn for_task(task: &Task, job_id: &str, trial_id: &str, role: &'static str, start_timeout: Duration) -> Self {
+        let env = &task.config.environment;
+        StartSpec {
+            job_id: job_id.to_string(),
+            trial_id: trial_id.to_string(),
+            role,
+            cpus: env.cpus,
+            memory_mb: env.memory_mb,
+            network: env.network,
+            env: env.env.clone(),
+            start_timeout,
+        }
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_JOB.to_string(), self.job_id.clone()),
+            (LABEL_TRIAL.to_string(), self.trial_id.clone()),
+            (LABEL_OWNER.to_string(), owner_label()),
+        ])
+    }
+}
+
+/// `hostname:pid` of this process.
+pub fn owner_label() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
+}
+
+/// True when `owner` (a [`LABEL_OWNER`] value) names a process of this host that still runs.
+pub fn owner_is_alive(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
+    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if host != this_host.trim() {
+        return true; // another machine's: not ours to judge
+    }
+    pid.parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// A task's environment, ready to start sandboxes from.
+#[derive(Debug, Clone)]
+pub struct PreparedEnvironment {
+    /// Docker image reference, or the task's environment directory for the local backend.
+    pub reference: String,
+    /// Content digest of what was built (recorded with each result).
+    pub digest: String,
+    /// Where the agent works, e.g. `/app`.
+    pub workdir: String,
+    /// Whether the environment was already built (cache hit).
+    pub cached: bool,
+}
+
+/// Creates environments and sandboxes for one backend.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// `docker` or `local`.
+    fn name(&self) -> &'static str;
+
+    /// Builds (or finds cached) what sandboxes of `task` start from. Concurrent calls for the
+    /// same environment build it once.
+    async fn prepare(&self, task: &Task, build_timeout: Duration) -> Result<PreparedEnvironment>;
+
+    async fn start(&self, env: &PreparedEnvironment, spec: &StartSpec) -> Result<Box<dyn Sandbox>>;
+
+    /// Removes everything labelled with `job_id` (Ctrl-C, SIGTERM, end of job).
+    async fn cleanup_job(&self, job_id: &str) -> Result<usize>;
+}
+
+/// One running environment.
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// Backend-specific identifier (container id, sandbox directory).
+    fn id(&self) -> &str;
+
+    /// The agent's working directory inside the sandbox.
+    fn workdir(&self) -> &str;
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput>;
+
+    /// Copies a host file or directory to `dest` (its new full path) in the sandbox,
+    /// creating parent directories.
+    async fn upload(&self, source: &Path, dest: &str) -> Result<()>;
+
+    /// Copies a file or directory at `source` in the sandbox to `dest` on the host.
+    async fn download(&self, source: &str, dest: &Path) -> Result<()>;
+
+    /// Kills every process in the sandbox, however it was started or detached, and leaves
+    /// the filesystem as it is. Later `exec`s work as before.
+    async fn kill_all_processes(&self) -> Result<()>;
+
+    /// Stops the sandbox and frees everything it holds. Idempotent.
+    async fn stop(&self) -> Result<()>;
+}
+
+/// Copies a host directory tree (files, directories, symlinks, permission bits).
+pub fn copy_tree(source: &Path, dest: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(source)?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(source)?;
+        let _ = std::fs::remove_file(dest);
+        return std::os::unix::fs::symlink(target, dest);
+    }
+    if meta.is_dir() {
+        std::fs::create_dir_all(dest)?;
+        std::fs::set_permissions(dest, meta.permissions())?;
+        for entry in std::fs::read_dir(source)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &dest.join(entry.file_name()))?;
+        }
+        return Ok(());
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(source, dest).map(|_| ())
+}
+
+/// `dest` with its last component as a separate name: `/logs/verifier` -> (`/logs`, `verifier`).
+pub fn split_parent(path: &str) -> (PathBuf, String) {
+    let p = Path::new(path);
+    let parent = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (parent, name)
+}

@@ -1,0 +1,399 @@
+//! The local sandbox: bubblewrap, no daemon.
+//!
+//! Each sandbox is one `bwrap` process in new user, PID, IPC, UTS, cgroup and network
+//! namespaces (loopback only unless the task allows network). The host's system
+//! directories (`/usr`, `/bin`, `/lib*`, `/sbin`, `/etc`, `/opt`) are bound read-only;
+//! nothing else of the host is visible, so the task's tests and solution, other trials and
+//! the job directory stay out of reach. The writable paths are host directories of the
+//! sandbox's own (see [`MOUNTS`]), which is how uploads and downloads work: a plain copy.
+//!
+//! Inside runs the [`init`] server; commands reach it over the `bwrap` process's stdin.
+//! [`Sandbox::kill_all_processes`] kills `bwrap` (and so the whole PID namespace) and
+//! starts a fresh one over the same directories.
+
+pub mod init;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prodbench_task::{NetworkMode, Task, DEFAULT_WORKDIR, DOCKERFILE, SETUP_SCRIPT};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{oneshot, OnceCell};
+
+use crate::{
+    copy_tree, owner_is_alive, owner_label, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result,
+    Sandbox, SandboxError, StartSpec,
+};
+use init::{InitRequest, InitResponse};
+
+const BACKEND: &str = "local";
+/// Where the init program is bound inside the sandbox.
+const INIT_PATH: &str = "/.prodbench/init";
+/// The argument that makes the prodbench binary act as the in-sandbox server.
+pub const INIT_ARG: &str = "__sandbox-init";
+/// Host system directories bound read-only into every sandbox.
+const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt"];
+/// Writable sandbox paths and the subdirectory of the sandbox's host directory behind each.
+/// The workspace (the task's workdir) is added per sandbox.
+const MOUNTS: &[(&str, &str)] = &[("/tmp", "tmp"), ("/root", "home"), ("/logs", "logs"), ("/tests", "tests"), ("/solution", "solution")];
+const OWNER_FILE: &str = "owner";
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Creates bubblewrap sandboxes under `root` (one subdirectory per job).
+pub struct LocalProvider {
+    root: PathBuf,
+    init_program: PathBuf,
+    probe: OnceCell<()>,
+}
+
+impl LocalProvider {
+    /// `init_program` is a binary that serves [`init::serve`] when given [`INIT_ARG`]
+    /// (the prodbench binary itself).
+    pub fn new(root: PathBuf, init_program: PathBuf) -> Self {
+        LocalProvider { root, init_program, probe: OnceCell::new() }
+    }
+
+    /// Default location of sandbox directories.
+    pub fn default_root() -> PathBuf {
+        std::env::temp_dir().join("prodbench-sandboxes")
+    }
+
+    /// Checks once that bwrap exists and can create the namespaces we use.
+    async fn ensure_available(&self) -> Result<()> {
+        self.probe.get_or_try_init(probe_bwrap).await.map(|_| ())
+    }
+
+    /// Removes the directories of jobs whose process is gone. Returns how many.
+    pub fn gc(&self) -> std::io::Result<usize> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return Ok(0) };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
+            if !owner_is_alive(owner.trim()) {
+                std::fs::remove_dir_all(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+async fn probe_bwrap() -> Result<()> {
+    let unavailable = |reason: String, hint: &str| SandboxError::Unavailable { backend: "bubblewrap", reason, hint: hint.into() };
+    let output = Command::new("bwrap")
+        .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|err| unavailable(format!("cannot run bwrap: {err}"), "install bubblewrap (Debian: apt-get install bubblewrap)"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(unavailable(
+        format!("bwrap cannot create namespaces: {}", String::from_utf8_lossy(&output.stderr).trim()),
+        "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or use --env docker",
+    ))
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn prepare(&self, task: &Task, _build_timeout: Duration) -> Result<PreparedEnvironment> {
+        self.ensure_available().await?;
+        Ok(PreparedEnvironment {
+            reference: task.environment_dir().display().to_string(),
+            digest: task.environment_digest.clone(),
+            workdir: task.config.environment.workdir.clone().unwrap_or_else(|| DEFAULT_WORKDIR.to_string()),
+            cached: true,
+        })
+    }
+
+    async fn start(&self, env: &PreparedEnvironment, spec: &StartSpec) -> Result<Box<dyn Sandbox>> {
+        self.ensure_available().await?;
+        let job_dir = self.root.join(&spec.job_id);
+        let dir = job_dir.join(format!("{}-{}", spec.trial_id, spec.role));
+        let io = |err: std::io::Error| SandboxError::StartFailed(format!("{}: {err}", dir.display()));
+        std::fs::create_dir_all(&job_dir).map_err(io)?;
+        std::fs::write(job_dir.join(OWNER_FILE), owner_label()).map_err(io)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io)?;
+        }
+        let mut mounts: Vec<(String, PathBuf)> = MOUNTS.iter().map(|(at, sub)| (at.to_string(), dir.join(sub))).collect();
+        mounts.push((env.workdir.clone(), dir.join("workspace")));
+        for (_, host) in &mounts {
+            std::fs::create_dir_all(host).map_err(io)?;
+        }
+        let environment_dir = PathBuf::from(&env.reference);
+        copy_environment(&environment_dir, &dir.join("workspace")).map_err(io)?;
+        let sandbox = LocalSandbox {
+            id: dir.display().to_string(),
+            dir,
+            workdir: env.workdir.clone(),
+            bwrap_args: bwrap_args(&self.init_program, &mounts, &env.workdir, spec),
+            mounts,
+            base_env: spec.env.clone(),
+            connection: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        };
+        tokio::time::timeout(spec.start_timeout, sandbox.boot(&environment_dir))
+            .await
+            .map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
+        Ok(Box::new(sandbox))
+    }
+
+    async fn cleanup_job(&self, job_id: &str) -> Result<usize> {
+        // bwrap runs with --die-with-parent and kill_on_drop, so no process outlives us;
+        // what is left is the sandboxes' directories.
+        let dir = self.root.join(job_id);
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let count = std::fs::read_dir(&dir).map(|d| d.count().saturating_sub(1)).unwrap_or(0);
+        std::fs::remove_dir_all(&dir).map_err(|e| SandboxError::op("removing sandbox directories", e))?;
+        Ok(count)
+    }
+}
+
+/// Copies `environment/` (but the Dockerfile and setup.sh) into the workspace.
+fn copy_environment(environment_dir: &Path, workspace: &Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(environment_dir) else { return Ok(()) };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == DOCKERFILE || name == SETUP_SCRIPT || name == ".dockerignore" {
+            continue;
+        }
+        copy_tree(&entry.path(), &workspace.join(name))?;
+    }
+    Ok(())
+}
+
+fn bwrap_args(init_program: &Path, mounts: &[(String, PathBuf)], workdir: &str, spec: &StartSpec) -> Vec<String> {
+    let mut args: Vec<String> = ["--die-with-parent", "--new-session", "--unshare-all", "--hostname", "prodbench"]
+        .map(String::from)
+        .to_vec();
+    if spec.network == NetworkMode::Bridge {
+        args.push("--share-net".into());
+    }
+    for dir in SYSTEM_DIRS {
+        let host = Path::new("/").join(dir);
+        match std::fs::symlink_metadata(&host) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&host).unwrap_or_default();
+                args.extend(["--symlink".into(), target.display().to_string(), host.display().to_string()]);
+            }
+            Ok(meta) if meta.is_dir() => {
+                args.extend(["--ro-bind".into(), host.display().to_string(), host.display().to_string()]);
+            }
+            _ => {}
+        }
+    }
+    args.extend(["--proc", "/proc", "--dev", "/dev"].map(String::from));
+    for (at, host) in mounts {
+        args.extend(["--bind".into(), host.display().to_string(), at.clone()]);
+    }
+    args.extend(["--ro-bind".into(), init_program.display().to_string(), INIT_PATH.into()]);
+    args.extend(["--chdir".into(), workdir.into(), "--clearenv".into()]);
+    args.extend([INIT_PATH.into(), INIT_ARG.into()]);
+    args
+}
+
+/// A running `bwrap` with its init server.
+struct Connection {
+    child: tokio::sync::Mutex<Child>,
+    stdin: tokio::sync::Mutex<ChildStdin>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecOutput>>>>,
+}
+
+pub struct LocalSandbox {
+    id: String,
+    dir: PathBuf,
+    workdir: String,
+    bwrap_args: Vec<String>,
+    mounts: Vec<(String, PathBuf)>,
+    base_env: std::collections::BTreeMap<String, String>,
+    connection: Mutex<Option<Arc<Connection>>>,
+    next_id: AtomicU64,
+}
+
+impl LocalSandbox {
+    /// Starts the namespace, then runs the environment's setup.sh if it has one.
+    async fn boot(&self, environment_dir: &Path) -> Result<()> {
+        self.spawn().await?;
+        let setup = environment_dir.join(SETUP_SCRIPT);
+        if setup.is_file() {
+            let staged = "/tmp/.prodbench-setup.sh";
+            self.upload(&setup, staged).await?;
+            let output = self.exec(ExecRequest::shell(format!("sh {staged}; status=$?; rm -f {staged}; exit $status"))).await?;
+            if !output.success() {
+                return Err(SandboxError::StartFailed(format!("environment/setup.sh failed: {}", output.summary())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn spawn(&self) -> Result<()> {
+        let mut child = Command::new("bwrap")
+            .args(&self.bwrap_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| SandboxError::StartFailed(format!("cannot run bwrap: {e}")))?;
+        let stdin = child.stdin.take().expect("piped");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        match lines.next_line().await {
+            Ok(Some(line)) if line == "ready" => {}
+            _ => {
+                let mut stderr = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let _ = err.read_to_string(&mut stderr).await;
+                }
+                return Err(SandboxError::StartFailed(format!("bwrap did not start: {}", stderr.trim())));
+            }
+        }
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecOutput>>>> = Arc::default();
+        let routes = Arc::clone(&pending);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(response) = serde_json::from_str::<InitResponse>(&line) else { continue };
+                if let Some(reply) = routes.lock().expect("pending lock").remove(&response.id) {
+                    let _ = reply.send(response.output);
+                }
+            }
+            // The namespace is gone: dropping the senders fails every waiting exec.
+            routes.lock().expect("pending lock").clear();
+        });
+        let connection = Connection { child: tokio::sync::Mutex::new(child), stdin: tokio::sync::Mutex::new(stdin), pending };
+        *self.connection.lock().expect("connection lock") = Some(Arc::new(connection));
+        Ok(())
+    }
+
+    fn current(&self) -> Result<Arc<Connection>> {
+        self.connection
+            .lock()
+            .expect("connection lock")
+            .clone()
+            .ok_or_else(|| SandboxError::op("exec", "the sandbox is stopped"))
+    }
+
+    /// The host path behind a sandbox path, if it lies in a writable mount.
+    fn host_path(&self, sandbox_path: &str) -> Option<PathBuf> {
+        let path = Path::new(sandbox_path);
+        self.mounts
+            .iter()
+            .filter(|(at, _)| path.starts_with(at))
+            .max_by_key(|(at, _)| at.len())
+            .map(|(at, host)| host.join(path.strip_prefix(at).expect("prefix checked")))
+    }
+
+    /// Kills the namespace and waits until every process in it is gone.
+    ///
+    /// The namespace's init is bwrap's child, not bwrap itself. Killing that child makes the
+    /// kernel kill every other process of the namespace and wait for them before the child's
+    /// exit completes; bwrap then exits, so once `wait` returns nothing of the sandbox runs.
+    async fn kill_namespace(&self) {
+        let taken = self.connection.lock().expect("connection lock").take();
+        let Some(connection) = taken else { return };
+        let mut child = connection.child.lock().await;
+        if let Some(pid) = child.id() {
+            for inner in child_pids(pid) {
+                // SAFETY: kill(2) with a pid we read from our own child's /proc entry.
+                unsafe { libc::kill(inner as i32, libc::SIGKILL) };
+            }
+        }
+        let _ = child.kill().await;
+    }
+}
+
+/// The children of `pid`, from /proc (empty when it has none or is gone).
+fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+#[async_trait]
+impl Sandbox for LocalSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn workdir(&self) -> &str {
+        &self.workdir
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
+        let connection = self.current()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut env = std::collections::BTreeMap::from([
+            ("PATH".to_string(), DEFAULT_PATH.to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ]);
+        env.extend(self.base_env.clone());
+        env.extend(request.env);
+        let wire = InitRequest {
+            id,
+            argv: request.argv,
+            cwd: request.cwd.unwrap_or_else(|| self.workdir.clone()),
+            env,
+            timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
+            output_cap: request.output_cap,
+        };
+        let (reply, response) = oneshot::channel();
+        connection.pending.lock().expect("pending lock").insert(id, reply);
+        let mut line = serde_json::to_string(&wire).expect("request serializes");
+        line.push('\n');
+        {
+            let mut stdin = connection.stdin.lock().await;
+            stdin.write_all(line.as_bytes()).await.map_err(|e| SandboxError::op("exec", format!("sandbox is gone: {e}")))?;
+            stdin.flush().await.map_err(|e| SandboxError::op("exec", e))?;
+        }
+        drop(connection);
+        response.await.map_err(|_| SandboxError::op("exec", "the sandbox's processes were killed while the command ran"))
+    }
+
+    async fn upload(&self, source: &Path, dest: &str) -> Result<()> {
+        let host = self.host_path(dest).ok_or(SandboxError::PathNotWritable { backend: BACKEND, path: dest.into() })?;
+        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) && source.is_dir() {
+            // Replace, don't merge: upload gives `dest` exactly the source's contents.
+            std::fs::remove_dir_all(&host).map_err(|e| SandboxError::op("upload", e))?;
+        }
+        copy_tree(source, &host).map_err(|e| SandboxError::op("upload", format!("{} -> {dest}: {e}", source.display())))
+    }
+
+    async fn download(&self, source: &str, dest: &Path) -> Result<()> {
+        let host = self.host_path(source).ok_or_else(|| SandboxError::op("download", format!("{source} is outside the sandbox's writable directories")))?;
+        if !host.exists() {
+            return Err(SandboxError::op("download", format!("{source} does not exist in the sandbox")));
+        }
+        copy_tree(&host, dest).map_err(|e| SandboxError::op("download", format!("{source} -> {}: {e}", dest.display())))
+    }
+
+    async fn kill_all_processes(&self) -> Result<()> {
+        self.kill_namespace().await;
+        self.spawn().await
+    }
+
+    async fn stop(&self) -> Result<()> {
+        self.kill_namespace().await;
+        if self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|e| SandboxError::op("removing the sandbox directory", e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The database schema, versioned with SQLite's `user_version`: each migration runs once,
+//! in order, so an old jobs directory opens with a newer prodbench.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs, trials, phases, rewards.
+    "CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        config TEXT NOT NULL
+     );
+     CREATE TABLE trials (
+        trial_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        task_name TEXT NOT NULL,
+        task_digest TEXT NOT NULL,
+        environment_digest TEXT,
+        agent TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        try_number INTEGER NOT NULL,
+        status TEXT,
+        reward REAL,
+        error TEXT,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        dir TEXT NOT NULL
+     );
+     CREATE INDEX trials_by_job ON trials(job_id);
+     CREATE TABLE phases (
+        trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (trial_id, seq)
+     );
+     CREATE TABLE rewards (
+        trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+        key TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (trial_id, key)
+     );",
+];
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,2 @@
+#!/bin/bash
+echo 'Hello, prodbench!' > /app/hello.txt

@@ -1,0 +1,196 @@
+//! One trial, phase by phase: environment build, environment start, agent setup, agent run,
+//! verification, teardown. Each phase has its own timeout and timing; teardown always runs.
+//!
+//! Errors are sorted here into the one status taxonomy: a [`SandboxError`] anywhere is an
+//! infrastructure error (retried by the job, never scored); the agent's own failures and
+//! timeouts are the agent's; a missing or malformed reward is the verifier's.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use prodbench_agent::{Agent, AgentContext, AgentError};
+use prodbench_grade::{verify, Verification, VerifyContext, VerifyError};
+use prodbench_sandbox::{PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
+use prodbench_store::{now, PhaseTiming, TrialRecord, TrialStatus};
+use prodbench_task::Task;
+
+/// Time allowed for an agent's setup (installing, uploading), before the agent's clock.
+const AGENT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+/// Extra time past a phase's limit before the harness stops waiting for the phase's own
+/// timeout handling.
+const PHASE_GRACE: Duration = Duration::from_secs(10);
+
+pub struct TrialContext<'a> {
+    pub task: &'a Task,
+    pub provider: &'a dyn Provider,
+    pub agent: &'a dyn Agent,
+    pub job_id: &'a str,
+    pub timeout_multiplier: f64,
+    /// The trial's directory on the host (exists).
+    pub dir: &'a Path,
+}
+
+/// How a phase went wrong, already classified.
+enum Failure {
+    Infra(String),
+    Agent(String),
+    AgentTimeout(String),
+    Verifier(String),
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Self {
+        let mut message = e.to_string();
+        if let SandboxError::BuildFailed { log, .. } = &e {
+            if !log.is_empty() {
+                message = format!("{message}\n{log}");
+            }
+        }
+        Failure::Infra(message)
+    }
+}
+
+/// Runs one trial to its end and fills in `record` (status, reward, phases, error).
+pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
+    let mut phases = Phases::default();
+    let mut sandbox: Option<Box<dyn Sandbox>> = None;
+    let result = drive(ctx, record, &mut phases, &mut sandbox).await;
+    if let Some(sandbox) = sandbox {
+        let teardown = phases.run("teardown", None, async { sandbox.stop().await.map_err(Failure::from) }).await;
+        if let Err(Failure::Infra(message)) = teardown {
+            record.error = Some(format!("teardown failed: {message}"));
+        }
+    }
+    record.phases = phases.0;
+    record.finished_at = Some(now());
+    match result {
+        Ok(verification) => {
+            record.reward = Some(verification.rewards.reward);
+            record.rewards = verification.rewards.values;
+            if verification.rewards.reward >= 1.0 {
+                record.status = Some(TrialStatus::Passed);
+            } else {
+                record.status = Some(record.status.unwrap_or(TrialStatus::Failed));
+            }
+        }
+        Err(failure) => {
+            let (status, message) = match failure {
+                Failure::Infra(m) => (TrialStatus::InfraError, m),
+                Failure::Agent(m) => (TrialStatus::AgentError, m),
+                Failure::AgentTimeout(m) => (TrialStatus::AgentTimeout, m),
+                Failure::Verifier(m) => (TrialStatus::VerifierError, m),
+            };
+            record.status = Some(status);
+            record.error = Some(message);
+        }
+    }
+    if let Some(error) = &record.error {
+        let _ = std::fs::write(ctx.dir.join("error.txt"), format!("{error}\n"));
+    }
+}
+
+/// The phases up to verification. An agent failure or timeout is noted in
+/// `record.status` and verification still runs: the tests, not the agent's exit, decide
+/// whether the work was done.
+async fn drive(
+    ctx: &TrialContext<'_>,
+    record: &mut TrialRecord,
+    phases: &mut Phases,
+    slot: &mut Option<Box<dyn Sandbox>>,
+) -> Result<Verification, Failure> {
+    let env = &ctx.task.config.environment;
+    let build_timeout = scaled(env.build_timeout_sec, ctx.timeout_multiplier);
+    let prepared: PreparedEnvironment =
+        phases.run("environment_build", Some(build_timeout + PHASE_GRACE), async { Ok(ctx.provider.prepare(ctx.task, build_timeout).await?) }).await?;
+    record.environment_digest = Some(prepared.digest.clone());
+
+    let start_timeout = scaled(env.start_timeout_sec, ctx.timeout_multiplier);
+    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, "agent", start_timeout);
+    let started = phases.run("environment_start", Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
+    let sandbox: &dyn Sandbox = &**slot.insert(started);
+
+    let agent_logs = ctx.dir.join("agent");
+    std::fs::create_dir_all(&agent_logs).map_err(|e| Failure::Infra(format!("{}: {e}", agent_logs.display())))?;
+    let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
+    let agent_ctx = AgentContext { sandbox, task: ctx.task, logs_dir: &agent_logs, timeout: agent_timeout };
+    let setup_timeout = scaled(AGENT_SETUP_TIMEOUT.as_secs_f64(), ctx.timeout_multiplier);
+    phases.run("agent_setup", Some(setup_timeout), async { ctx.agent.setup(&agent_ctx).await.map_err(agent_failure) }).await?;
+    let agent_run = phases.run("agent_run", Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) }).await;
+    match agent_run {
+        Ok(_) => {}
+        Err(Failure::Infra(m)) => return Err(Failure::Infra(m)),
+        Err(Failure::AgentTimeout(m)) => {
+            record.status = Some(TrialStatus::AgentTimeout);
+            record.error = Some(m);
+        }
+        Err(Failure::Agent(m) | Failure::Verifier(m)) => {
+            record.status = Some(TrialStatus::AgentError);
+            record.error = Some(m);
+        }
+    }
+
+    let verifier_dir = ctx.dir.join("verifier");
+    let verify_timeout = scaled(ctx.task.config.verifier.timeout_sec, ctx.timeout_multiplier);
+    let verify_ctx = VerifyContext {
+        task: ctx.task,
+        provider: ctx.provider,
+        environment: &prepared,
+        spec: &spec,
+        timeout: verify_timeout,
+        output_dir: &verifier_dir,
+    };
+    phases
+        .run("verification", Some(verify_timeout + start_timeout + PHASE_GRACE), async {
+            verify(&verify_ctx, sandbox).await.map_err(|e| match e {
+                VerifyError::Sandbox(e) => Failure::from(e),
+                VerifyError::Reward { message, .. } => Failure::Verifier(message),
+            })
+        })
+        .await
+}
+
+fn agent_failure(e: AgentError) -> Failure {
+    match e {
+        AgentError::Sandbox(e) => Failure::from(e),
+        AgentError::Failed(m) => Failure::Agent(m),
+        AgentError::TimedOut(limit) => Failure::AgentTimeout(format!("the agent did not finish within {limit:?}")),
+    }
+}
+
+fn scaled(seconds: f64, multiplier: f64) -> Duration {
+    Duration::from_secs_f64((seconds * multiplier).max(0.001))
+}
+
+/// The trial's phase timings, in order.
+#[derive(Default)]
+struct Phases(Vec<PhaseTiming>);
+
+impl Phases {
+    /// Runs one phase under an optional timeout and records how it went. A phase that
+    /// overruns is the agent's timeout for the agent phases and infrastructure otherwise.
+    async fn run<T>(&mut self, name: &str, limit: Option<Duration>, phase: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+        let started_at = now();
+        let clock = Instant::now();
+        let result = match limit {
+            Some(limit) => tokio::time::timeout(limit, phase).await.unwrap_or_else(|_| Err(overrun(name, limit))),
+            None => phase.await,
+        };
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(Failure::AgentTimeout(_)) => "timeout".to_string(),
+            Err(Failure::Infra(m) | Failure::Agent(m) | Failure::Verifier(m)) => format!("error: {}", m.lines().next().unwrap_or_default()),
+        };
+        self.0.push(PhaseTiming { name: name.into(), started_at, duration_ms: clock.elapsed().as_millis() as u64, outcome });
+        result
+    }
+}
+
+fn overrun(phase: &str, limit: Duration) -> Failure {
+    let message = format!("{phase} did not finish within {limit:?}");
+    match phase {
+        "agent_run" | "agent_setup" => Failure::AgentTimeout(message),
+        "verification" => Failure::Verifier(message),
+        _ => Failure::Infra(message),
+    }
+}

@@ -95,7 +95,7 @@ impl Agent for OracleAgent {
     }
 
     async fn run(&self, ctx: &AgentContext<'_>) -> Result<AgentOutcome, AgentError> {
-        let request = ExecRequest::shell(format!("bash {SOLUTION_MOUNT}/{SOLVE_SCRIPT}"))
+        let request = ExecRequest::shell(format!("/bin/bash {SOLUTION_MOUNT}/{SOLVE_SCRIPT}"))
             .envs(&ctx.task.config.solution.env)
             .user(ctx.task.config.agent.user.clone())
             .timeout(ctx.timeout);

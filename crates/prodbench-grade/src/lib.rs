@@ -106,7 +106,7 @@ async fn run_tests(ctx: &VerifyContext<'_>, sandbox: &dyn Sandbox) -> Result<Ver
     reset_verifier_dirs(sandbox, ctx.output_dir).await?;
     sandbox.upload(&ctx.task.tests_dir(), TESTS_MOUNT).await?;
     let verifier = &ctx.task.config.verifier;
-    let request = ExecRequest::shell(format!("bash {TESTS_MOUNT}/{TEST_SCRIPT}"))
+    let request = ExecRequest::shell(format!("/bin/bash {TESTS_MOUNT}/{TEST_SCRIPT}"))
         .envs(&verifier.env)
         .user(verifier.user.clone())
         .timeout(ctx.timeout);

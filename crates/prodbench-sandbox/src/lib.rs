@@ -52,7 +52,7 @@ impl ExecRequest {
     /// `sh -c SCRIPT`, the form every harness command takes.
     pub fn shell(script: impl Into<String>) -> Self {
         ExecRequest {
-            argv: vec!["sh".into(), "-c".into(), script.into()],
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
             cwd: None,
             env: BTreeMap::new(),
             user: None,

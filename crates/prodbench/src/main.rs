@@ -1,1 +1,76 @@
-fn main(){}
+//! The `prodbench` binary: command-line parsing, terminal output, and nothing else.
+//!
+//! Only this crate knows about terminals, progress bars and `--json`; the library crates
+//! report through return values and the `Reporter` trait. Exit codes:
+//! 0 done, 1 done but some trials (or task checks) errored, 2 could not run (bad input),
+//! 130 interrupted.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An error the user can fix: printed as one line and a `hint:` line, exit code 2.
+#[derive(Debug)]
+pub struct UserError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl UserError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UserError { message: message.into(), hint: None }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+fn main() -> ExitCode {
+    // The in-sandbox server of the local backend: no CLI parsing, no runtime, start fast.
+    if std::env::args().nth(1).as_deref() == Some(prodbench_sandbox::local::INIT_ARG) {
+        return match prodbench_sandbox::local::init::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            report_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `error: outer: inner: ...` on one line, then the hint if the error carries one.
+fn report_error(err: &anyhow::Error) {
+    let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+    eprintln!("error: {}", chain.join(": "));
+    if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<UserError>().and_then(|u| u.hint.clone())) {
+        eprintln!("  hint: {hint}");
+    } else if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<prodbench_sandbox::SandboxError>().and_then(|s| s.hint().map(String::from))) {
+        eprintln!("  hint: {hint}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The command line, as clap types. No I/O here: `commands` turns these into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "prodbench",
+    version,
+    about = "Run AI coding agents against live, production-like environments and grade what they ship.",
+    long_about = "Run AI coding agents against live, production-like environments and grade what they ship.\n\n\
+A task is a Harbor-format directory (task.toml, instruction.md, environment/, tests/test.sh, solution/solve.sh);\n\
+a dataset is a directory of tasks. `prodbench run` starts each task's environment in a sandbox (Docker or\n\
+bubblewrap), lets the agent work, runs the tests where the agent cannot interfere, and records every trial\n\
+in jobs/ (SQLite plus one directory per trial).",
+    after_help = "Examples:\n  prodbench images bootstrap                     make debian:bookworm-slim without a registry\n  prodbench run examples --agent oracle          every example task, Docker sandbox\n  prodbench run examples/local-word-count --env local --agent nop -k 3\n  prodbench show <JOB>                           the summary of a finished job\n  prodbench run --resume <JOB>                   finish a job that was stopped"
+)]
+pub struct Cli {
+    /// Directory holding jobs and the results database
+    #[arg(long, global = true, env = "PRODBENCH_JOBS_DIR", default_value = "jobs")]
+    pub jobs_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run an agent on a task or dataset (or resume a job)
+    Run(RunArgs),
+    /// Show a job's summary and trials
+    Show(ShowArgs),
+    /// Work with task directories
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Remove containers and sandbox directories left by jobs whose process is gone
+    Gc(GcArgs),
+    /// Make base images locally
+    #[command(subcommand)]
+    Images(ImagesCommand),
+    /// Measure harness overhead and exec latency on the sandbox backends
+    Bench(BenchArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Docker Engine API (needs a running dockerd)
+    Docker,
+    /// bubblewrap: no daemon, host system directories read-only
+    Local,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Docker => "docker",
+            Backend::Local => "local",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A task directory or a dataset (a directory of tasks)
+    #[arg(required_unless_present = "resume")]
+    pub path: Option<PathBuf>,
+
+    /// The agent: oracle runs solution/solve.sh, nop does nothing
+    #[arg(long, short = 'a', default_value = "oracle", value_parser = clap::builder::PossibleValuesParser::new(prodbench_agent::AGENT_NAMES))]
+    pub agent: String,
+
+    /// Attempts per task
+    #[arg(short = 'k', long = "attempts", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+
+    /// Trials running at once
+    #[arg(short = 'n', long = "concurrency", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Sandbox backend
+    #[arg(long, value_enum, default_value = "docker")]
+    pub env: Backend,
+
+    /// Multiply every task timeout (build, start, agent, verifier) by this factor
+    #[arg(long, default_value_t = 1.0)]
+    pub timeout_multiplier: f64,
+
+    /// Retries of a trial that failed for infrastructure reasons
+    #[arg(long, default_value_t = 2)]
+    pub max_retries: u32,
+
+    /// Refuse to run a dataset in which any task is broken
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Resume the job with this id: run only its unfinished trials
+    #[arg(long, value_name = "JOB", conflicts_with = "path")]
+    pub resume: Option<String>,
+
+    /// Print the result as JSON on stdout instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Job id (see jobs/); `latest` for the newest
+    pub job: String,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum TasksCommand {
+    /// Validate tasks without running them
+    Check {
+        /// A task directory or a dataset
+        path: PathBuf,
+        /// Print JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    /// Remove every prodbench container, even those of running jobs
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ImagesCommand {
+    /// Create debian:bookworm-slim from Debian's packages (debootstrap, then import), for
+    /// machines that reach no container registry
+    Bootstrap {
+        /// Rebuild even if the image exists
+        #[arg(long)]
+        force: bool,
+        /// Debian mirror
+        #[arg(long, default_value = prodbench_docker::bootstrap::DEFAULT_MIRROR)]
+        mirror: String,
+    },
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Backends to measure
+    #[arg(long, value_enum, num_args = 1.., default_values = ["docker", "local"])]
+    pub env: Vec<Backend>,
+
+    /// Trials per backend for the overhead figure
+    #[arg(long, default_value_t = 10)]
+    pub trials: u32,
+
+    /// Exec round trips per backend for the latency figure
+    #[arg(long, default_value_t = 200)]
+    pub execs: u32,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,154 @@
+//! `prodbench bench`: the harness's own speed, measured the way users pay for it.
+//!
+//! - *Trial overhead*: a whole `nop` trial of a trivial task on a cached image, start to
+//!   teardown (environment start, agent phases, verification with its process kill and
+//!   reward checks, teardown). Everything in it is harness cost.
+//! - *Exec round trip*: `true` run in a started sandbox, request to result.
+//!
+//! Medians (and p90) over many runs, since the machines are noisy. Results go in
+//! docs/PERFORMANCE.md with the command that produced them.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use prodbench_agent::NopAgent;
+use prodbench_run::{run_trial, TrialContext};
+use prodbench_sandbox::{ExecRequest, Provider, StartSpec};
+use prodbench_store::{now, TrialRecord};
+use prodbench_task::Task;
+use serde::Serialize;
+
+use super::provider;
+use crate::cli::BenchArgs;
+use crate::output::{print_json, table};
+
+#[derive(Serialize)]
+struct Figures {
+    backend: &'static str,
+    trial_overhead_ms: Stats,
+    exec_round_trip_ms: Stats,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    runs: usize,
+    min: f64,
+    p50: f64,
+    p90: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(mut samples: Vec<Duration>) -> Stats {
+        samples.sort();
+        let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+        let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+        Stats { runs: samples.len(), min: at(0.0), p50: at(0.5), p90: at(0.9), max: at(1.0) }
+    }
+}
+
+pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
+    let workdir = tempfile::tempdir().context("creating a scratch directory")?;
+    let task = trivial_task(workdir.path())?;
+    let mut results = Vec::new();
+    for backend in args.env {
+        let provider = provider(backend).await?;
+        eprintln!("{}: warming up (building the image if needed)", backend.name());
+        let overhead = trial_overhead(provider.as_ref(), &task, workdir.path(), args.trials).await?;
+        let exec = exec_round_trip(provider.as_ref(), &task, args.execs).await?;
+        results.push(Figures { backend: backend.name(), trial_overhead_ms: Stats::of(overhead), exec_round_trip_ms: Stats::of(exec) });
+    }
+    if args.json {
+        print_json("bench", &serde_json::json!({ "results": results }));
+    } else {
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .flat_map(|f| {
+                [("nop trial, start to teardown", &f.trial_overhead_ms), ("exec round trip (true)", &f.exec_round_trip_ms)].map(|(what, s)| {
+                    vec![f.backend.to_string(), what.to_string(), s.runs.to_string(), format!("{:.1}", s.p50), format!("{:.1}", s.p90), format!("{:.1}", s.min), format!("{:.1}", s.max)]
+                })
+            })
+            .collect();
+        print!("{}", table(&["BACKEND", "MEASURE", "RUNS", "P50 MS", "P90 MS", "MIN MS", "MAX MS"], &rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A task that does nothing: the image is the base image, the tests write reward 0.
+fn trivial_task(dir: &Path) -> Result<Task> {
+    let root = dir.join("bench-task");
+    for (path, text) in [
+        ("task.toml", "[task]\nname = \"bench-trivial\"\n[agent]\ntimeout_sec = 60\n[verifier]\ntimeout_sec = 60\n"),
+        ("instruction.md", "Do nothing.\n"),
+        ("environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\n"),
+        ("tests/test.sh", "echo 0 > /logs/verifier/reward.txt\n"),
+    ] {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().expect("has parent"))?;
+        std::fs::write(&file, text)?;
+    }
+    let check = prodbench_task::load_task(&root);
+    check.task.ok_or_else(|| anyhow::anyhow!("the benchmark task is invalid: {:?}", check.diagnostics))
+}
+
+async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<Vec<Duration>> {
+    let mut samples = Vec::new();
+    for i in 0..=trials {
+        let dir = scratch.join(format!("trial-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let ctx = TrialContext { task, provider, agent: &NopAgent, job_id: "bench", timeout_multiplier: 1.0, dir: &dir };
+        let mut record = bench_record(i);
+        let clock = Instant::now();
+        run_trial(&ctx, &mut record).await;
+        let elapsed = clock.elapsed();
+        if let Some(error) = record.error {
+            anyhow::bail!("benchmark trial failed: {error}");
+        }
+        if i > 0 {
+            samples.push(elapsed); // run 0 warms the image cache
+        }
+    }
+    Ok(samples)
+}
+
+async fn exec_round_trip(provider: &dyn Provider, task: &Task, execs: u32) -> Result<Vec<Duration>> {
+    let env = provider.prepare(task, Duration::from_secs(600)).await?;
+    let spec = StartSpec::for_task(task, "bench", "bench-exec", "agent", Duration::from_secs(60));
+    let sandbox = provider.start(&env, &spec).await?;
+    let mut samples = Vec::new();
+    let result = async {
+        for _ in 0..execs {
+            let clock = Instant::now();
+            let output = sandbox.exec(ExecRequest { argv: vec!["true".into()], ..ExecRequest::shell("") }).await?;
+            samples.push(clock.elapsed());
+            anyhow::ensure!(output.success(), "`true` failed: {}", output.summary());
+        }
+        Ok(())
+    }
+    .await;
+    sandbox.stop().await?;
+    result.map(|_| samples)
+}
+
+fn bench_record(i: u32) -> TrialRecord {
+    TrialRecord {
+        trial_id: format!("bench-{i}"),
+        job_id: "bench".into(),
+        task_name: "bench-trivial".into(),
+        task_digest: String::new(),
+        environment_digest: None,
+        agent: "nop".into(),
+        attempt: 1,
+        try_number: 1,
+        status: None,
+        reward: None,
+        rewards: Default::default(),
+        error: None,
+        started_at: now(),
+        finished_at: None,
+        phases: Vec::new(),
+        dir: String::new(),
+    }
+}

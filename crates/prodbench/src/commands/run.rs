@@ -1,0 +1,134 @@
+//! `prodbench run`: a new job, or `--resume` of a stopped one.
+//!
+//! On Ctrl-C or SIGTERM the job future is dropped (stopping every trial), the job's
+//! sandboxes are removed, unfinished trials are marked interrupted, and the command prints
+//! how to resume. A SIGKILL cannot be caught: `prodbench gc` reaps what it left, and
+//! `--resume` marks and reruns its unfinished trials.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use prodbench_run::{JobConfig, JobRunner};
+use prodbench_store::{now, JobRecord, Store};
+use prodbench_task::Task;
+use serde::Serialize;
+
+use super::{load_tasks, open_store, print_diagnostics, provider};
+use crate::cli::{Backend, RunArgs};
+use crate::output::{print_json, summary_table, Progress};
+use crate::UserError;
+
+pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
+    let store = open_store(jobs_dir)?;
+    let (job_id, config) = match &args.resume {
+        Some(job_id) => (job_id.clone(), resumed_config(&store, job_id, &args)?),
+        None => (prodbench_run::new_job_id(), new_config(&args)?),
+    };
+    let tasks = runnable_tasks(&config.path, args.strict)?;
+    let backend = if config.env == "local" { Backend::Local } else { Backend::Docker };
+    let provider = provider(backend).await?;
+    let agent: Arc<dyn prodbench_agent::Agent> =
+        Arc::from(prodbench_agent::by_name(&config.agent).ok_or_else(|| UserError::new(format!("unknown agent {:?}", config.agent)))?);
+    if args.resume.is_none() {
+        let record = JobRecord { job_id: job_id.clone(), created_at: now(), state: "running".into(), config: serde_json::to_value(&config)? };
+        store.create_job(&record)?;
+    }
+    let progress = Progress::new(!args.json);
+    let runner = JobRunner { job_id: job_id.clone(), config, tasks, store: &store, provider: Arc::clone(&provider), agent, reporter: &progress };
+    let interrupted = tokio::select! {
+        result = runner.run() => { result?; false }
+        signal = shutdown_signal() => { progress.finish(); eprintln!("{signal}: stopping job {job_id}"); true }
+    };
+    progress.finish();
+    if interrupted {
+        let removed = provider.cleanup_job(&job_id).await.unwrap_or(0);
+        store.mark_unfinished_interrupted(&job_id)?;
+        store.set_job_state(&job_id, "interrupted")?;
+        eprintln!("removed {removed} sandboxes; finished trials are kept");
+        eprintln!("  hint: resume with `prodbench run --resume {job_id}`");
+    }
+    let summary = prodbench_run::summarize(&store.trials(&job_id)?);
+    if args.json {
+        #[derive(Serialize)]
+        struct Ran<'a> {
+            job_id: &'a str,
+            interrupted: bool,
+            job_dir: String,
+            summary: &'a prodbench_run::JobSummary,
+        }
+        print_json("run", &Ran { job_id: &job_id, interrupted, job_dir: store.job_dir(&job_id).display().to_string(), summary: &summary });
+    } else {
+        print!("{}", summary_table(&summary));
+        println!("job {job_id}: {}", store.job_dir(&job_id).display());
+    }
+    Ok(if interrupted {
+        ExitCode::from(130)
+    } else if summary.errors() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn new_config(args: &RunArgs) -> Result<JobConfig> {
+    let path = args.path.as_ref().expect("clap requires a path without --resume");
+    let path = path.canonicalize().map_err(|e| {
+        UserError::new(format!("{}: {e}", path.display())).hint("pass a task directory or a dataset (a directory of tasks)")
+    })?;
+    if !(args.timeout_multiplier.is_finite() && args.timeout_multiplier > 0.0) {
+        return Err(UserError::new(format!("--timeout-multiplier must be above 0, got {}", args.timeout_multiplier)).into());
+    }
+    Ok(JobConfig {
+        path,
+        agent: args.agent.clone(),
+        attempts: args.attempts,
+        concurrency: args.concurrency as usize,
+        env: args.env.name().to_string(),
+        timeout_multiplier: args.timeout_multiplier,
+        max_retries: args.max_retries,
+    })
+}
+
+/// The stored config of `job_id`; `-n` may change how many trials run at once.
+fn resumed_config(store: &Store, job_id: &str, args: &RunArgs) -> Result<JobConfig> {
+    let job = store.job(job_id)?.ok_or_else(|| {
+        UserError::new(format!("no job {job_id:?} in {}", store.root().display())).hint("`prodbench show latest` names the newest job")
+    })?;
+    let mut config: JobConfig = serde_json::from_value(job.config)
+        .with_context(|| format!("{}: unreadable job config", store.job_dir(job_id).join("config.json").display()))?;
+    if args.concurrency != 2 {
+        config.concurrency = args.concurrency as usize;
+    }
+    Ok(config)
+}
+
+/// Loads tasks, printing every diagnostic; broken tasks are skipped (refused with `strict`).
+fn runnable_tasks(path: &Path, strict: bool) -> Result<Vec<Task>> {
+    let checks = load_tasks(path)?;
+    print_diagnostics(&checks);
+    let broken = checks.iter().filter(|c| c.task.is_none()).count();
+    if broken > 0 && strict {
+        return Err(UserError::new(format!("{broken} broken tasks in {} and --strict given", path.display()))
+            .hint("fix the errors above, or drop --strict to run the other tasks")
+            .into());
+    }
+    if broken > 0 {
+        eprintln!("warning: skipping {broken} broken tasks (errors above)");
+    }
+    let tasks: Vec<Task> = checks.into_iter().filter_map(|c| c.task).collect();
+    if tasks.is_empty() {
+        return Err(UserError::new(format!("no runnable task in {}", path.display())).hint("`prodbench tasks check PATH` lists what is wrong").into());
+    }
+    Ok(tasks)
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming the signal.
+async fn shutdown_signal() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}

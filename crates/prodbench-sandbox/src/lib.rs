@@ -249,7 +249,7 @@ pub trait Sandbox: Send + Sync {
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput>;
 
     /// Copies a host file or directory to `dest` (its new full path) in the sandbox,
-    /// creating parent directories.
+    /// creating parent directories. A directory is merged into an existing one.
     async fn upload(&self, source: &Path, dest: &str) -> Result<()>;
 
     /// Copies a file or directory at `source` in the sandbox to `dest` on the host.

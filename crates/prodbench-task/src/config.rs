@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::diagnostic::{Diagnostic, line_of};
 
@@ -108,7 +107,7 @@ struct RawTaskToml {
     solution: Option<RawSolution>,
     /// Harbor 1.0's top-level `source`: accepted, not used.
     #[serde(rename = "source")]
-    _source: Option<IgnoredAny>,
+    _source: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +116,7 @@ struct RawTaskSection {
     description: Option<String>,
     /// Accepted for Harbor compatibility, not used.
     #[serde(rename = "authors")]
-    _authors: Option<IgnoredAny>,
+    _authors: Option<toml::Value>,
     keywords: Option<Vec<String>>,
 }
 

@@ -369,10 +369,8 @@ impl Sandbox for LocalSandbox {
 
     async fn upload(&self, source: &Path, dest: &str) -> Result<()> {
         let host = self.host_path(dest).ok_or(SandboxError::PathNotWritable { backend: BACKEND, path: dest.into() })?;
-        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) && source.is_dir() {
-            // Replace, don't merge: upload gives `dest` exactly the source's contents.
-            std::fs::remove_dir_all(&host).map_err(|e| SandboxError::op("upload", e))?;
-        }
+        // Merges into an existing directory, like Docker's archive upload; never replaces
+        // it, since a mount's own directory must stay the one bwrap bound.
         copy_tree(source, &host).map_err(|e| SandboxError::op("upload", format!("{} -> {dest}: {e}", source.display())))
     }
 

@@ -1,0 +1,134 @@
+//! The command line end to end: bad input, task checks, and the crash-safety promise
+//! (SIGKILL mid-job, then `gc` and `--resume`: every trial ends exactly once, nothing leaks).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn slow_task(dataset: &Path, name: &str) {
+    let dir = dataset.join(name);
+    write(&dir, "task.toml", &format!("[task]\nname = \"{name}\"\n[agent]\ntimeout_sec = 60\n"));
+    write(&dir, "instruction.md", "Write done.\n");
+    write(&dir, "environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\n");
+    write(&dir, "solution/solve.sh", "sleep 3\necho done > /app/out.txt\n");
+    write(&dir, "tests/test.sh", "if [ \"$(cat /app/out.txt)\" = done ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n");
+}
+
+#[test]
+fn a_missing_path_is_one_clear_error_with_a_hint() {
+    let jobs = tempfile::tempdir().unwrap();
+    let out = prodbench(jobs.path(), &["run", "/no/such/dataset", "--env", "local"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: /no/such/dataset"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_job_names_recent_ones() {
+    let jobs = tempfile::tempdir().unwrap();
+    let out = prodbench(jobs.path(), &["show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no job \"nope\""));
+}
+
+#[test]
+fn a_broken_task_is_reported_and_the_rest_run_unless_strict() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let good = repo_root().join("examples/local-word-count");
+    prodbench_sandbox::copy_tree(&good, &dataset.path().join("good")).unwrap();
+    write(dataset.path(), "broken/task.toml", "[environment]\ncpus = \"many\"\n");
+    write(dataset.path(), "broken/instruction.md", "x\n");
+    let ds = dataset.path().to_str().unwrap();
+
+    let check = prodbench(jobs.path(), &["tasks", "check", ds]);
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(stderr.contains("broken/task.toml:2: error:"), "{stderr}");
+    assert!(stderr.contains("broken/tests/test.sh: error: missing"), "{stderr}");
+
+    let strict = prodbench(jobs.path(), &["run", ds, "--env", "local", "--strict"]);
+    assert_eq!(strict.status.code(), Some(2));
+
+    let (doc, code) = prodbench_json(jobs.path(), &["run", ds, "--env", "local", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(mean_rewards(&doc), vec![("local-word-count".to_string(), Some(1.0))]);
+}
+
+#[test]
+fn sigkill_mid_job_then_gc_and_resume_finishes_every_trial_once() {
+    if !docker_available() {
+        return;
+    }
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    for name in ["slow-a", "slow-b", "slow-c"] {
+        slow_task(dataset.path(), name);
+    }
+    let ds = dataset.path().to_str().unwrap();
+    let mut child = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", ds, "--env", "docker", "-k", "2", "-n", "2", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some trial is running in a container.
+    let job_id = wait_for_running_container(jobs.path());
+    child.kill().unwrap(); // SIGKILL: no cleanup can run
+    child.wait().unwrap();
+    let label = format!("dev.prodbench.job={job_id}");
+    assert!(!containers_with_label(&label).is_empty(), "the killed job should have left containers");
+
+    let (gc, code) = prodbench_json(jobs.path(), &["gc", "--json"]);
+    assert_eq!(code, 0);
+    assert!(!gc["containers"].as_array().unwrap().is_empty(), "{gc:#}");
+    assert!(containers_with_label(&label).is_empty(), "gc left containers");
+
+    let (resumed, code) = prodbench_json(jobs.path(), &["run", "--resume", &job_id, "--json"]);
+    assert_eq!(code, 0, "{resumed:#}");
+    assert_eq!(resumed["summary"]["trials"], 6);
+    assert_eq!(resumed["summary"]["passed"], 6);
+    assert_eq!(resumed["summary"]["unfinished"], 0);
+    assert!(containers_with_label(&label).is_empty(), "resume left containers");
+
+    // Exactly one final status per (task, attempt); the interrupted tries are kept.
+    let (shown, _) = prodbench_json(jobs.path(), &["show", &job_id, "--json"]);
+    let mut finals: HashMap<(String, u64), usize> = HashMap::new();
+    let mut interrupted = 0;
+    for t in shown["trials"].as_array().unwrap() {
+        let key = (t["task_name"].as_str().unwrap().to_string(), t["attempt"].as_u64().unwrap());
+        match t["status"].as_str().unwrap() {
+            "interrupted" => interrupted += 1,
+            _ => *finals.entry(key).or_default() += 1,
+        }
+    }
+    assert_eq!(finals.len(), 6);
+    assert!(finals.values().all(|&n| n == 1), "{finals:?}");
+    assert!(interrupted >= 1, "the interrupted tries must be kept as evidence");
+
+    // Resuming a finished job runs nothing.
+    let (again, _) = prodbench_json(jobs.path(), &["run", "--resume", &job_id, "--json"]);
+    assert_eq!(again["summary"]["trials"], 6);
+}
+
+fn wait_for_running_container(jobs: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "no trial started in time");
+        if let Some(job) = std::fs::read_dir(jobs).ok().and_then(|d| d.flatten().find(|e| e.path().is_dir())) {
+            let id = job.file_name().to_string_lossy().into_owned();
+            if !containers_with_label(&format!("dev.prodbench.job={id}")).is_empty() {
+                std::thread::sleep(Duration::from_millis(500));
+                return id;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -132,3 +132,37 @@ fn wait_for_running_container(jobs: &Path) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sigterm_stops_the_job_removes_its_containers_and_resume_finishes_it() {
+    if !docker_available() {
+        return;
+    }
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    for name in ["term-a", "term-b"] {
+        slow_task(dataset.path(), name);
+    }
+    let ds = dataset.path().to_str().unwrap();
+    let child = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", ds, "--env", "docker", "-n", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let job_id = wait_for_running_container(jobs.path());
+    // SAFETY: kill(2) on our own child process.
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("prodbench run --resume {job_id}")));
+    assert!(containers_with_label(&format!("dev.prodbench.job={job_id}")).is_empty(), "SIGTERM left containers");
+    let (resumed, code) = prodbench_json(jobs.path(), &["run", "--resume", &job_id, "--json"]);
+    assert_eq!(code, 0, "{resumed:#}");
+    assert_eq!(resumed["summary"]["passed"], 2);
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -54,7 +54,7 @@ impl ImageCache {
 
     async fn find_or_build(&self, task: &Task, reference: String, digest: String, timeout: Duration) -> Result<PreparedEnvironment> {
         if let Some(workdir) = self.image_workdir(&reference).await {
-            return Ok(PreparedEnvironment { reference, digest, workdir, cached: true });
+            return Ok(PreparedEnvironment { reference, digest, workdir });
         }
         if task.config.environment.docker_image.is_some() {
             return Err(SandboxError::BuildFailed {
@@ -66,7 +66,7 @@ impl ImageCache {
             .await
             .map_err(|_| SandboxError::BuildTimeout(timeout))??;
         let workdir = self.image_workdir(&reference).await.unwrap_or_else(|| DEFAULT_WORKDIR.to_string());
-        Ok(PreparedEnvironment { reference, digest, workdir, cached: false })
+        Ok(PreparedEnvironment { reference, digest, workdir })
     }
 
     /// The image's WORKDIR (or the default when it has none), or `None` if it is absent.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use prodbench_agent::Agent;
 use prodbench_sandbox::Provider;
-use prodbench_store::{now, Store, StoreError, TrialRecord, TrialStatus};
+use prodbench_store::{Store, StoreError, TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,8 @@ pub struct Slot {
     pub task_index: usize,
     pub attempt: u32,
     pub next_try: u32,
+    /// Infrastructure errors this slot already had (they count against `max_retries`).
+    pub infra_errors: u32,
 }
 
 /// The slots of `tasks` x `attempts` that `existing` trials have not finished.
@@ -73,7 +75,7 @@ pub fn plan(tasks: &[Task], attempts: u32, max_retries: u32, existing: &[TrialRe
                 done += 1;
             } else {
                 let next_try = previous.iter().map(|t| t.try_number).max().unwrap_or(0) + 1;
-                pending.push(Slot { task_index, attempt, next_try });
+                pending.push(Slot { task_index, attempt, next_try, infra_errors: infra_errors(previous) });
             }
         }
     }
@@ -84,8 +86,11 @@ pub fn plan(tasks: &[Task], attempts: u32, max_retries: u32, existing: &[TrialRe
 /// errors used up the retries. Interrupted tries never count against the budget.
 fn slot_is_finished(tries: &[&TrialRecord], max_retries: u32) -> bool {
     let final_status = tries.iter().any(|t| t.status.is_some_and(|s| !s.is_retryable()));
-    let infra = tries.iter().filter(|t| t.status == Some(TrialStatus::InfraError)).count() as u32;
-    final_status || infra > max_retries
+    final_status || infra_errors(tries) > max_retries
+}
+
+fn infra_errors(tries: &[&TrialRecord]) -> u32 {
+    tries.iter().filter(|t| t.status == Some(TrialStatus::InfraError)).count() as u32
 }
 
 /// Everything a job run needs.
@@ -120,6 +125,7 @@ impl JobRunner<'_> {
     async fn run_slot(&self, slot: Slot) -> Result<(), StoreError> {
         let task = &self.tasks[slot.task_index];
         let mut try_number = slot.next_try;
+        let mut infra_errors = slot.infra_errors;
         loop {
             let mut record = self.new_record(task, slot.attempt, try_number);
             let dir = self.store.job_dir(&self.job_id).join(&record.dir);
@@ -136,8 +142,10 @@ impl JobRunner<'_> {
             };
             run_trial(&ctx, &mut record).await;
             self.store.finish_trial(&record)?;
-            let infra_tries = self.infra_tries(task, slot.attempt)?;
-            let retrying = record.status == Some(TrialStatus::InfraError) && infra_tries <= self.config.max_retries;
+            if record.status == Some(TrialStatus::InfraError) {
+                infra_errors += 1;
+            }
+            let retrying = record.status == Some(TrialStatus::InfraError) && infra_errors <= self.config.max_retries;
             self.reporter.trial_finished(&record, retrying);
             if !retrying {
                 return Ok(());
@@ -146,35 +154,11 @@ impl JobRunner<'_> {
         }
     }
 
-    fn infra_tries(&self, task: &Task, attempt: u32) -> Result<u32, StoreError> {
-        let trials = self.store.trials(&self.job_id)?;
-        Ok(trials
-            .iter()
-            .filter(|t| t.task_name == task.name && t.attempt == attempt && t.status == Some(TrialStatus::InfraError))
-            .count() as u32)
-    }
-
     fn new_record(&self, task: &Task, attempt: u32, try_number: u32) -> TrialRecord {
         let safe_name: String = task.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-        let trial_id = format!("{safe_name}__a{attempt}__t{try_number}");
-        TrialRecord {
-            dir: format!("trials/{trial_id}"),
-            trial_id: format!("{}.{trial_id}", self.job_id),
-            job_id: self.job_id.clone(),
-            task_name: task.name.clone(),
-            task_digest: task.digest.clone(),
-            environment_digest: None,
-            agent: self.agent.name().to_string(),
-            attempt,
-            try_number,
-            status: None,
-            reward: None,
-            rewards: Default::default(),
-            error: None,
-            started_at: now(),
-            finished_at: None,
-            phases: Vec::new(),
-        }
+        let dir_name = format!("{safe_name}__a{attempt}__t{try_number}");
+        let trial_id = format!("{}.{dir_name}", self.job_id);
+        TrialRecord::starting(&self.job_id, trial_id, &dir_name, &task.name, &task.digest, self.agent.name(), attempt, try_number)
     }
 }
 
@@ -184,4 +168,47 @@ pub fn new_job_id() -> String {
     let now = chrono::Utc::now();
     let noise = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!("{}-{noise:04x}", now.format("%Y%m%d-%H%M%S"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str) -> Task {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in [("task.toml", format!("[task]\nname = \"{name}\"\n")), ("instruction.md", "x".into()), ("environment/Dockerfile", "FROM x".into()), ("tests/test.sh", "true".into())] {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        prodbench_task::load_task(dir.path()).task.unwrap()
+    }
+
+    fn tried(task: &str, attempt: u32, try_number: u32, status: TrialStatus) -> TrialRecord {
+        let mut t = TrialRecord::starting("j", format!("{task}{attempt}{try_number}"), "d", task, "", "nop", attempt, try_number);
+        t.status = Some(status);
+        t
+    }
+
+    #[test]
+    fn plan_retries_infra_errors_within_budget_and_reruns_interrupted() {
+        let tasks = vec![task("a")];
+        let existing = vec![
+            tried("a", 1, 1, TrialStatus::InfraError),
+            tried("a", 2, 1, TrialStatus::InfraError),
+            tried("a", 2, 2, TrialStatus::InfraError),
+            tried("a", 3, 1, TrialStatus::Interrupted),
+            tried("a", 4, 1, TrialStatus::Failed),
+        ];
+        let (pending, done) = plan(&tasks, 5, 1, &existing);
+        assert_eq!(done, 2, "attempt 2 spent its retry, attempt 4 is final");
+        assert_eq!(
+            pending,
+            vec![
+                Slot { task_index: 0, attempt: 1, next_try: 2, infra_errors: 1 },
+                Slot { task_index: 0, attempt: 3, next_try: 2, infra_errors: 0 },
+                Slot { task_index: 0, attempt: 5, next_try: 1, infra_errors: 0 },
+            ]
+        );
+    }
 }

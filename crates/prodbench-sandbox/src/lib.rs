@@ -217,8 +217,6 @@ pub struct PreparedEnvironment {
     pub digest: String,
     /// Where the agent works, e.g. `/app`.
     pub workdir: String,
-    /// Whether the environment was already built (cache hit).
-    pub cached: bool,
 }
 
 /// Creates environments and sandboxes for one backend.

@@ -131,6 +131,31 @@ pub struct TrialRecord {
     pub dir: String,
 }
 
+impl TrialRecord {
+    /// A trial that starts now: no status, reward or phases yet. `trial_id` must be unique
+    /// across the store; the trial's directory is `trials/<dir_name>` in the job directory.
+    pub fn starting(job_id: &str, trial_id: String, dir_name: &str, task_name: &str, task_digest: &str, agent: &str, attempt: u32, try_number: u32) -> Self {
+        TrialRecord {
+            trial_id,
+            job_id: job_id.to_string(),
+            task_name: task_name.to_string(),
+            task_digest: task_digest.to_string(),
+            environment_digest: None,
+            agent: agent.to_string(),
+            attempt,
+            try_number,
+            status: None,
+            reward: None,
+            rewards: BTreeMap::new(),
+            error: None,
+            started_at: now(),
+            finished_at: None,
+            phases: Vec::new(),
+            dir: format!("trials/{dir_name}"),
+        }
+    }
+}
+
 /// A job's row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -358,24 +383,7 @@ mod tests {
     use super::*;
 
     fn trial(job: &str, id: &str) -> TrialRecord {
-        TrialRecord {
-            trial_id: id.into(),
-            job_id: job.into(),
-            task_name: "t".into(),
-            task_digest: "d".into(),
-            environment_digest: None,
-            agent: "nop".into(),
-            attempt: 1,
-            try_number: 1,
-            status: None,
-            reward: None,
-            rewards: BTreeMap::new(),
-            error: None,
-            started_at: now(),
-            finished_at: None,
-            phases: vec![],
-            dir: format!("trials/{id}"),
-        }
+        TrialRecord::starting(job, id.into(), id, "t", "d", "nop", 1, 1)
     }
 
     #[test]

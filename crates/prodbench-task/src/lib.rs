@@ -59,10 +59,6 @@ impl Task {
         self.dir.join(SOLUTION_DIR)
     }
 
-    pub fn has_dockerfile(&self) -> bool {
-        self.environment_dir().join(DOCKERFILE).is_file()
-    }
-
     pub fn has_solution(&self) -> bool {
         self.solution_dir().join(SOLVE_SCRIPT).is_file()
     }

@@ -113,7 +113,6 @@ impl Provider for LocalProvider {
             reference: task.environment_dir().display().to_string(),
             digest: task.environment_digest.clone(),
             workdir: task.config.environment.workdir.clone().unwrap_or_else(|| DEFAULT_WORKDIR.to_string()),
-            cached: true,
         })
     }
 

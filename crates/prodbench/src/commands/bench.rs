@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use prodbench_agent::NopAgent;
 use prodbench_run::{run_trial, TrialContext};
 use prodbench_sandbox::{ExecRequest, Provider, StartSpec};
-use prodbench_store::{now, TrialRecord};
+use prodbench_store::TrialRecord;
 use prodbench_task::Task;
 use serde::Serialize;
 
@@ -133,22 +133,5 @@ async fn exec_round_trip(provider: &dyn Provider, task: &Task, execs: u32) -> Re
 }
 
 fn bench_record(i: u32) -> TrialRecord {
-    TrialRecord {
-        trial_id: format!("bench-{i}"),
-        job_id: "bench".into(),
-        task_name: "bench-trivial".into(),
-        task_digest: String::new(),
-        environment_digest: None,
-        agent: "nop".into(),
-        attempt: 1,
-        try_number: 1,
-        status: None,
-        reward: None,
-        rewards: Default::default(),
-        error: None,
-        started_at: now(),
-        finished_at: None,
-        phases: Vec::new(),
-        dir: String::new(),
-    }
+    TrialRecord::starting("bench", format!("bench-{i}"), &format!("bench-{i}"), "bench-trivial", "", "nop", 1, 1)
 }

@@ -6,8 +6,13 @@
 //! - Containers run a keep-alive loop as PID 1 with the task's CPU and memory limits and no
 //!   network unless the task allows it, labelled with job, trial and owner so a job (or
 //!   `gc`) can find and remove its own.
-//! - `exec` wraps the command in `sh` so it can report its PID first (on stderr, stripped
-//!   before the caller sees it); on timeout the whole process tree under that PID is killed.
+//! - `exec` goes to prodbench's own exec server ([`prodbench_sandbox::init`]) inside the
+//!   container: the prodbench binary, bind-mounted read-only, started by one Engine exec whose
+//!   stdin and stdout then carry every command (about 1 ms a round trip instead of 40). Where
+//!   the server cannot run (an image without a compatible C library, a remote daemon) or a
+//!   command asks for another user, `exec` falls back to one Engine exec per command, wrapped
+//!   in `sh` so it reports its PID first (on stderr, stripped before the caller sees it); on
+//!   timeout the whole process tree under that PID is killed.
 //! - `kill_all_processes` kills the container (the kernel kills every process in its PID
 //!   namespace) and starts it again: the filesystem is kept, nothing the agent ran survives.
 
@@ -16,7 +21,8 @@ pub mod bootstrap;
 mod image;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -29,6 +35,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
+use prodbench_sandbox::init::{Client, InitRequest, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
     owner_is_alive, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError,
     StartSpec, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER,
@@ -40,17 +47,24 @@ const BACKEND: &str = "docker";
 const PID_MARKER: &str = "prodbench-pid:";
 /// PID 1 of every container: sleeps forever, exits at once on SIGTERM.
 const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done";
+/// How long the in-container exec server may take to say it is ready.
+const SERVER_READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// Connects to the Docker daemon and creates sandboxes.
 pub struct DockerProvider {
     docker: Docker,
     images: image::ImageCache,
+    exec_server: Option<PathBuf>,
 }
 
 impl DockerProvider {
     /// Connects to the daemon at `DOCKER_HOST` or the default socket and agrees on an API
     /// version, so an unreachable daemon is one clear error up front.
-    pub async fn connect() -> Result<Self> {
+    ///
+    /// `exec_server` is a binary that serves [`prodbench_sandbox::init::serve`] when given
+    /// [`INIT_ARG`] (the prodbench binary itself); it is mounted into every container for fast
+    /// exec. Without it every command is an Engine exec.
+    pub async fn connect(exec_server: Option<PathBuf>) -> Result<Self> {
         let unavailable = |reason: String| SandboxError::Unavailable {
             backend: "the Docker daemon",
             reason,
@@ -62,7 +76,7 @@ impl DockerProvider {
             .map_err(|_| unavailable("no answer within 10 s".into()))?
             .map_err(|e| unavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| unavailable(e.to_string()))?;
-        Ok(DockerProvider { images: image::ImageCache::new(docker.clone()), docker })
+        Ok(DockerProvider { images: image::ImageCache::new(docker.clone()), docker, exec_server })
     }
 
     pub fn client(&self) -> &Docker {
@@ -128,6 +142,7 @@ impl Provider for DockerProvider {
                     NetworkMode::None => "none".into(),
                     NetworkMode::Bridge => "bridge".into(),
                 }),
+                binds: self.exec_server.as_ref().map(|program| vec![format!("{}:{INIT_PATH}:ro", program.display())]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -139,7 +154,12 @@ impl Provider for DockerProvider {
                 .create_container(Some(options), body)
                 .await
                 .map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
-            let sandbox = DockerSandbox { docker: self.docker.clone(), id: created.id, workdir: env.workdir.clone() };
+            let sandbox = DockerSandbox {
+                docker: self.docker.clone(),
+                id: created.id,
+                workdir: env.workdir.clone(),
+                server: tokio::sync::Mutex::new(if self.exec_server.is_some() { Server::NotStarted } else { Server::Unavailable }),
+            };
             if let Err(e) = self.docker.start_container(&sandbox.id, None::<bollard::query_parameters::StartContainerOptions>).await {
                 let _ = sandbox.stop().await;
                 return Err(SandboxError::StartFailed(format!("starting container {name}: {e}")));
@@ -172,9 +192,134 @@ pub struct DockerSandbox {
     docker: Docker,
     id: String,
     workdir: String,
+    server: tokio::sync::Mutex<Server>,
+}
+
+/// The state of a container's exec server.
+enum Server {
+    /// Not started yet, or its process was killed: start one on the next exec.
+    NotStarted,
+    Running(Arc<Client>),
+    /// It cannot run in this container: every command is an Engine exec.
+    Unavailable,
 }
 
 impl DockerSandbox {
+    /// One Engine exec for one command: the fallback when the exec server cannot be used.
+    async fn engine_exec(&self, request: ExecRequest) -> Result<ExecOutput> {
+        let started = Instant::now();
+        let mut cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            format!("echo {PID_MARKER}$$ >&2; exec \"$@\""),
+            "prodbench-exec".into(),
+        ];
+        cmd.extend(request.argv);
+        let config = ExecConfig {
+            cmd: Some(cmd),
+            env: Some(request.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            user: request.user.clone(),
+            working_dir: Some(request.cwd.clone().unwrap_or_else(|| self.workdir.clone())),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(&self.id, config).await.map_err(|e| SandboxError::op("exec", e))?;
+        let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| SandboxError::op("exec", e))?
+        else {
+            return Err(SandboxError::op("exec", "the daemon detached the exec"));
+        };
+        let mut collected = Collected::default();
+        let read = async {
+            while let Some(chunk) = output.next().await {
+                collected.push(chunk.map_err(|e| SandboxError::op("exec output", e))?, request.output_cap);
+            }
+            Ok::<(), SandboxError>(())
+        };
+        let timed_out = match request.timeout {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(result) => {
+                    result?;
+                    false
+                }
+                Err(_) => true,
+            },
+            None => {
+                read.await?;
+                false
+            }
+        };
+        if timed_out {
+            if let Some(pid) = collected.pid {
+                self.kill_tree(pid).await;
+            }
+        }
+        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::op("exec inspect", e))?;
+        Ok(ExecOutput {
+            stdout: String::from_utf8_lossy(&collected.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&collected.stderr).into_owned(),
+            exit_code: if timed_out { None } else { inspect.exit_code.map(|c| c as i32) },
+            timed_out,
+            truncated_bytes: collected.dropped,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// The running exec server, started if need be; `None` when it cannot run here.
+    async fn server(&self) -> Option<Arc<Client>> {
+        let mut server = self.server.lock().await;
+        if let Server::Running(client) = &*server {
+            if !client.is_closed() {
+                return Some(Arc::clone(client));
+            }
+        }
+        if matches!(*server, Server::Unavailable) {
+            return None;
+        }
+        match self.start_server().await {
+            Ok(client) => {
+                let client = Arc::new(client);
+                *server = Server::Running(Arc::clone(&client));
+                Some(client)
+            }
+            Err(_) => {
+                *server = Server::Unavailable;
+                None
+            }
+        }
+    }
+
+    /// One Engine exec running the server; its attached stdin and stdout become the client.
+    async fn start_server(&self) -> std::result::Result<Client, String> {
+        let config = ExecConfig {
+            cmd: Some(vec![INIT_PATH.into(), INIT_ARG.into()]),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            working_dir: Some("/".into()),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(&self.id, config).await.map_err(|e| e.to_string())?;
+        let started = self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| e.to_string())?;
+        let StartExecResults::Attached { mut output, input } = started else {
+            return Err("the daemon detached the exec".into());
+        };
+        // The Engine multiplexes stdout and stderr on one stream: pass stdout on as bytes.
+        let (mut to_client, from_server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Some(Ok(chunk)) = output.next().await {
+                if let LogOutput::StdOut { message } = chunk {
+                    if to_client.write_all(&message).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Client::connect(input, from_server, SERVER_READY_WITHIN).await
+    }
+
     /// Kills the process tree rooted at `pid` (a PID inside the container), children first
     /// stopped so none can fork away.
     async fn kill_tree(&self, pid: u32) {
@@ -239,63 +384,20 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
-        let started = Instant::now();
-        let mut cmd = vec![
-            "/bin/sh".to_string(),
-            "-c".into(),
-            format!("echo {PID_MARKER}$$ >&2; exec \"$@\""),
-            "prodbench-exec".into(),
-        ];
-        cmd.extend(request.argv);
-        let config = ExecConfig {
-            cmd: Some(cmd),
-            env: Some(request.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            user: request.user.clone(),
-            working_dir: Some(request.cwd.clone().unwrap_or_else(|| self.workdir.clone())),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let exec = self.docker.create_exec(&self.id, config).await.map_err(|e| SandboxError::op("exec", e))?;
-        let StartExecResults::Attached { mut output, .. } =
-            self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| SandboxError::op("exec", e))?
-        else {
-            return Err(SandboxError::op("exec", "the daemon detached the exec"));
-        };
-        let mut collected = Collected::default();
-        let read = async {
-            while let Some(chunk) = output.next().await {
-                collected.push(chunk.map_err(|e| SandboxError::op("exec output", e))?, request.output_cap);
-            }
-            Ok::<(), SandboxError>(())
-        };
-        let timed_out = match request.timeout {
-            Some(limit) => match tokio::time::timeout(limit, read).await {
-                Ok(result) => {
-                    result?;
-                    false
-                }
-                Err(_) => true,
-            },
-            None => {
-                read.await?;
-                false
-            }
-        };
-        if timed_out {
-            if let Some(pid) = collected.pid {
-                self.kill_tree(pid).await;
+        if request.user.is_none() {
+            if let Some(server) = self.server().await {
+                let wire = InitRequest {
+                    id: 0,
+                    argv: request.argv,
+                    cwd: request.cwd.unwrap_or_else(|| self.workdir.clone()),
+                    env: request.env,
+                    timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
+                    output_cap: request.output_cap,
+                };
+                return server.exec(wire).await;
             }
         }
-        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::op("exec inspect", e))?;
-        Ok(ExecOutput {
-            stdout: String::from_utf8_lossy(&collected.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&collected.stderr).into_owned(),
-            exit_code: if timed_out { None } else { inspect.exit_code.map(|c| c as i32) },
-            timed_out,
-            truncated_bytes: collected.dropped,
-            duration: started.elapsed(),
-        })
+        self.engine_exec(request).await
     }
 
     async fn upload(&self, source: &Path, dest: &str) -> Result<()> {
@@ -320,6 +422,12 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn kill_all_processes(&self) -> Result<()> {
+        let mut server = self.server.lock().await;
+        if matches!(*server, Server::Running(_)) {
+            // It dies with the container; the next exec starts a fresh one.
+            *server = Server::NotStarted;
+        }
+        drop(server);
         let kill = KillContainerOptions { signal: "SIGKILL".into() };
         match self.docker.kill_container(&self.id, Some(kill)).await {
             Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}

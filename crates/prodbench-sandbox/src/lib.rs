@@ -14,6 +14,7 @@
 //! so that the heavy Docker client compiles apart. Neither knows anything of agents or
 //! grading.
 
+pub mod init;
 pub mod local;
 
 use std::collections::BTreeMap;

@@ -40,9 +40,9 @@ impl std::fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 fn main() -> ExitCode {
-    // The in-sandbox server of the local backend: no CLI parsing, no runtime, start fast.
-    if std::env::args().nth(1).as_deref() == Some(prodbench_sandbox::local::INIT_ARG) {
-        return match prodbench_sandbox::local::init::serve() {
+    // The in-sandbox exec server: no CLI parsing, no runtime, start fast.
+    if std::env::args().nth(1).as_deref() == Some(prodbench_sandbox::init::INIT_ARG) {
+        return match prodbench_sandbox::init::serve() {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::FAILURE,
         };

@@ -1,5 +1,6 @@
-//! The command line end to end: bad input, task checks, and the crash-safety promise
-//! (SIGKILL mid-job, then `gc` and `--resume`: every trial ends exactly once, nothing leaks).
+//! The command line end to end: bad input, task checks, infrastructure retries, and the
+//! crash-safety promise (SIGKILL mid-job, then `gc` and `--resume`: every trial ends exactly
+//! once, nothing leaks).
 
 mod common;
 
@@ -60,6 +61,44 @@ fn a_broken_task_is_reported_and_the_rest_run_unless_strict() {
     let (doc, code) = prodbench_json(jobs.path(), &["run", ds, "--env", "local", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(mean_rewards(&doc), vec![("local-word-count".to_string(), Some(1.0))]);
+}
+
+#[test]
+fn an_infrastructure_failure_is_retried_kept_and_never_scored() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    prodbench_sandbox::copy_tree(&repo_root().join("examples/local-word-count"), &dataset.path().join("good")).unwrap();
+    let bad = dataset.path().join("bad-environment");
+    write(&bad, "task.toml", "[task]\nname = \"bad-environment\"\n");
+    write(&bad, "instruction.md", "x\n");
+    write(&bad, "environment/setup.sh", "echo 'cannot reach the package mirror' >&2\nexit 1\n");
+    write(&bad, "tests/test.sh", "echo 1 > /logs/verifier/reward.txt\n");
+    write(&bad, "solution/solve.sh", "true\n");
+    let ds = dataset.path().to_str().unwrap();
+
+    let (doc, code) = prodbench_json(jobs.path(), &["run", ds, "--env", "local", "--agent", "oracle", "--max-retries", "2", "--json"]);
+    assert_eq!(code, 1, "a job with infrastructure errors exits 1: {doc:#}");
+    let summary = &doc["summary"];
+    assert_eq!(summary["statuses"]["infra_error"], 1, "{summary:#}");
+    assert_eq!(summary["passed"], 1, "the healthy task still ran: {summary:#}");
+    assert_eq!(summary["scored"], 1, "the infrastructure error is not scored: {summary:#}");
+    assert_eq!(summary["mean_reward"], 1.0);
+    let bad_summary = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "bad-environment").unwrap();
+    assert_eq!(bad_summary["retried"], 2, "{bad_summary:#}");
+    assert!(bad_summary["mean_reward"].is_null());
+
+    // Every try is kept with its own evidence.
+    let job_id = doc["job_id"].as_str().unwrap();
+    let (shown, _) = prodbench_json(jobs.path(), &["show", job_id, "--json"]);
+    let tries: Vec<&serde_json::Value> = shown["trials"].as_array().unwrap().iter().filter(|t| t["task_name"] == "bad-environment").collect();
+    let numbers: Vec<u64> = tries.iter().map(|t| t["try_number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers.len(), 3, "1 try + 2 retries: {tries:#?}");
+    assert!(numbers.contains(&1) && numbers.contains(&2) && numbers.contains(&3), "{numbers:?}");
+    for t in tries {
+        assert_eq!(t["status"], "infra_error");
+        let error = std::fs::read_to_string(jobs.path().join(job_id).join(t["dir"].as_str().unwrap()).join("error.txt")).unwrap();
+        assert!(error.contains("setup.sh failed") && error.contains("cannot reach the package mirror"), "{error}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The sandbox contract, checked the same way on both real backends: exec returns data,
 //! background processes live between execs, `kill_all_processes` kills even detached ones
-//! and keeps files, timeouts kill the command's tree, uploads and downloads round-trip.
+//! and keeps files, timeouts kill the command's tree, uploads and downloads round-trip, and
+//! a command that kills the in-sandbox exec server loses only its own output.
 
 mod common;
 
@@ -31,10 +32,24 @@ async fn sh(sandbox: &dyn Sandbox, script: &str) -> prodbench_sandbox::ExecOutpu
     sandbox.exec(ExecRequest::shell(script).timeout(Duration::from_secs(30))).await.expect("exec")
 }
 
-async fn check_contract(provider: Arc<dyn Provider>) {
+/// How a backend is expected to run commands.
+#[derive(PartialEq)]
+enum Exec {
+    /// Through prodbench's exec server inside the sandbox.
+    Server,
+    /// One backend call per command (Docker without a server binary).
+    PerCommand,
+}
+
+async fn check_contract(provider: Arc<dyn Provider>, exec: Exec) {
     let dir = tempfile::tempdir().unwrap();
     let task = task(dir.path());
-    let sandbox = start(provider.as_ref(), &task, &format!("contract-{}", provider.name())).await;
+    let trial = format!("contract-{}-{}", provider.name(), if exec == Exec::Server { "server" } else { "per-command" });
+    let sandbox = start(provider.as_ref(), &task, &trial).await;
+
+    // Commands run where they are expected to (a silent fallback would hide a slow path).
+    let parent = sh(sandbox.as_ref(), "tr '\\0' ' ' < /proc/$PPID/cmdline").await.stdout;
+    assert_eq!(parent.contains("__sandbox-init"), exec == Exec::Server, "parent of a command: {parent:?}");
 
     // Exit codes, stdout, stderr, cwd and env are data.
     let out = sandbox.exec(ExecRequest::shell("echo out; echo err >&2; pwd; echo $FOO; exit 3").cwd("/tmp").envs(&[("FOO".to_string(), "bar".to_string())].into())).await.unwrap();
@@ -85,6 +100,13 @@ async fn check_contract(provider: Arc<dyn Provider>) {
     sandbox.download("/tests/up", &back.path().join("down")).await.unwrap();
     assert_eq!(std::fs::read_to_string(back.path().join("down/b.txt")).unwrap(), "hello");
 
+    // A command that kills the exec server loses its own output, not the sandbox.
+    let killer = sh(sandbox.as_ref(), "echo lost; kill -9 $PPID; sleep 1").await;
+    if exec == Exec::Server {
+        assert!(killer.exit_code.is_none() && killer.stderr.contains("exec server was killed"), "{killer:?}");
+    }
+    assert_eq!(sh(sandbox.as_ref(), "cat /tests/up/b.txt").await.stdout, "hello", "the sandbox works after its server was killed");
+
     sandbox.stop().await.unwrap();
     sandbox.stop().await.expect("stop is idempotent");
 }
@@ -92,7 +114,7 @@ async fn check_contract(provider: Arc<dyn Provider>) {
 #[tokio::test]
 async fn local_sandbox_keeps_the_contract() {
     let root = tempfile::tempdir().unwrap();
-    check_contract(Arc::new(LocalProvider::new(root.path().to_path_buf(), bin()))).await;
+    check_contract(Arc::new(LocalProvider::new(root.path().to_path_buf(), bin())), Exec::Server).await;
 }
 
 #[tokio::test]
@@ -100,7 +122,30 @@ async fn docker_sandbox_keeps_the_contract() {
     if !docker_available() {
         return;
     }
-    check_contract(Arc::new(DockerProvider::connect().await.unwrap())).await;
+    check_contract(Arc::new(DockerProvider::connect(Some(bin())).await.unwrap()), Exec::Server).await;
+}
+
+#[tokio::test]
+async fn docker_sandbox_keeps_the_contract_without_an_exec_server() {
+    if !docker_available() {
+        return;
+    }
+    check_contract(Arc::new(DockerProvider::connect(None).await.unwrap()), Exec::PerCommand).await;
+}
+
+#[tokio::test]
+async fn docker_runs_a_command_as_another_user() {
+    if !docker_available() {
+        return;
+    }
+    let provider = DockerProvider::connect(Some(bin())).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = start(&provider, &task(dir.path()), "user").await;
+    let mut request = ExecRequest::shell("id -u; pwd").cwd("/tmp");
+    request.user = Some("nobody".into());
+    assert_eq!(sandbox.exec(request).await.unwrap().stdout, "65534\n/tmp\n");
+    assert_eq!(sh(sandbox.as_ref(), "id -u").await.stdout, "0\n");
+    sandbox.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -119,4 +164,42 @@ async fn local_sandbox_hides_the_host_and_has_no_network() {
     assert!(!net.stdout.contains("eth") && !net.stdout.contains("ens"), "network devices visible: {net:?}");
     sandbox.stop().await.unwrap();
     assert!(std::fs::read_dir(root.path()).unwrap().flatten().all(|job| std::fs::read_dir(job.path()).unwrap().count() <= 1));
+}
+
+#[tokio::test]
+async fn docker_builds_an_environment_once_for_concurrent_trials() {
+    if !docker_available() {
+        return;
+    }
+    let provider = DockerProvider::connect(Some(bin())).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A fresh environment digest, so no earlier run cached its image.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    write(dir.path(), "task.toml", "[task]\nname = \"build-once\"\n");
+    write(dir.path(), "instruction.md", "x\n");
+    write(dir.path(), "tests/test.sh", "true\n");
+    write(dir.path(), "environment/nonce.txt", &nonce);
+    write(dir.path(), "environment/Dockerfile", "FROM debian:bookworm-slim\nCOPY nonce.txt /nonce.txt\nRUN sleep 1\n");
+    let task = prodbench_task::load_task(dir.path()).task.expect("valid task");
+    let since = unix_seconds();
+
+    let prepares = (0..4).map(|_| provider.prepare(&task, Duration::from_secs(600)));
+    let prepared = futures_util::future::join_all(prepares).await;
+    let references: Vec<String> = prepared.into_iter().map(|p| p.expect("prepare").reference).collect();
+    assert!(references.windows(2).all(|w| w[0] == w[1]), "{references:?}");
+
+    // The daemon's own event log, read through the docker CLI, counts the builds.
+    let until = unix_seconds() + 1;
+    let events = std::process::Command::new("docker")
+        .args(["events", "--since", &since.to_string(), "--until", &until.to_string()])
+        .args(["--filter", "type=image", "--filter", "event=tag", "--format", "{{.Actor.Attributes.name}}"])
+        .output()
+        .expect("docker events");
+    let tags = String::from_utf8_lossy(&events.stdout).lines().filter(|name| *name == references[0]).count();
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &references[0]]).output();
+    assert_eq!(tags, 1, "four concurrent prepares of one environment must build it once");
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }

@@ -11,38 +11,31 @@
 //! [`Sandbox::kill_all_processes`] kills `bwrap` (and so the whole PID namespace) and
 //! starts a fresh one over the same directories.
 
-pub mod init;
-
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prodbench_task::{NetworkMode, Task, DEFAULT_WORKDIR, DOCKERFILE, SETUP_SCRIPT};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{oneshot, OnceCell};
+use tokio::process::{Child, Command};
+use tokio::sync::OnceCell;
 
 use crate::{
     copy_tree, owner_is_alive, owner_label, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result,
     Sandbox, SandboxError, StartSpec,
 };
-use init::{InitRequest, InitResponse};
+use crate::init::{Client, InitRequest, INIT_ARG, INIT_PATH};
 
 const BACKEND: &str = "local";
-/// Where the init program is bound inside the sandbox.
-const INIT_PATH: &str = "/.prodbench/init";
-/// The argument that makes the prodbench binary act as the in-sandbox server.
-pub const INIT_ARG: &str = "__sandbox-init";
 /// Host system directories bound read-only into every sandbox.
 const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt"];
 /// Writable sandbox paths and the subdirectory of the sandbox's host directory behind each.
 /// The workspace (the task's workdir) is added per sandbox.
 const MOUNTS: &[(&str, &str)] = &[("/tmp", "tmp"), ("/root", "home"), ("/logs", "logs"), ("/tests", "tests"), ("/solution", "solution")];
 const OWNER_FILE: &str = "owner";
+/// How long a fresh namespace may take to run its exec server.
+const READY_WITHIN: Duration = Duration::from_secs(10);
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Creates bubblewrap sandboxes under `root` (one subdirectory per job).
@@ -53,7 +46,7 @@ pub struct LocalProvider {
 }
 
 impl LocalProvider {
-    /// `init_program` is a binary that serves [`init::serve`] when given [`INIT_ARG`]
+    /// `init_program` is a binary that serves [`crate::init::serve`] when given [`INIT_ARG`]
     /// (the prodbench binary itself).
     pub fn new(root: PathBuf, init_program: PathBuf) -> Self {
         LocalProvider { root, init_program, probe: OnceCell::new() }
@@ -141,7 +134,6 @@ impl Provider for LocalProvider {
             mounts,
             base_env: spec.env.clone(),
             connection: Mutex::new(None),
-            next_id: AtomicU64::new(1),
         };
         tokio::time::timeout(spec.start_timeout, sandbox.boot(&environment_dir))
             .await
@@ -209,8 +201,7 @@ fn bwrap_args(init_program: &Path, mounts: &[(String, PathBuf)], workdir: &str, 
 /// A running `bwrap` with its init server.
 struct Connection {
     child: tokio::sync::Mutex<Child>,
-    stdin: tokio::sync::Mutex<ChildStdin>,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecOutput>>>>,
+    client: Client,
 }
 
 pub struct LocalSandbox {
@@ -221,7 +212,6 @@ pub struct LocalSandbox {
     mounts: Vec<(String, PathBuf)>,
     base_env: std::collections::BTreeMap<String, String>,
     connection: Mutex<Option<Arc<Connection>>>,
-    next_id: AtomicU64,
 }
 
 impl LocalSandbox {
@@ -250,31 +240,20 @@ impl LocalSandbox {
             .spawn()
             .map_err(|e| SandboxError::StartFailed(format!("cannot run bwrap: {e}")))?;
         let stdin = child.stdin.take().expect("piped");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        match lines.next_line().await {
-            Ok(Some(line)) if line == "ready" => {}
-            _ => {
+        let stdout = child.stdout.take().expect("piped");
+        let client = match Client::connect(stdin, stdout, READY_WITHIN).await {
+            Ok(client) => client,
+            Err(reason) => {
+                let _ = child.kill().await;
                 let mut stderr = String::new();
                 if let Some(mut err) = child.stderr.take() {
                     use tokio::io::AsyncReadExt;
                     let _ = err.read_to_string(&mut stderr).await;
                 }
-                return Err(SandboxError::StartFailed(format!("bwrap did not start: {}", stderr.trim())));
+                return Err(SandboxError::StartFailed(format!("bwrap did not start ({reason}): {}", stderr.trim())));
             }
-        }
-        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<ExecOutput>>>> = Arc::default();
-        let routes = Arc::clone(&pending);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(response) = serde_json::from_str::<InitResponse>(&line) else { continue };
-                if let Some(reply) = routes.lock().expect("pending lock").remove(&response.id) {
-                    let _ = reply.send(response.output);
-                }
-            }
-            // The namespace is gone: dropping the senders fails every waiting exec.
-            routes.lock().expect("pending lock").clear();
-        });
-        let connection = Connection { child: tokio::sync::Mutex::new(child), stdin: tokio::sync::Mutex::new(stdin), pending };
+        };
+        let connection = Connection { child: tokio::sync::Mutex::new(child), client };
         *self.connection.lock().expect("connection lock") = Some(Arc::new(connection));
         Ok(())
     }
@@ -337,8 +316,13 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
-        let connection = self.current()?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut connection = self.current()?;
+        if connection.client.is_closed() {
+            // A command killed the exec server, and with it the namespace: start a fresh one.
+            drop(connection);
+            self.kill_all_processes().await?;
+            connection = self.current()?;
+        }
         let mut env = std::collections::BTreeMap::from([
             ("PATH".to_string(), DEFAULT_PATH.to_string()),
             ("HOME".to_string(), "/root".to_string()),
@@ -346,24 +330,14 @@ impl Sandbox for LocalSandbox {
         env.extend(self.base_env.clone());
         env.extend(request.env);
         let wire = InitRequest {
-            id,
+            id: 0,
             argv: request.argv,
             cwd: request.cwd.unwrap_or_else(|| self.workdir.clone()),
             env,
             timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
             output_cap: request.output_cap,
         };
-        let (reply, response) = oneshot::channel();
-        connection.pending.lock().expect("pending lock").insert(id, reply);
-        let mut line = serde_json::to_string(&wire).expect("request serializes");
-        line.push('\n');
-        {
-            let mut stdin = connection.stdin.lock().await;
-            stdin.write_all(line.as_bytes()).await.map_err(|e| SandboxError::op("exec", format!("sandbox is gone: {e}")))?;
-            stdin.flush().await.map_err(|e| SandboxError::op("exec", e))?;
-        }
-        drop(connection);
-        response.await.map_err(|_| SandboxError::op("exec", "the sandbox's processes were killed while the command ran"))
+        connection.client.exec(wire).await
     }
 
     async fn upload(&self, source: &Path, dest: &str) -> Result<()> {

@@ -3,7 +3,8 @@
 //! - *Trial overhead*: a whole `nop` trial of a trivial task on a cached image, start to
 //!   teardown (environment start, agent phases, verification with its process kill and
 //!   reward checks, teardown). Everything in it is harness cost.
-//! - *Exec round trip*: `true` run in a started sandbox, request to result.
+//! - *Exec round trip*: `true` run in a started sandbox, request to result. On Docker also
+//!   through the Engine-exec fallback (no exec server), to show what the server saves.
 //!
 //! Medians (and p90) over many runs, since the machines are noisy. Results go in
 //! docs/PERFORMANCE.md with the command that produced them.
@@ -20,14 +21,17 @@ use prodbench_store::TrialRecord;
 use prodbench_task::Task;
 use serde::Serialize;
 
+use prodbench_docker::DockerProvider;
+
 use super::provider;
-use crate::cli::BenchArgs;
+use crate::cli::{Backend, BenchArgs};
 use crate::output::{print_json, table};
 
 #[derive(Serialize)]
 struct Figures {
     backend: &'static str,
-    trial_overhead_ms: Stats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trial_overhead_ms: Option<Stats>,
     exec_round_trip_ms: Stats,
 }
 
@@ -58,7 +62,12 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
         eprintln!("{}: warming up (building the image if needed)", backend.name());
         let overhead = trial_overhead(provider.as_ref(), &task, workdir.path(), args.trials).await?;
         let exec = exec_round_trip(provider.as_ref(), &task, args.execs).await?;
-        results.push(Figures { backend: backend.name(), trial_overhead_ms: Stats::of(overhead), exec_round_trip_ms: Stats::of(exec) });
+        results.push(Figures { backend: backend.name(), trial_overhead_ms: Some(Stats::of(overhead)), exec_round_trip_ms: Stats::of(exec) });
+        if backend == Backend::Docker {
+            let engine_only = DockerProvider::connect(None).await?;
+            let exec = exec_round_trip(&engine_only, &task, args.execs).await?;
+            results.push(Figures { backend: "docker (engine exec)", trial_overhead_ms: None, exec_round_trip_ms: Stats::of(exec) });
+        }
     }
     if args.json {
         print_json("bench", &serde_json::json!({ "results": results }));
@@ -66,7 +75,8 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
         let rows: Vec<Vec<String>> = results
             .iter()
             .flat_map(|f| {
-                [("nop trial, start to teardown", &f.trial_overhead_ms), ("exec round trip (true)", &f.exec_round_trip_ms)].map(|(what, s)| {
+                let overhead = f.trial_overhead_ms.as_ref().map(|s| ("nop trial, start to teardown", s));
+                overhead.into_iter().chain([("exec round trip (true)", &f.exec_round_trip_ms)]).map(|(what, s)| {
                     vec![f.backend.to_string(), what.to_string(), s.runs.to_string(), format!("{:.1}", s.p50), format!("{:.1}", s.p90), format!("{:.1}", s.min), format!("{:.1}", s.max)]
                 })
             })

@@ -33,12 +33,14 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 /// The sandbox provider for a backend, or a clear error saying what to start or install.
 pub async fn provider(backend: Backend) -> Result<Arc<dyn Provider>> {
     Ok(match backend {
-        Backend::Docker => Arc::new(DockerProvider::connect().await?),
-        Backend::Local => {
-            let exe = std::env::current_exe().context("cannot find the prodbench binary for the local sandbox")?;
-            Arc::new(LocalProvider::new(LocalProvider::default_root(), exe))
-        }
+        Backend::Docker => Arc::new(DockerProvider::connect(Some(exec_server()?)).await?),
+        Backend::Local => Arc::new(LocalProvider::new(LocalProvider::default_root(), exec_server()?)),
     })
+}
+
+/// This binary, which serves commands inside sandboxes (see `prodbench_sandbox::init`).
+pub fn exec_server() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("cannot find the prodbench binary to serve commands inside sandboxes")
 }
 
 /// Opens the jobs directory's store.
@@ -149,7 +151,7 @@ fn check_tasks(path: &Path, json: bool) -> Result<ExitCode> {
 async fn gc(all: bool, json: bool) -> Result<ExitCode> {
     let local = LocalProvider::new(LocalProvider::default_root(), std::path::PathBuf::new());
     let local_removed = local.gc().context("removing stale local sandbox directories")?;
-    let (containers, docker_note) = match DockerProvider::connect().await {
+    let (containers, docker_note) = match DockerProvider::connect(None).await {
         Ok(docker) => (docker.gc(all).await?, None),
         Err(err) => (Vec::new(), Some(format!("docker skipped: {err}"))),
     };
@@ -168,7 +170,7 @@ async fn gc(all: bool, json: bool) -> Result<ExitCode> {
 }
 
 async fn bootstrap_images(force: bool, mirror: &str) -> Result<ExitCode> {
-    let docker = DockerProvider::connect().await?;
+    let docker = DockerProvider::connect(None).await?;
     for image in prodbench_docker::bootstrap::BASE_IMAGES {
         let spinner = indicatif::ProgressBar::new_spinner();
         spinner.set_message(format!("{}: debootstrap {} from {mirror}", image.reference(), image.suite));

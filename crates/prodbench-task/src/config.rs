@@ -161,7 +161,7 @@ struct RawSolution {
 /// every diagnostic found, warnings included.
 pub fn parse(file: &Path, text: &str) -> (Option<TaskConfig>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let raw = match deserialize_raw(file, text, &mut diagnostics) {
+    let raw: RawTaskToml = match deserialize_raw(file, text, &mut diagnostics, TASK_FORMAT_DOC) {
         Some(raw) => raw,
         None => return (None, diagnostics),
     };
@@ -171,11 +171,16 @@ pub fn parse(file: &Path, text: &str) -> (Option<TaskConfig>, Vec<Diagnostic>) {
     (if has_errors { None } else { Some(config) }, ctx.diagnostics)
 }
 
-fn deserialize_raw(file: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option<RawTaskToml> {
+const TASK_FORMAT_DOC: &str = "docs/TASK-FORMAT.md";
+
+/// Deserializes a raw mirror of a TOML file. A syntax or type error is one diagnostic with
+/// its line (and `None`); unknown keys are warnings naming line and key. `doc` is the page
+/// the hints point to.
+pub(crate) fn deserialize_raw<T: serde::de::DeserializeOwned>(file: &Path, text: &str, out: &mut Vec<Diagnostic>, doc: &str) -> Option<T> {
     let deserializer = match toml::de::Deserializer::parse(text) {
         Ok(d) => d,
         Err(err) => {
-            out.push(toml_error(file, text, &err));
+            out.push(toml_error(file, text, &err, doc));
             return None;
         }
     };
@@ -188,40 +193,49 @@ fn deserialize_raw(file: &Path, text: &str, out: &mut Vec<Diagnostic>) -> Option
     match result {
         Ok(raw) => {
             for key in unknown {
-                out.push(unknown_key(file, text, &key));
+                out.push(unknown_key(file, text, &key, doc));
             }
             Some(raw)
         }
         Err(err) => {
-            out.push(toml_error(file, text, &err));
+            out.push(toml_error(file, text, &err, doc));
             None
         }
     }
 }
 
-fn toml_error(file: &Path, text: &str, err: &toml::de::Error) -> Diagnostic {
+fn toml_error(file: &Path, text: &str, err: &toml::de::Error, doc: &str) -> Diagnostic {
     let line = err.span().map(|span| line_of(text, span.start));
     Diagnostic::error(file, err.message().trim().to_string())
         .at_line(line)
-        .hint("see docs/TASK-FORMAT.md for every field and its type")
+        .hint(format!("see {doc} for every field and its type"))
 }
 
-fn unknown_key(file: &Path, text: &str, dotted: &str) -> Diagnostic {
-    Diagnostic::warning(file, "unknown key, ignored")
-        .at_line(key_line(text, dotted))
-        .key(dotted)
-        .hint("check the spelling against docs/TASK-FORMAT.md; free-form data belongs in [metadata]")
+fn unknown_key(file: &Path, text: &str, dotted: &str, doc: &str) -> Diagnostic {
+    let hint = if doc == TASK_FORMAT_DOC {
+        format!("check the spelling against {doc}; free-form data belongs in [metadata]")
+    } else {
+        format!("check the spelling against {doc}")
+    };
+    Diagnostic::warning(file, "unknown key, ignored").at_line(key_line(text, dotted)).key(dotted).hint(hint)
 }
 
-/// Finds the line of a dotted key by walking the span-preserving parse of the file.
-fn key_line(text: &str, dotted: &str) -> Option<usize> {
+/// Finds the line of a dotted key by walking the span-preserving parse of the file. Array
+/// elements are addressed by index (`criteria.2.claim`).
+pub(crate) fn key_line(text: &str, dotted: &str) -> Option<usize> {
     let root = toml::de::DeTable::parse(text).ok()?;
     let mut table = root.get_ref();
     let mut parts = dotted.split('.').peekable();
     while let Some(part) = parts.next() {
-        let (key, value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        let (key, mut value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
+        let mut span = key.span();
+        while let Some(index) = parts.peek().and_then(|p| p.parse::<usize>().ok()) {
+            parts.next();
+            value = value.get_ref().as_array()?.get(index)?;
+            span = value.span();
+        }
         if parts.peek().is_none() {
-            return Some(line_of(text, key.span().start));
+            return Some(line_of(text, span.start));
         }
         table = value.get_ref().as_table()?;
     }

@@ -11,6 +11,7 @@
 mod config;
 mod diagnostic;
 mod digest;
+pub mod rubric;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,8 @@ pub const SOLVE_SCRIPT: &str = "solve.sh";
 pub const DOCKERFILE: &str = "Dockerfile";
 /// Local-sandbox set-up script inside `environment/`, run once when the sandbox starts.
 pub const SETUP_SCRIPT: &str = "setup.sh";
+/// Optional: criteria for the judge and how tests count (see [`rubric`]).
+pub const RUBRIC_TOML: &str = "rubric.toml";
 
 /// A task that loaded without errors.
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct Task {
     pub digest: String,
     /// sha256 of `environment/`: the image tag, so an unchanged environment builds once.
     pub environment_digest: String,
+    /// `rubric.toml`, if the task has one.
+    pub rubric: Option<rubric::Rubric>,
 }
 
 impl Task {
@@ -103,6 +108,7 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
         }
     };
     let instruction = read_instruction(dir, diagnostics);
+    let rubric = read_rubric(dir, diagnostics);
     check_layout(dir, config.as_ref(), diagnostics);
     let (config, instruction) = (config?, instruction?);
     if diagnostics.iter().any(Diagnostic::is_error) {
@@ -116,7 +122,23 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
         }
     };
     let name = config.name.clone().unwrap_or_else(|| dir_name(dir));
-    Some(Task { name, dir: dir.to_path_buf(), config, instruction, digest, environment_digest })
+    Some(Task { name, dir: dir.to_path_buf(), config, instruction, digest, environment_digest, rubric })
+}
+
+/// `rubric.toml` if present; a broken one makes the task broken (its errors are listed).
+fn read_rubric(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<rubric::Rubric> {
+    let path = dir.join(RUBRIC_TOML);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) => {
+            diagnostics.push(Diagnostic::error(&path, format!("cannot read: {err}")));
+            return None;
+        }
+    };
+    let (rubric, found) = rubric::parse(&path, &text);
+    diagnostics.extend(found);
+    rubric
 }
 
 fn read_instruction(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {

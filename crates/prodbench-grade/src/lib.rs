@@ -15,6 +15,8 @@
 //!   verifier error recorded as such.
 
 mod reward;
+pub mod score;
+pub mod test_report;
 
 use std::path::Path;
 use std::time::Duration;

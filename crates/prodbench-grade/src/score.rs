@@ -1,0 +1,398 @@
+//! One trial's grade: every check (test, reward key, rubric criterion) with its component,
+//! then component scores, the composite, pass/fail, resolve and points.
+//!
+//! - A *component score* is the weighted mean of its checks' scores (a test or criterion
+//!   scores 1 or 0; a reward key its value, clamped to [0, 1]).
+//! - The *composite* is the weighted mean of the component scores, over the components that
+//!   have checks (a task without a rubric: composite = reward).
+//! - *Pass* means every feature and operational check passed (engineering excluded), and no
+//!   tracked file changed in a `forbid_code_changes` task.
+//! - *Resolve* means every must-pass criterion is met; a rubric without must-pass criteria
+//!   needs every criterion, and a task without criteria resolves when it passes.
+//! - *Points* are the signed rubric sum (a criterion without points counts its weight; a
+//!   triggered penalty its negative points; each scratch file left in a
+//!   `forbid_code_changes` task its penalty), divided by the positive total, clamped to [0, 1].
+//!
+//! A criterion with no verdict (no judge configured, or the judge failed) is *ungraded*. It
+//! is never counted as met or unmet: scores are computed over the graded checks and marked
+//! incomplete, and a pass, resolve or points value that depends on it is `None` (unknown)
+//! unless a graded check already decides it.
+
+use std::collections::BTreeMap;
+
+use prodbench_task::rubric::{Component, ComponentWeights, Rubric};
+use serde::{Deserialize, Serialize};
+
+use crate::reward::Rewards;
+use crate::test_report::TestOutcome;
+
+/// The judge's decision on one criterion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub met: bool,
+    /// A short reason quoting the evidence.
+    pub reason: String,
+    /// Samples that said "met", out of `samples` (majority vote; 1 of 1 without voting).
+    pub votes_met: u32,
+    pub samples: u32,
+    /// The judge model that decided.
+    pub judge: String,
+}
+
+/// How the workspace changed during the agent phase (paths relative to the workspace).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceChanges {
+    pub modified: Vec<String>,
+    pub deleted: Vec<String>,
+    pub added: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Test,
+    Reward,
+    Criterion,
+}
+
+/// One thing that counts toward a component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub name: String,
+    pub component: Component,
+    /// Weight within the component (0 for penalties, which count only in points).
+    pub weight: f64,
+    /// In [0, 1]; `None` when ungraded.
+    pub score: Option<f64>,
+    /// Whether the outcome is good (for a penalty: its claim is false); `None` when ungraded.
+    pub passed: Option<bool>,
+    pub must_pass: bool,
+    /// Signed points (criteria only).
+    pub points: Option<f64>,
+    /// The judge's reason (criteria only).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentScore {
+    pub component: Component,
+    pub weight: f64,
+    /// Weighted mean over graded checks; `None` when no check is graded.
+    pub score: Option<f64>,
+    pub checks: usize,
+    pub ungraded: usize,
+}
+
+/// Everything graded about one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialGrade {
+    pub checks: Vec<Check>,
+    pub components: Vec<ComponentScore>,
+    pub composite: Option<f64>,
+    /// False when some check is ungraded: the scores cover the graded checks only.
+    pub complete: bool,
+    pub pass: Option<bool>,
+    pub resolve: Option<bool>,
+    pub points: Option<f64>,
+    /// Files the workspace started with that the agent changed or deleted, in a
+    /// `forbid_code_changes` task.
+    pub forbidden_changes: Vec<String>,
+    /// Files the agent left behind in a `forbid_code_changes` task.
+    pub scratch_files: Vec<String>,
+}
+
+/// What a grade is computed from.
+pub struct GradeInputs<'a> {
+    pub rubric: &'a Rubric,
+    pub weights: ComponentWeights,
+    pub rewards: Option<&'a Rewards>,
+    pub tests: Option<&'a [TestOutcome]>,
+    /// By criterion id; a criterion without one is ungraded.
+    pub verdicts: &'a BTreeMap<String, Verdict>,
+    pub workspace: Option<&'a WorkspaceChanges>,
+}
+
+pub fn grade(inputs: &GradeInputs) -> TrialGrade {
+    let mut checks = behavioural_checks(inputs);
+    checks.extend(criterion_checks(inputs));
+    let (forbidden_changes, scratch_files) = code_changes(inputs);
+    let components = component_scores(&checks, &inputs.weights);
+    TrialGrade {
+        composite: composite(&components),
+        complete: checks.iter().all(|c| c.score.is_some()),
+        pass: pass(&checks, &forbidden_changes),
+        resolve: resolve(&checks, &forbidden_changes),
+        points: points(&checks, scratch_files.len(), inputs.rubric.scratch_file_points),
+        checks,
+        components,
+        forbidden_changes,
+        scratch_files,
+    }
+}
+
+/// Per-test checks when the tests wrote a report; else per mapped reward key; else the
+/// reward as one check.
+fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
+    let rubric = inputs.rubric;
+    let check = |kind, name: &str, component, score: f64| Check {
+        kind,
+        name: name.to_string(),
+        component,
+        weight: 1.0,
+        score: Some(score),
+        passed: Some(score >= 1.0),
+        must_pass: false,
+        points: None,
+        reason: None,
+    };
+    if let Some(tests) = inputs.tests {
+        return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
+    }
+    let Some(rewards) = inputs.rewards else { return Vec::new() };
+    if rubric.reward_keys.is_empty() {
+        return vec![check(CheckKind::Reward, "reward", rubric.tests_component, rewards.reward.clamp(0.0, 1.0))];
+    }
+    rubric
+        .reward_keys
+        .iter()
+        // A mapped key the tests did not write scores 0: the check was promised and is absent.
+        .map(|(key, &component)| check(CheckKind::Reward, key, component, rewards.values.get(key).copied().unwrap_or(0.0).clamp(0.0, 1.0)))
+        .collect()
+}
+
+fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
+    inputs
+        .rubric
+        .criteria
+        .iter()
+        .map(|criterion| {
+            let verdict = inputs.verdicts.get(&criterion.id);
+            let passed = verdict.map(|v| criterion.passes(v.met));
+            Check {
+                kind: CheckKind::Criterion,
+                name: criterion.id.clone(),
+                component: criterion.component,
+                weight: criterion.weight,
+                score: passed.map(|p| if p { 1.0 } else { 0.0 }),
+                passed,
+                must_pass: criterion.must_pass,
+                points: Some(criterion.points.unwrap_or(criterion.weight)),
+                reason: verdict.map(|v| v.reason.clone()),
+            }
+        })
+        .collect()
+}
+
+fn code_changes(inputs: &GradeInputs) -> (Vec<String>, Vec<String>) {
+    match inputs.workspace {
+        Some(changes) if inputs.rubric.forbid_code_changes => {
+            let mut forbidden: Vec<String> = changes.modified.iter().chain(&changes.deleted).cloned().collect();
+            forbidden.sort();
+            (forbidden, changes.added.clone())
+        }
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
+fn component_scores(checks: &[Check], weights: &ComponentWeights) -> Vec<ComponentScore> {
+    Component::ALL
+        .into_iter()
+        .filter_map(|component| {
+            let mine: Vec<&Check> = checks.iter().filter(|c| c.component == component && c.weight > 0.0).collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let graded: Vec<(f64, f64)> = mine.iter().filter_map(|c| c.score.map(|s| (c.weight, s))).collect();
+            let total: f64 = graded.iter().map(|(w, _)| w).sum();
+            let score = (total > 0.0).then(|| graded.iter().map(|(w, s)| w * s).sum::<f64>() / total);
+            Some(ComponentScore { component, weight: weights.of(component), score, checks: mine.len(), ungraded: mine.len() - graded.len() })
+        })
+        .collect()
+}
+
+fn composite(components: &[ComponentScore]) -> Option<f64> {
+    let scored: Vec<(f64, f64)> = components.iter().filter_map(|c| c.score.map(|s| (c.weight, s))).collect();
+    let total: f64 = scored.iter().map(|(w, _)| w).sum();
+    (total > 0.0).then(|| scored.iter().map(|(w, s)| w * s).sum::<f64>() / total)
+}
+
+/// All of `outcomes` good: `Some(false)` as soon as one is known bad, `None` if some are
+/// unknown and none bad.
+fn all_good(outcomes: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut unknown = false;
+    for outcome in outcomes {
+        match outcome {
+            Some(false) => return Some(false),
+            None => unknown = true,
+            Some(true) => {}
+        }
+    }
+    if unknown { None } else { Some(true) }
+}
+
+fn pass(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
+    if !forbidden_changes.is_empty() {
+        return Some(false);
+    }
+    all_good(checks.iter().filter(|c| c.component != Component::Engineering).map(|c| c.passed))
+}
+
+fn resolve(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
+    let criteria: Vec<&Check> = checks.iter().filter(|c| c.kind == CheckKind::Criterion).collect();
+    if criteria.is_empty() {
+        return pass(checks, forbidden_changes);
+    }
+    if !forbidden_changes.is_empty() {
+        return Some(false);
+    }
+    let must: Vec<&&Check> = criteria.iter().filter(|c| c.must_pass).collect();
+    if must.is_empty() { all_good(criteria.iter().map(|c| c.passed)) } else { all_good(must.iter().map(|c| c.passed)) }
+}
+
+fn points(checks: &[Check], scratch_files: usize, scratch_file_points: f64) -> Option<f64> {
+    let criteria: Vec<&Check> = checks.iter().filter(|c| c.kind == CheckKind::Criterion).collect();
+    let positive_total: f64 = criteria.iter().filter_map(|c| c.points).filter(|p| *p > 0.0).sum();
+    if positive_total <= 0.0 || criteria.iter().any(|c| c.passed.is_none()) {
+        return None;
+    }
+    let earned: f64 = criteria
+        .iter()
+        .map(|c| match (c.points, c.passed) {
+            (Some(p), Some(true)) if p > 0.0 => p,
+            (Some(p), Some(false)) if p < 0.0 => p,
+            _ => 0.0,
+        })
+        .sum::<f64>()
+        + scratch_files as f64 * scratch_file_points;
+    Some((earned / positive_total).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn rubric(text: &str) -> Rubric {
+        let (rubric, diagnostics) = prodbench_task::rubric::parse(Path::new("rubric.toml"), text);
+        rubric.unwrap_or_else(|| panic!("{diagnostics:?}"))
+    }
+
+    fn verdict(met: bool) -> Verdict {
+        Verdict { met, reason: "because".into(), votes_met: met as u32, samples: 1, judge: "j".into() }
+    }
+
+    fn tests(results: &[(&str, bool)]) -> Vec<TestOutcome> {
+        results.iter().map(|(n, p)| TestOutcome { name: n.to_string(), passed: *p }).collect()
+    }
+
+    const RUBRIC: &str = r#"
+[[tests.map]]
+pattern = "test_health*"
+component = "operational"
+
+[[criteria]]
+id = "drains"
+claim = "drains on SIGTERM"
+component = "operational"
+points = 3
+must_pass = true
+
+[[criteria]]
+id = "readable"
+claim = "the change is readable"
+component = "engineering"
+points = 2
+
+[[criteria]]
+id = "false-claim"
+claim = "claims completion while outputs are missing"
+component = "feature"
+points = -5
+"#;
+
+    #[test]
+    fn composite_pass_resolve_and_points_by_hand() {
+        let rubric = rubric(RUBRIC);
+        let tests = tests(&[("test_add", true), ("test_sub", false), ("test_health_ok", true)]);
+        let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(false)), ("false-claim".into(), verdict(false))]);
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &verdicts, workspace: None });
+        // feature: test_add 1, test_sub 0 (the penalty has weight 0) -> 0.5
+        // operational: test_health_ok 1 (w 1), drains 1 (w 3) -> 1.0
+        // engineering: readable 0 -> 0.0
+        // composite: (0.6*0.5 + 0.3*1.0 + 0.1*0.0) / 1.0 = 0.6
+        let scores: Vec<Option<f64>> = grade.components.iter().map(|c| c.score).collect();
+        assert_eq!(scores, vec![Some(0.5), Some(1.0), Some(0.0)]);
+        assert!((grade.composite.unwrap() - 0.6).abs() < 1e-12);
+        assert_eq!(grade.pass, Some(false), "test_sub failed");
+        assert_eq!(grade.resolve, Some(true), "the one must-pass criterion is met");
+        // points: drains +3, readable unmet 0, penalty not triggered 0 -> 3 / (3 + 2) = 0.6
+        assert!((grade.points.unwrap() - 0.6).abs() < 1e-12);
+        assert!(grade.complete);
+    }
+
+    #[test]
+    fn a_triggered_penalty_costs_points_and_fails_the_pass() {
+        let rubric = rubric(RUBRIC);
+        let tests = tests(&[("test_add", true)]);
+        let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(true)), ("false-claim".into(), verdict(true))]);
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &verdicts, workspace: None });
+        // (3 + 2 - 5) / 5 = 0
+        assert_eq!(grade.points, Some(0.0));
+        assert_eq!(grade.pass, Some(false), "a feature penalty was triggered");
+    }
+
+    #[test]
+    fn ungraded_criteria_are_never_counted_as_met_or_unmet() {
+        let rubric = rubric(RUBRIC);
+        let tests = tests(&[("test_add", true), ("test_health", true)]);
+        let none = BTreeMap::new();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &none, workspace: None });
+        assert!(!grade.complete);
+        assert_eq!((grade.pass, grade.resolve, grade.points), (None, None, None));
+        let engineering = grade.components.iter().find(|c| c.component == Component::Engineering).unwrap();
+        assert_eq!((engineering.score, engineering.ungraded), (None, 1));
+        // The graded part still scores: feature 1, operational 1 (test only) -> composite 1.
+        assert_eq!(grade.composite, Some(1.0));
+
+        // A failing graded test decides the pass even with ungraded criteria.
+        let failing = self::tests(&[("test_add", false)]);
+        let grade = self::grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&failing), verdicts: &none, workspace: None });
+        assert_eq!(grade.pass, Some(false));
+    }
+
+    #[test]
+    fn without_a_rubric_the_composite_is_the_reward() {
+        let rubric = Rubric::tests_only();
+        let rewards = Rewards { reward: 0.75, values: BTreeMap::from([("reward".into(), 0.75)]), source: "reward.txt".into() };
+        let none = BTreeMap::new();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        assert_eq!(grade.composite, Some(0.75));
+        assert_eq!((grade.pass, grade.resolve, grade.points), (Some(false), Some(false), None));
+    }
+
+    #[test]
+    fn reward_keys_map_to_components() {
+        let rubric = rubric("[rewards]\ncorrect = \"feature\"\nlatency = \"operational\"\nmissing = \"operational\"\n");
+        let rewards = Rewards { reward: 0.5, values: BTreeMap::from([("correct".into(), 1.0), ("latency".into(), 0.5)]), source: "reward.json".into() };
+        let none = BTreeMap::new();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        // feature 1.0; operational (0.5 + 0 for the missing key) / 2 = 0.25; composite (0.6 + 0.075) / 0.9 = 0.75
+        assert!((grade.composite.unwrap() - 0.75).abs() < 1e-12, "{grade:?}");
+    }
+
+    #[test]
+    fn forbidden_code_changes_fail_and_scratch_files_cost_points() {
+        let rubric = rubric("[grading]\nforbid_code_changes = true\nscratch_file_points = -1\n[[criteria]]\nid = \"answer\"\nclaim = \"the answer names the function\"\ncomponent = \"feature\"\npoints = 4\n");
+        let verdicts = BTreeMap::from([("answer".into(), verdict(true))]);
+        let clean = WorkspaceChanges { added: vec!["notes.txt".into()], ..Default::default() };
+        let grade1 = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: None, verdicts: &verdicts, workspace: Some(&clean) });
+        assert_eq!((grade1.pass, grade1.resolve), (Some(true), Some(true)));
+        assert_eq!(grade1.points, Some(0.75), "(4 - 1) / 4");
+        let dirty = WorkspaceChanges { modified: vec!["src/lib.rs".into()], ..Default::default() };
+        let grade2 = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: None, verdicts: &verdicts, workspace: Some(&dirty) });
+        assert_eq!((grade2.pass, grade2.resolve), (Some(false), Some(false)));
+        assert_eq!(grade2.forbidden_changes, vec!["src/lib.rs".to_string()]);
+    }
+}

@@ -14,6 +14,7 @@
 //! - *A missing or malformed reward silently scores 0.* It is a [`VerifyError::Reward`], a
 //!   verifier error recorded as such.
 
+pub mod evidence;
 mod reward;
 pub mod score;
 pub mod test_report;

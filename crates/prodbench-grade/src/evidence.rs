@@ -1,0 +1,218 @@
+//! What a judge sees of a trial, collected at the end of the agent phase while the system
+//! is still as the agent left it: the workspace's changes against the original, the agent's
+//! final answer, and the output of the rubric's state probes.
+//!
+//! The workspace is downloaded twice through the sandbox's file API (which runs none of the
+//! sandbox's binaries, so a tampered `git` or `diff` cannot shape the evidence): once before
+//! the agent starts and once when it stops. The diff is computed on the host. The final copy
+//! stays with the trial (`workspace/`), which is what `regrade` verifies again.
+//!
+//! Everything is saved under the trial directory, so a regrade re-reads the same evidence
+//! and the judge's cache key (a digest of the evidence) is stable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use prodbench_sandbox::{ExecRequest, Result, Sandbox};
+use prodbench_task::rubric::StateProbe;
+use sha2::{Digest, Sha256};
+use similar::TextDiff;
+
+use crate::score::WorkspaceChanges;
+
+/// Where an agent leaves its final answer (the built-in agent's `submit` writes it; a
+/// question-answering task's `solve.sh` may too).
+pub const ANSWER_FILE: &str = "/logs/agent/answer.txt";
+/// Files larger than this are listed in the diff, not shown.
+const MAX_DIFF_FILE_BYTES: u64 = 256 * 1024;
+/// Output kept per state probe.
+const PROBE_OUTPUT_CAP: usize = 64 * 1024;
+
+/// Trial-directory names of the saved evidence.
+pub const WORKSPACE_DIR: &str = "workspace";
+pub const DIFF_FILE: &str = "diff.patch";
+pub const CHANGES_FILE: &str = "changes.json";
+pub const ANSWER_COPY: &str = "agent/answer.txt";
+pub const STATE_DIR: &str = "state";
+
+/// Downloads the workspace as it is now into `dest`.
+pub async fn snapshot_workspace(sandbox: &dyn Sandbox, dest: &Path) -> Result<()> {
+    sandbox.download(sandbox.workdir(), dest).await
+}
+
+/// The evidence saved for a trial.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub diff: String,
+    pub changes: WorkspaceChanges,
+    pub answer: Option<String>,
+    /// Probe name -> its output (stdout, then stderr, then the exit status).
+    pub state: BTreeMap<String, String>,
+}
+
+impl Evidence {
+    /// Reads what [`collect`] saved in a trial directory (missing parts are empty).
+    pub fn load(trial_dir: &Path) -> Evidence {
+        let read = |rel: &str| std::fs::read_to_string(trial_dir.join(rel)).ok();
+        let state = std::fs::read_dir(trial_dir.join(STATE_DIR))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some((e.path().file_stem()?.to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).ok()?)))
+            .collect();
+        Evidence {
+            diff: read(DIFF_FILE).unwrap_or_default(),
+            changes: read(CHANGES_FILE).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+            answer: read(ANSWER_COPY),
+            state,
+        }
+    }
+}
+
+/// Collects the evidence at the end of the agent phase: runs the state probes (before the
+/// agent's processes are killed: a live service's state is part of the result), reads the
+/// answer, downloads the final workspace and diffs it against `before`.
+pub async fn collect(sandbox: &dyn Sandbox, probes: &[StateProbe], before: &Path, trial_dir: &Path) -> Result<Evidence> {
+    let mut evidence = Evidence { state: run_probes(sandbox, probes).await?, ..Evidence::default() };
+    let state_dir = trial_dir.join(STATE_DIR);
+    for (name, output) in &evidence.state {
+        write(&state_dir.join(format!("{name}.txt")), output);
+    }
+    let answer_dir = tempfile::tempdir().map_err(|e| prodbench_sandbox::SandboxError::op("collecting evidence", e))?;
+    if sandbox.download(ANSWER_FILE, &answer_dir.path().join("answer.txt")).await.is_ok() {
+        evidence.answer = std::fs::read_to_string(answer_dir.path().join("answer.txt")).ok();
+    }
+    if let Some(answer) = &evidence.answer {
+        write(&trial_dir.join(ANSWER_COPY), answer);
+    }
+    let after = trial_dir.join(WORKSPACE_DIR);
+    snapshot_workspace(sandbox, &after).await?;
+    let (diff, changes) = diff_trees(before, &after);
+    write(&trial_dir.join(DIFF_FILE), &diff);
+    write(&trial_dir.join(CHANGES_FILE), &serde_json::to_string_pretty(&changes).expect("serializes"));
+    evidence.diff = diff;
+    evidence.changes = changes;
+    Ok(evidence)
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::write(path, text);
+}
+
+async fn run_probes(sandbox: &dyn Sandbox, probes: &[StateProbe]) -> Result<BTreeMap<String, String>> {
+    let mut state = BTreeMap::new();
+    for probe in probes {
+        let mut request = ExecRequest::shell(&probe.command).timeout(Duration::from_secs_f64(probe.timeout_sec));
+        request.output_cap = PROBE_OUTPUT_CAP;
+        let output = sandbox.exec(request).await?;
+        let status = match (output.timed_out, output.exit_code) {
+            (true, _) => format!("timed out after {} s", probe.timeout_sec),
+            (false, Some(code)) => format!("exit {code}"),
+            (false, None) => "killed".to_string(),
+        };
+        state.insert(probe.name.clone(), format!("$ {}\n{}{}[{status}]\n", probe.command, output.stdout, output.stderr));
+    }
+    Ok(state)
+}
+
+/// A unified diff of two directory trees (paths relative to them) and the lists of
+/// modified, deleted and added files. Binary and very large files are listed, not shown.
+pub fn diff_trees(before: &Path, after: &Path) -> (String, WorkspaceChanges) {
+    let (old, new) = (files_under(before), files_under(after));
+    let mut changes = WorkspaceChanges::default();
+    let mut diff = String::new();
+    for (rel, old_path) in &old {
+        match new.get(rel) {
+            None => {
+                changes.deleted.push(rel.clone());
+                diff.push_str(&file_diff(rel, Some(old_path), None));
+            }
+            Some(new_path) if file_digest(old_path) != file_digest(new_path) => {
+                changes.modified.push(rel.clone());
+                diff.push_str(&file_diff(rel, Some(old_path), Some(new_path)));
+            }
+            Some(_) => {}
+        }
+    }
+    for (rel, new_path) in new.iter().filter(|(rel, _)| !old.contains_key(*rel)) {
+        changes.added.push(rel.clone());
+        diff.push_str(&file_diff(rel, None, Some(new_path)));
+    }
+    (diff, changes)
+}
+
+fn files_under(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(_) => {
+                    let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                    files.insert(rel, path);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    files
+}
+
+fn file_digest(path: &Path) -> Option<[u8; 32]> {
+    let bytes = std::fs::read(path).or_else(|_| std::fs::read_link(path).map(|t| t.to_string_lossy().into_owned().into_bytes())).ok()?;
+    Some(Sha256::digest(bytes).into())
+}
+
+/// Text of a file for diffing, or why it is not shown.
+fn text_of(path: &Path) -> Result<String, &'static str> {
+    let size = std::fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_DIFF_FILE_BYTES {
+        return Err("large file");
+    }
+    let bytes = std::fs::read(path).map_err(|_| "unreadable")?;
+    String::from_utf8(bytes).map_err(|_| "binary file")
+}
+
+fn file_diff(rel: &str, old: Option<&Path>, new: Option<&Path>) -> String {
+    let (old_text, new_text) = (old.map(text_of).unwrap_or(Ok(String::new())), new.map(text_of).unwrap_or(Ok(String::new())));
+    let (old_name, new_name) = (if old.is_some() { format!("a/{rel}") } else { "/dev/null".into() }, if new.is_some() { format!("b/{rel}") } else { "/dev/null".into() });
+    match (old_text, new_text) {
+        (Ok(a), Ok(b)) => format!("{}", TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(&old_name, &new_name)),
+        (Err(why), _) | (_, Err(why)) => format!("--- {old_name}\n+++ {new_name}\n({why} changed, not shown)\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_diff_lists_and_shows_changes() {
+        let (before, after) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (root, files) in [
+            (before.path(), vec![("keep.txt", "same\n"), ("src/lib.rs", "fn a() {}\n"), ("gone.txt", "bye\n")]),
+            (after.path(), vec![("keep.txt", "same\n"), ("src/lib.rs", "fn a() { b() }\n"), ("new.txt", "hi\n")]),
+        ] {
+            for (rel, text) in files {
+                std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+                std::fs::write(root.join(rel), text).unwrap();
+            }
+        }
+        std::fs::write(after.path().join("blob.bin"), [0u8, 159, 146, 150]).unwrap();
+        let (diff, changes) = diff_trees(before.path(), after.path());
+        assert_eq!(changes.modified, vec!["src/lib.rs"]);
+        assert_eq!(changes.deleted, vec!["gone.txt"]);
+        assert_eq!(changes.added, vec!["blob.bin", "new.txt"]);
+        assert!(diff.contains("--- a/src/lib.rs\n+++ b/src/lib.rs\n"), "{diff}");
+        assert!(diff.contains("-fn a() {}\n+fn a() { b() }\n"), "{diff}");
+        assert!(diff.contains("--- a/gone.txt\n+++ /dev/null\n"), "{diff}");
+        assert!(diff.contains("+++ b/blob.bin\n(binary file changed, not shown)"), "{diff}");
+        assert!(!diff.contains("keep.txt"), "{diff}");
+    }
+}

@@ -1,0 +1,4 @@
+//! Reports over finished jobs: per agent and model, the leaderboard figures with honest
+//! uncertainty (see [`stats`]).
+
+pub mod stats;

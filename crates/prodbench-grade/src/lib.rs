@@ -15,6 +15,7 @@
 //!   verifier error recorded as such.
 
 pub mod evidence;
+pub mod judge;
 mod reward;
 pub mod score;
 pub mod test_report;
@@ -31,6 +32,9 @@ pub use reward::{parse_rewards, Rewards};
 pub const TESTS_MOUNT: &str = "/tests";
 /// Where tests write `reward.txt` or `reward.json` (Harbor's path).
 pub const VERIFIER_LOGS: &str = "/logs/verifier";
+
+/// Where, under verification's output directory, the downloaded `/logs/verifier` goes.
+pub const VERIFIER_LOGS_COPY: &str = "logs";
 
 /// Everything verification produced.
 #[derive(Debug)]
@@ -118,7 +122,7 @@ async fn run_tests(ctx: &VerifyContext<'_>, sandbox: &dyn Sandbox) -> Result<Ver
     if output.timed_out {
         return Err(VerifyError::Reward { message: format!("tests timed out after {:?}", ctx.timeout), test_output: Some(output) });
     }
-    let logs = ctx.output_dir.join("logs");
+    let logs = ctx.output_dir.join(VERIFIER_LOGS_COPY);
     sandbox.download(VERIFIER_LOGS, &logs).await?;
     match parse_rewards(&logs) {
         Ok(rewards) => Ok(Verification { rewards, test_output: output }),

@@ -2,3 +2,6 @@
 //! uncertainty (see [`stats`]).
 
 pub mod stats;
+pub mod leaderboard;
+pub mod report;
+pub mod html;

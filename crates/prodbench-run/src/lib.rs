@@ -18,8 +18,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use prodbench_agent::Agent;
+use prodbench_grade::judge::Judge;
 use prodbench_sandbox::Provider;
 use prodbench_store::{Store, StoreError, TrialRecord, TrialStatus};
+use prodbench_task::rubric::ComponentWeights;
 use prodbench_task::Task;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,22 @@ pub struct JobConfig {
     pub env: String,
     pub timeout_multiplier: f64,
     pub max_retries: u32,
+    /// Component weights for every task, overriding the tasks' own (`--weights`).
+    #[serde(default)]
+    pub weights: Option<ComponentWeights>,
+    /// The judge's settings (never its key), if one grades rubric criteria.
+    #[serde(default)]
+    pub judge: Option<JudgeSettings>,
+}
+
+/// Which model judges, recorded with the job so a resume judges the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSettings {
+    pub protocol: String,
+    pub model: String,
+    pub base_url: String,
+    /// Samples per criterion (majority vote).
+    pub samples: u32,
 }
 
 /// Callbacks for progress displays. Every method has an empty default.
@@ -101,6 +119,8 @@ pub struct JobRunner<'a> {
     pub store: &'a Store,
     pub provider: Arc<dyn Provider>,
     pub agent: Arc<dyn Agent>,
+    /// Decides rubric criteria; without one they stay ungraded.
+    pub judge: Option<Arc<dyn Judge>>,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -139,6 +159,8 @@ impl JobRunner<'_> {
                 job_id: &self.job_id,
                 timeout_multiplier: self.config.timeout_multiplier,
                 dir: &dir,
+                weights: self.config.weights,
+                judge: self.judge.as_deref(),
             };
             run_trial(&ctx, &mut record).await;
             self.store.finish_trial(&record)?;

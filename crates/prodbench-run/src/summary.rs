@@ -109,6 +109,7 @@ mod tests {
             finished_at: None,
             phases: vec![],
             dir: String::new(),
+            grade: None,
         }
     }
 

@@ -10,7 +10,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prodbench_agent::{Agent, AgentContext, AgentError};
+use prodbench_grade::evidence::{self, Evidence};
+use prodbench_grade::judge::{judge_criteria, Judge, JudgeEvidence};
+use prodbench_grade::score::{grade, GradeInputs, TrialGrade};
+use prodbench_grade::test_report::read_test_report;
 use prodbench_grade::{verify, Verification, VerifyContext, VerifyError};
+use prodbench_task::rubric::{ComponentWeights, Rubric};
 use prodbench_sandbox::{PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
 use prodbench_store::{now, PhaseTiming, TrialRecord, TrialStatus};
 use prodbench_task::Task;
@@ -29,6 +34,10 @@ pub struct TrialContext<'a> {
     pub timeout_multiplier: f64,
     /// The trial's directory on the host (exists).
     pub dir: &'a Path,
+    /// The job's component weights, overriding the task's.
+    pub weights: Option<ComponentWeights>,
+    /// Decides rubric criteria; without one they stay ungraded.
+    pub judge: Option<&'a dyn Judge>,
 }
 
 /// How a phase went wrong, already classified.
@@ -65,13 +74,23 @@ pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
     record.phases = phases.0;
     record.finished_at = Some(now());
     match result {
-        Ok(verification) => {
+        Ok((verification, evidence)) => {
+            let grade = grade_trial(ctx, &verification, evidence.as_ref()).await;
             record.reward = Some(verification.rewards.reward);
             record.rewards = verification.rewards.values;
-            if verification.rewards.reward >= 1.0 {
+            // The full grade decides where it can; with ungraded criteria, the tests do.
+            let passed = grade.as_ref().ok().and_then(|g| g.pass).unwrap_or(verification.rewards.reward >= 1.0);
+            if passed {
                 record.status = Some(TrialStatus::Passed);
             } else {
                 record.status = Some(record.status.unwrap_or(TrialStatus::Failed));
+            }
+            match grade {
+                Ok(grade) => record.grade = Some(grade),
+                Err(message) => {
+                    record.status = Some(TrialStatus::VerifierError);
+                    record.error = Some(message);
+                }
             }
         }
         Err(failure) => {
@@ -98,7 +117,7 @@ async fn drive(
     record: &mut TrialRecord,
     phases: &mut Phases,
     slot: &mut Option<Box<dyn Sandbox>>,
-) -> Result<Verification, Failure> {
+) -> Result<(Verification, Option<Evidence>), Failure> {
     let env = &ctx.task.config.environment;
     let build_timeout = scaled(env.build_timeout_sec, ctx.timeout_multiplier);
     let prepared: PreparedEnvironment =
@@ -109,6 +128,12 @@ async fn drive(
     let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, "agent", start_timeout);
     let started = phases.run("environment_start", Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
+
+    // The workspace as the agent finds it, for the diff the judge reads.
+    let before = tempfile::tempdir().map_err(|e| Failure::Infra(format!("creating a scratch directory: {e}")))?;
+    if ctx.task.rubric.is_some() {
+        phases.run("snapshot", None, async { Ok(evidence::snapshot_workspace(sandbox, &before.path().join("ws")).await?) }).await?;
+    }
 
     let agent_logs = ctx.dir.join("agent");
     std::fs::create_dir_all(&agent_logs).map_err(|e| Failure::Infra(format!("{}: {e}", agent_logs.display())))?;
@@ -130,6 +155,15 @@ async fn drive(
         }
     }
 
+    let collected = match &ctx.task.rubric {
+        Some(rubric) => Some(
+            phases
+                .run("evidence", None, async { Ok(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir).await?) })
+                .await?,
+        ),
+        None => None,
+    };
+
     let verifier_dir = ctx.dir.join("verifier");
     let verify_timeout = scaled(ctx.task.config.verifier.timeout_sec, ctx.timeout_multiplier);
     let verify_ctx = VerifyContext {
@@ -140,14 +174,45 @@ async fn drive(
         timeout: verify_timeout,
         output_dir: &verifier_dir,
     };
-    phases
+    let verification = phases
         .run("verification", Some(verify_timeout + start_timeout + PHASE_GRACE), async {
             verify(&verify_ctx, sandbox).await.map_err(|e| match e {
                 VerifyError::Sandbox(e) => Failure::from(e),
                 VerifyError::Reward { message, .. } => Failure::Verifier(message),
             })
         })
-        .await
+        .await?;
+    Ok((verification, collected))
+}
+
+/// Grades a verified trial: per-test results, the judge's verdicts on the rubric's
+/// criteria (if a judge is configured), and the scores. `Err` when the tests wrote a
+/// per-test report that cannot be read (a verifier error, like a malformed reward).
+async fn grade_trial(ctx: &TrialContext<'_>, verification: &Verification, evidence: Option<&Evidence>) -> Result<TrialGrade, String> {
+    let tests = read_test_report(&ctx.dir.join("verifier").join(prodbench_grade::VERIFIER_LOGS_COPY))?;
+    let tests_only = Rubric::tests_only();
+    let rubric = ctx.task.rubric.as_ref().unwrap_or(&tests_only);
+    let verdicts = match (ctx.judge, evidence) {
+        (Some(judge), Some(evidence)) if !rubric.criteria.is_empty() => {
+            let judge_evidence = JudgeEvidence::assemble(ctx.task, ctx.dir, evidence, verification, tests.as_deref());
+            let (verdicts, errors) = judge_criteria(judge, &rubric.criteria, &judge_evidence).await;
+            if !errors.is_empty() {
+                let text: String = errors.iter().map(|(id, e)| format!("{id}: {e}\n")).collect();
+                let _ = std::fs::create_dir_all(ctx.dir.join("judge")).and_then(|_| std::fs::write(ctx.dir.join("judge/errors.txt"), text));
+            }
+            verdicts
+        }
+        _ => Default::default(),
+    };
+    let weights = ctx.weights.or(rubric.weights).unwrap_or_default();
+    Ok(grade(&GradeInputs {
+        rubric,
+        weights,
+        rewards: Some(&verification.rewards),
+        tests: tests.as_deref(),
+        verdicts: &verdicts,
+        workspace: evidence.map(|e| &e.changes),
+    }))
 }
 
 fn agent_failure(e: AgentError) -> Failure {

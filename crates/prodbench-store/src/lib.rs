@@ -3,9 +3,11 @@
 //!
 //! ```text
 //! jobs/
-//!   prodbench.sqlite            jobs, trials, phases, rewards (WAL mode)
+//!   prodbench.sqlite            jobs, trials, phases, rewards, grades, judge cache (WAL mode)
 //!   <job-id>/config.json        the job's settings, enough to resume it
-//!   <job-id>/trials/<trial-id>/ result.json, agent/, verifier/, error.txt
+//!   <job-id>/trials/<trial-id>/ result.json, grade.json, agent/, verifier/, error.txt,
+//!                               and for tasks with a rubric: workspace/, diff.patch,
+//!                               changes.json, state/
 //! ```
 //!
 //! A trial row is inserted when the trial starts (status NULL) and updated once when it
@@ -19,12 +21,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use prodbench_grade::score::TrialGrade;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub const DATABASE_FILE: &str = "prodbench.sqlite";
 pub const CONFIG_FILE: &str = "config.json";
 pub const RESULT_FILE: &str = "result.json";
+pub const GRADE_FILE: &str = "grade.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -129,6 +133,8 @@ pub struct TrialRecord {
     pub phases: Vec<PhaseTiming>,
     /// The trial's directory, relative to the job directory.
     pub dir: String,
+    /// The latest grade (from the run, or from a regrade).
+    pub grade: Option<TrialGrade>,
 }
 
 impl TrialRecord {
@@ -152,6 +158,7 @@ impl TrialRecord {
             finished_at: None,
             phases: Vec::new(),
             dir: format!("trials/{dir_name}"),
+            grade: None,
         }
     }
 }
@@ -294,8 +301,37 @@ impl Store {
             }
             tx.commit()
         })?;
+        if let Some(grade) = &trial.grade {
+            self.record_grade(trial, grade, "run")?;
+        }
         let dir = self.job_dir(&trial.job_id).join(&trial.dir);
         write_json_atomic(&dir.join(RESULT_FILE), trial)
+    }
+
+    /// Records a grade for a finished trial: it becomes the trial's current grade, every
+    /// earlier one is kept in `grades`. `source` is `run` or `regrade`.
+    pub fn record_grade(&self, trial: &TrialRecord, grade: &TrialGrade, source: &str) -> Result<()> {
+        let json = serde_json::to_string(grade).expect("grades serialize");
+        let when = now();
+        self.sql(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("UPDATE trials SET grade = ?2 WHERE trial_id = ?1", params![trial.trial_id, json])?;
+            tx.execute("INSERT INTO grades (trial_id, graded_at, source, grade) VALUES (?1, ?2, ?3, ?4)", params![trial.trial_id, when, source, json])?;
+            tx.commit()
+        })?;
+        let dir = self.job_dir(&trial.job_id).join(&trial.dir);
+        write_json_atomic(&dir.join(GRADE_FILE), grade)
+    }
+
+    /// A cached judge verdict (JSON) by its key.
+    pub fn cached_verdict(&self, key: &str) -> Result<Option<String>> {
+        self.sql(|c| c.query_row("SELECT verdict FROM judge_cache WHERE key = ?1", [key], |r| r.get(0)).optional())
+    }
+
+    pub fn cache_verdict(&self, key: &str, verdict_json: &str) -> Result<()> {
+        let when = now();
+        self.sql(|c| c.execute("INSERT OR REPLACE INTO judge_cache (key, verdict, created_at) VALUES (?1, ?2, ?3)", params![key, verdict_json, when]))?;
+        Ok(())
     }
 
     /// Marks the job's trials that never finished (the process died) as interrupted.
@@ -316,7 +352,7 @@ impl Store {
         let mut trials: Vec<TrialRecord> = self.sql(|c| {
             let mut stmt = c.prepare(
                 "SELECT trial_id, job_id, task_name, task_digest, environment_digest, agent, attempt, try_number,
-                        status, reward, error, started_at, finished_at, dir
+                        status, reward, error, started_at, finished_at, dir, grade
                  FROM trials WHERE job_id = ?1 ORDER BY started_at, trial_id",
             )?;
             let rows = stmt.query_map([job_id], |r| {
@@ -338,6 +374,8 @@ impl Store {
                     finished_at: r.get(12)?,
                     phases: Vec::new(),
                     dir: r.get(13)?,
+                    // A grade this version cannot read (written by another) is left out.
+                    grade: r.get::<_, Option<String>>(14)?.and_then(|g| serde_json::from_str(&g).ok()),
                 })
             })?;
             rows.collect()

@@ -43,6 +43,20 @@ const MIGRATIONS: &[&str] = &[
         value REAL NOT NULL,
         PRIMARY KEY (trial_id, key)
      );",
+    // 2: grades (the latest on the trial row, every one in `grades`), the judge's cache.
+    "ALTER TABLE trials ADD COLUMN grade TEXT;
+     CREATE TABLE grades (
+        trial_id TEXT NOT NULL REFERENCES trials(trial_id),
+        graded_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        grade TEXT NOT NULL
+     );
+     CREATE INDEX grades_by_trial ON grades(trial_id);
+     CREATE TABLE judge_cache (
+        key TEXT PRIMARY KEY,
+        verdict TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -31,6 +31,9 @@ pub enum Command {
     Run(RunArgs),
     /// Show a job's summary and trials
     Show(ShowArgs),
+    /// Leaderboard over jobs: scores with 95% intervals, pass/resolve rates, pass@k; --html
+    /// writes a single-file report that opens offline
+    Report(ReportArgs),
     /// Work with task directories
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -98,7 +101,55 @@ pub struct RunArgs {
     #[arg(long, value_name = "JOB", conflicts_with = "path")]
     pub resume: Option<String>,
 
+    #[command(flatten)]
+    pub grading: GradingArgs,
+
     /// Print the result as JSON on stdout instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How trials are graded beyond their tests (shared by `run` and `regrade`).
+#[derive(Args, Clone, Debug)]
+pub struct GradingArgs {
+    /// Model that judges rubric criteria; without one, criteria are reported "ungraded".
+    /// The key comes from PRODBENCH_JUDGE_API_KEY (never a flag, so it stays out of `ps`)
+    #[arg(long, env = "PRODBENCH_JUDGE_MODEL", help_heading = "Grading")]
+    pub judge_model: Option<String>,
+
+    /// Wire protocol of the judge's API
+    #[arg(long, env = "PRODBENCH_JUDGE_PROTOCOL", default_value = "openai", value_parser = ["openai", "anthropic"], help_heading = "Grading")]
+    pub judge_protocol: String,
+
+    /// Base URL of the judge's API [default: https://api.openai.com/v1 or https://api.anthropic.com/v1]
+    #[arg(long, env = "PRODBENCH_JUDGE_BASE_URL", help_heading = "Grading")]
+    pub judge_base_url: Option<String>,
+
+    /// Judge each criterion this many times and take the majority (disagreement is recorded)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15), help_heading = "Grading")]
+    pub judge_samples: u32,
+
+    /// Component weights for every task, e.g. `feature=0.5,operational=0.4,engineering=0.1`
+    /// [default: each task's rubric.toml, else 0.6/0.3/0.1]
+    #[arg(long, value_name = "WEIGHTS", help_heading = "Grading")]
+    pub weights: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Jobs to report on (`latest` for the newest); jobs of one agent and model share a row
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+
+    /// One row per job, even for the same agent (to compare two runs)
+    #[arg(long)]
+    pub by_job: bool,
+
+    /// Also write the report as one HTML file (opens offline, no network)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Print JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -108,7 +108,7 @@ async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, tr
     for i in 0..=trials {
         let dir = scratch.join(format!("trial-{i}"));
         std::fs::create_dir_all(&dir)?;
-        let ctx = TrialContext { task, provider, agent: &NopAgent, job_id: "bench", timeout_multiplier: 1.0, dir: &dir };
+        let ctx = TrialContext { task, provider, agent: &NopAgent, job_id: "bench", timeout_multiplier: 1.0, dir: &dir, weights: None, judge: None };
         let mut record = bench_record(i);
         let clock = Instant::now();
         run_trial(&ctx, &mut record).await;

@@ -1,6 +1,8 @@
 //! One function per command; each turns parsed arguments into work and output.
 
 mod bench;
+mod grading;
+mod report;
 mod run;
 
 use std::path::Path;
@@ -27,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Gc(args) => gc(args.all, args.json).await,
         Command::Images(ImagesCommand::Bootstrap { force, mirror }) => bootstrap_images(force, &mirror).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Report(args) => report::report(&cli.jobs_dir, args),
     }
 }
 
@@ -43,6 +46,16 @@ pub fn exec_server() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("cannot find the prodbench binary to serve commands inside sandboxes")
 }
 
+/// A job by id, `latest` for the newest, or a clear error naming recent ones.
+pub fn find_job(store: &Store, jobs_dir: &Path, job_id: &str) -> Result<prodbench_store::JobRecord> {
+    let job = if job_id == "latest" { store.jobs()?.into_iter().next() } else { store.job(job_id)? };
+    job.ok_or_else(|| {
+        let recent: Vec<String> = store.jobs().unwrap_or_default().into_iter().take(5).map(|j| j.job_id).collect();
+        let hint = if recent.is_empty() { format!("{} holds no jobs yet: start one with `prodbench run`", jobs_dir.display()) } else { format!("recent jobs: {}", recent.join(", ")) };
+        UserError::new(format!("no job {job_id:?} in {}", jobs_dir.display())).hint(hint).into()
+    })
+}
+
 /// Opens the jobs directory's store.
 pub fn open_store(jobs_dir: &Path) -> Result<Store> {
     Store::open(jobs_dir).with_context(|| format!("cannot open the jobs directory {}", jobs_dir.display()))
@@ -50,12 +63,7 @@ pub fn open_store(jobs_dir: &Path) -> Result<Store> {
 
 fn show(jobs_dir: &Path, job_id: &str, json: bool) -> Result<ExitCode> {
     let store = open_store(jobs_dir)?;
-    let job = if job_id == "latest" { store.jobs()?.into_iter().next() } else { store.job(job_id)? };
-    let Some(job) = job else {
-        let recent: Vec<String> = store.jobs()?.into_iter().take(5).map(|j| j.job_id).collect();
-        let hint = if recent.is_empty() { format!("{} holds no jobs yet: start one with `prodbench run`", jobs_dir.display()) } else { format!("recent jobs: {}", recent.join(", ")) };
-        return Err(UserError::new(format!("no job {job_id:?} in {}", jobs_dir.display())).hint(hint).into());
-    };
+    let job = find_job(&store, jobs_dir, job_id)?;
     let trials = store.trials(&job.job_id)?;
     let summary = prodbench_run::summarize(&trials);
     if json {

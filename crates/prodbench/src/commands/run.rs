@@ -12,9 +12,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use prodbench_run::{JobConfig, JobRunner};
 use prodbench_store::{now, JobRecord, Store};
+use prodbench_report::report::TaskMeta;
 use prodbench_task::Task;
 use serde::Serialize;
 
+use super::grading::{judge_settings, weights};
+use super::report::TASKS_FILE;
 use super::{load_tasks, open_store, print_diagnostics, provider};
 use crate::cli::{Backend, RunArgs};
 use crate::output::{print_json, summary_table, Progress};
@@ -35,8 +38,10 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         let record = JobRecord { job_id: job_id.clone(), created_at: now(), state: "running".into(), config: serde_json::to_value(&config)? };
         store.create_job(&record)?;
     }
+    record_task_meta(&store.job_dir(&job_id), &tasks)?;
     let progress = Progress::new(!args.json);
-    let runner = JobRunner { job_id: job_id.clone(), config, tasks, store: &store, provider: Arc::clone(&provider), agent, reporter: &progress };
+    let judge = None;
+    let runner = JobRunner { job_id: job_id.clone(), config, tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
     let interrupted = tokio::select! {
         result = runner.run() => { result?; false }
         signal = shutdown_signal() => { progress.finish(); eprintln!("{signal}: stopping job {job_id}"); true }
@@ -88,6 +93,8 @@ fn new_config(args: &RunArgs) -> Result<JobConfig> {
         env: args.env.name().to_string(),
         timeout_multiplier: args.timeout_multiplier,
         max_retries: args.max_retries,
+        weights: weights(&args.grading)?,
+        judge: judge_settings(&args.grading),
     })
 }
 
@@ -122,6 +129,19 @@ fn runnable_tasks(path: &Path, strict: bool) -> Result<Vec<Task>> {
         return Err(UserError::new(format!("no runnable task in {}", path.display())).hint("`prodbench tasks check PATH` lists what is wrong").into());
     }
     Ok(tasks)
+}
+
+/// Writes the tasks' category, difficulty and tags next to the job, for report breakdowns.
+fn record_task_meta(job_dir: &Path, tasks: &[Task]) -> Result<()> {
+    let text = |key: &str, task: &Task| task.config.metadata.get(key).and_then(|v| v.as_str()).map(String::from);
+    let meta: std::collections::BTreeMap<&str, TaskMeta> = tasks
+        .iter()
+        .map(|task| {
+            let tags = task.config.metadata.get("tags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+            (task.name.as_str(), TaskMeta { category: text("category", task), difficulty: text("difficulty", task), tags })
+        })
+        .collect();
+    prodbench_store::write_json_atomic(&job_dir.join(TASKS_FILE), &meta).context("recording task metadata")
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming the signal.

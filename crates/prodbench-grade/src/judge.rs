@@ -1,0 +1,281 @@
+//! Rubric criteria decided by a judge from a trial's evidence.
+//!
+//! The [`Judge`] trait is what grading needs: one verdict per criterion. [`JudgeEvidence`]
+//! assembles what the judge may see (the instruction, the workspace diff, the condensed
+//! trajectory, the final answer, the state probes, the test results) and [`prompt`] renders
+//! only the kinds a criterion asks for, each cut to its share of a character budget so the
+//! whole prompt fits the judge model's context window.
+//!
+//! Condensing keeps the head and the tail of a long text (where the setup and the outcome
+//! are) and says how much was cut in the middle. A trajectory in ATIF (`agent/trajectory.json`)
+//! is first rendered one line per step (the tool call and the start of its observation), so
+//! that the cut drops whole middle steps, not half a step.
+//!
+//! A failed judgement leaves the criterion ungraded (never met or unmet); the reason is saved
+//! in the trial's `judge/errors.txt`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use prodbench_task::rubric::{Criterion, Evidence as Kind};
+use prodbench_task::Task;
+
+use crate::evidence::Evidence;
+use crate::score::Verdict;
+use crate::test_report::TestOutcome;
+use crate::Verification;
+
+/// Version of the prompt and reply format; part of every cache key, so changing the prompt
+/// never reuses old verdicts.
+pub const PROMPT_VERSION: &str = "judge-v1";
+/// Characters of evidence a prompt may hold, by default (about 6k tokens).
+pub const DEFAULT_EVIDENCE_BUDGET: usize = 24_000;
+const STEP_OBSERVATION_CHARS: usize = 200;
+
+#[async_trait]
+pub trait Judge: Send + Sync {
+    /// The judge model's name, recorded with each verdict.
+    fn model(&self) -> &str;
+    /// Decides one criterion; `Err` says why no verdict could be had.
+    async fn judge(&self, criterion: &Criterion, evidence: &JudgeEvidence) -> Result<Verdict, String>;
+}
+
+/// Everything a judge may be shown about one trial, as text.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeEvidence {
+    pub instruction: String,
+    pub diff: String,
+    pub trajectory: String,
+    pub answer: Option<String>,
+    pub state: BTreeMap<String, String>,
+    pub tests: String,
+    /// Characters of evidence a prompt may hold.
+    pub budget: usize,
+}
+
+impl JudgeEvidence {
+    /// Gathers the evidence from the trial directory and the verification.
+    pub fn assemble(task: &Task, trial_dir: &Path, evidence: &Evidence, verification: &Verification, tests: Option<&[TestOutcome]>) -> JudgeEvidence {
+        let mut test_text = String::new();
+        if let Some(tests) = tests {
+            for t in tests {
+                test_text.push_str(&format!("{} {}\n", if t.passed { "PASS" } else { "FAIL" }, t.name));
+            }
+        }
+        test_text.push_str(&format!("reward: {}\n", verification.rewards.reward));
+        let output = &verification.test_output;
+        test_text.push_str(&format!("test output:\n{}{}", output.stdout, output.stderr));
+        JudgeEvidence {
+            instruction: task.instruction.clone(),
+            diff: evidence.diff.clone(),
+            trajectory: read_trajectory(&trial_dir.join("agent")),
+            answer: evidence.answer.clone(),
+            state: evidence.state.clone(),
+            tests: test_text,
+            budget: DEFAULT_EVIDENCE_BUDGET,
+        }
+    }
+
+    /// The sections a criterion asks for, with their texts.
+    fn sections(&self, kinds: &[Kind]) -> Vec<(&'static str, String)> {
+        kinds
+            .iter()
+            .map(|kind| match kind {
+                Kind::Diff => ("Workspace diff (against the original, at the end of the agent's work)", or_none(&self.diff)),
+                Kind::Trajectory => ("Agent trajectory (condensed)", or_none(&self.trajectory)),
+                Kind::Answer => ("The agent's final answer", or_none(self.answer.as_deref().unwrap_or_default())),
+                Kind::State => ("System state after the agent finished", or_none(&self.state.values().cloned().collect::<Vec<_>>().join("\n"))),
+                Kind::Tests => ("Test results", or_none(&self.tests)),
+            })
+            .collect()
+    }
+}
+
+fn or_none(text: &str) -> String {
+    if text.trim().is_empty() { "(none)".to_string() } else { text.to_string() }
+}
+
+/// The agent's trajectory as text: ATIF steps one per line when `trajectory.json` exists,
+/// else the agent's text logs.
+fn read_trajectory(agent_dir: &Path) -> String {
+    if let Some(steps) = std::fs::read_to_string(agent_dir.join("trajectory.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
+        return render_atif(&steps);
+    }
+    let mut logs: Vec<_> = std::fs::read_dir(agent_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "log")).collect();
+    logs.sort();
+    logs.iter().filter_map(|p| Some(format!("== {}\n{}", p.file_name()?.to_string_lossy(), std::fs::read_to_string(p).ok()?))).collect::<Vec<_>>().join("\n")
+}
+
+/// One line per ATIF step: who spoke, what it said or called, and the observation's start.
+fn render_atif(doc: &serde_json::Value) -> String {
+    let Some(steps) = doc.get("steps").and_then(|s| s.as_array()) else { return String::new() };
+    let mut out = String::new();
+    for (i, step) in steps.iter().enumerate() {
+        let source = step.get("source").and_then(|s| s.as_str()).unwrap_or("?");
+        let message = step.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+        out.push_str(&format!("[{i}] {source}: {}\n", one_line(message, STEP_OBSERVATION_CHARS)));
+        for call in step.get("tool_calls").and_then(|c| c.as_array()).into_iter().flatten() {
+            let name = call.get("function_name").and_then(|n| n.as_str()).unwrap_or("?");
+            let args = call.get("arguments").map(|a| a.to_string()).unwrap_or_default();
+            out.push_str(&format!("    call {name} {}\n", one_line(&args, STEP_OBSERVATION_CHARS)));
+        }
+        for result in step.pointer("/observation/results").and_then(|r| r.as_array()).into_iter().flatten() {
+            let content = result.get("content").map(|c| c.as_str().map(String::from).unwrap_or_else(|| c.to_string())).unwrap_or_default();
+            out.push_str(&format!("    -> {}\n", one_line(&content, STEP_OBSERVATION_CHARS)));
+        }
+    }
+    out
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max { flat } else { format!("{}…", flat.chars().take(max).collect::<String>()) }
+}
+
+/// Keeps the head and tail of `text` within `budget` characters, saying what was cut.
+pub fn condense(text: &str, budget: usize) -> String {
+    let total = text.chars().count();
+    if total <= budget {
+        return text.to_string();
+    }
+    let keep = budget.saturating_sub(60);
+    let (head, tail) = (keep * 2 / 5, keep - keep * 2 / 5);
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(total - tail).collect();
+    format!("{start}\n[... {} characters cut from the middle ...]\n{end}", total - head - tail)
+}
+
+/// The system prompt: the judge's role and the reply format.
+pub const SYSTEM_PROMPT: &str = "You grade the work of an AI software engineering agent against one claim. \
+Decide only from the evidence shown; when the evidence does not show the claim to be true, it is not met. \
+Reply with a JSON object {\"reason\": string, \"met\": boolean}: first a short reason that quotes the evidence, \
+then whether the claim is true.";
+
+/// The user prompt for one criterion: the task, the claim, and the evidence it needs, each
+/// section cut to an equal share of the budget.
+pub fn prompt(criterion: &Criterion, evidence: &JudgeEvidence) -> String {
+    let sections = evidence.sections(&criterion.evidence);
+    let share = evidence.budget / (sections.len() + 1).max(1);
+    let mut text = format!("## The agent's task\n{}\n\n## The claim\n{}\n", condense(&evidence.instruction, share), criterion.claim);
+    for (title, body) in sections {
+        text.push_str(&format!("\n## {title}\n{}\n", condense(&body, share)));
+    }
+    text.push_str("\nIs the claim true? Reply with the JSON object only.");
+    text
+}
+
+/// The JSON schema of a reply, for structured output.
+pub fn reply_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": { "reason": { "type": "string" }, "met": { "type": "boolean" } },
+        "required": ["reason", "met"],
+        "additionalProperties": false
+    })
+}
+
+/// Reads a reply: the JSON object itself, or the first `{...}` in the text (models wrap it
+/// in prose or code fences). `met` may be a boolean or "true"/"false"/"yes"/"no".
+pub fn parse_reply(text: &str) -> Result<(bool, String), String> {
+    let value: serde_json::Value = serde_json::from_str(text.trim())
+        .or_else(|_| {
+            let start = text.find('{').ok_or(())?;
+            let end = text.rfind('}').ok_or(())?;
+            serde_json::from_str(&text[start..=end.max(start)]).map_err(|_| ())
+        })
+        .map_err(|_| format!("the reply is not a JSON object: {}", one_line(text, 200)))?;
+    let met = match value.get("met") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "met" => true,
+            "false" | "no" | "not met" => false,
+            other => return Err(format!("`met` must be true or false, got {other:?}")),
+        },
+        _ => return Err(format!("the reply has no boolean `met`: {}", one_line(text, 200))),
+    };
+    let reason = value.get("reason").and_then(|r| r.as_str()).unwrap_or_default().trim().to_string();
+    Ok((met, reason))
+}
+
+/// Judges every criterion (one at a time: a judge's own client bounds concurrency across
+/// trials). Returns the verdicts and, for criteria left ungraded, why.
+pub async fn judge_criteria(judge: &dyn Judge, criteria: &[Criterion], evidence: &JudgeEvidence) -> (BTreeMap<String, Verdict>, BTreeMap<String, String>) {
+    let mut verdicts = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for criterion in criteria {
+        match judge.judge(criterion, evidence).await {
+            Ok(verdict) => {
+                verdicts.insert(criterion.id.clone(), verdict);
+            }
+            Err(error) => {
+                errors.insert(criterion.id.clone(), error);
+            }
+        }
+    }
+    (verdicts, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn criterion(evidence: Vec<Kind>) -> Criterion {
+        Criterion {
+            id: "c".into(),
+            claim: "The fix handles empty input.".into(),
+            component: prodbench_task::rubric::Component::Feature,
+            weight: 1.0,
+            points: None,
+            evidence,
+            must_pass: false,
+        }
+    }
+
+    #[test]
+    fn replies_parse_robustly() {
+        assert_eq!(parse_reply(r#"{"reason": "quoted", "met": true}"#).unwrap(), (true, "quoted".into()));
+        assert_eq!(parse_reply("Sure!\n```json\n{\"met\": \"no\", \"reason\": \"x\"}\n```").unwrap(), (false, "x".into()));
+        assert!(parse_reply("I think it is fine").unwrap_err().contains("not a JSON object"));
+        assert!(parse_reply(r#"{"reason": "x"}"#).unwrap_err().contains("no boolean `met`"));
+        assert!(parse_reply(r#"{"met": "maybe"}"#).unwrap_err().contains("maybe"));
+    }
+
+    #[test]
+    fn condensing_keeps_head_and_tail_and_says_what_was_cut() {
+        let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let short = condense(&text, 500);
+        assert!(short.chars().count() <= 500 + 60, "{}", short.len());
+        assert!(short.starts_with("line 0\n") && short.ends_with("line 999\n"));
+        assert!(short.contains("characters cut from the middle"));
+        assert_eq!(condense("short", 500), "short");
+    }
+
+    #[test]
+    fn the_prompt_holds_only_the_evidence_asked_for_within_budget() {
+        let evidence = JudgeEvidence {
+            instruction: "Fix the parser.".into(),
+            diff: "+ if input.is_empty() { return None }\n".repeat(2000),
+            trajectory: "SECRET-TRAJECTORY".into(),
+            answer: None,
+            state: BTreeMap::new(),
+            tests: "PASS test_empty".into(),
+            budget: 4000,
+        };
+        let text = prompt(&criterion(vec![Kind::Diff, Kind::Tests]), &evidence);
+        assert!(text.contains("The fix handles empty input.") && text.contains("PASS test_empty") && text.contains("is_empty"));
+        assert!(!text.contains("SECRET-TRAJECTORY"), "the trajectory was not asked for");
+        assert!(text.chars().count() < 4000 + 600, "{}", text.chars().count());
+    }
+
+    #[test]
+    fn atif_steps_render_one_line_each() {
+        let doc = serde_json::json!({"steps": [
+            {"source": "user", "message": "Fix it"},
+            {"source": "agent", "message": "I will look", "tool_calls": [{"function_name": "bash", "arguments": {"command": "ls"}}],
+             "observation": {"results": [{"content": "a.txt\nb.txt"}]}}
+        ]});
+        let text = render_atif(&doc);
+        assert_eq!(text, "[0] user: Fix it\n[1] agent: I will look\n    call bash {\"command\":\"ls\"}\n    -> a.txt b.txt\n");
+    }
+}

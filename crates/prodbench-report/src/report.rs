@@ -1,0 +1,166 @@
+//! A report over one or more jobs: the leaderboard rows, paired comparisons against the
+//! first row, breakdowns by task metadata, failure modes, and every trial. This is the one
+//! data model the terminal table, `--json` and the HTML page are all rendered from.
+
+use std::collections::BTreeMap;
+
+use prodbench_store::{JobRecord, TrialRecord};
+use serde::Serialize;
+
+use crate::leaderboard::{final_tries, row, Row, ScoredTrial, LEVEL, RESAMPLES, SEED};
+use crate::stats::{paired_comparison, PairedComparison};
+
+/// A task's metadata as recorded with its job (`tasks.json`): what breakdowns group by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct TaskMeta {
+    pub category: Option<String>,
+    pub difficulty: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// One job's input to a report.
+pub struct JobInput {
+    pub job: JobRecord,
+    pub trials: Vec<TrialRecord>,
+    pub tasks: BTreeMap<String, TaskMeta>,
+}
+
+impl JobInput {
+    /// The row label: the agent, and its model when it has one.
+    pub fn agent_label(&self) -> String {
+        let config = &self.job.config;
+        let agent = config.get("agent").and_then(|a| a.as_str()).unwrap_or("?");
+        match config.get("model").and_then(|m| m.as_str()) {
+            Some(model) => format!("{agent} ({model})"),
+            None => agent.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub baseline: String,
+    pub other: String,
+    /// `other - baseline`, in score points.
+    pub difference: PairedComparison,
+}
+
+/// Mean score of one agent over the tasks of one group (a category, a difficulty, a tag).
+#[derive(Debug, Clone, Serialize)]
+pub struct Breakdown {
+    /// `category`, `difficulty` or `tag`.
+    pub by: String,
+    pub group: String,
+    /// Agent label -> its mean score over the group's tasks.
+    pub scores: BTreeMap<String, GroupScore>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupScore {
+    pub score: f64,
+    pub tasks: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub comparisons: Vec<Comparison>,
+    pub breakdowns: Vec<Breakdown>,
+    /// Agent label -> final status -> trials.
+    pub failure_modes: BTreeMap<String, BTreeMap<String, usize>>,
+    pub trials: Vec<ReportTrial>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub level: f64,
+    pub resamples: usize,
+    pub seed: u64,
+}
+
+/// A trial with its row label, for per-trial pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportTrial {
+    pub agent: String,
+    #[serde(flatten)]
+    pub trial: ScoredTrial,
+    pub error: Option<String>,
+    pub grade: Option<prodbench_grade::score::TrialGrade>,
+}
+
+/// Builds the report. `by_job` makes every job its own row (to compare two runs of one
+/// agent); otherwise jobs of the same agent and model share a row.
+pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
+    let mut groups: Vec<(String, Vec<String>, Vec<&TrialRecord>)> = Vec::new();
+    let mut meta: BTreeMap<String, TaskMeta> = BTreeMap::new();
+    for input in inputs {
+        let label = if by_job { format!("{} [{}]", input.agent_label(), input.job.job_id) } else { input.agent_label() };
+        let finals = final_tries(&input.trials);
+        match groups.iter_mut().find(|(l, _, _)| *l == label) {
+            Some((_, jobs, trials)) => {
+                jobs.push(input.job.job_id.clone());
+                trials.extend(finals);
+            }
+            None => groups.push((label, vec![input.job.job_id.clone()], finals)),
+        }
+        meta.extend(input.tasks.clone());
+    }
+    let mut rows = Vec::new();
+    let mut trials = Vec::new();
+    let mut failure_modes = BTreeMap::new();
+    for (label, jobs, records) in &groups {
+        let scored: Vec<ScoredTrial> = records.iter().filter_map(|t| ScoredTrial::from_record(t)).collect();
+        let built = row(label, jobs.clone(), &scored);
+        failure_modes.insert(label.clone(), built.statuses.clone());
+        rows.push(built);
+        for (record, trial) in records.iter().filter(|t| t.status.is_some()).zip(scored) {
+            trials.push(ReportTrial { agent: label.clone(), trial, error: record.error.clone(), grade: record.grade.clone() });
+        }
+    }
+    Report {
+        comparisons: comparisons(&rows),
+        breakdowns: breakdowns(&rows, &meta),
+        failure_modes,
+        rows,
+        trials,
+        settings: Settings { level: LEVEL, resamples: RESAMPLES, seed: SEED },
+    }
+}
+
+/// Every other row against the first, over shared tasks.
+fn comparisons(rows: &[Row]) -> Vec<Comparison> {
+    let Some((baseline, others)) = rows.split_first() else { return Vec::new() };
+    let base: Vec<(String, f64)> = baseline.task_scores.iter().map(|(t, s)| (t.clone(), *s)).collect();
+    others
+        .iter()
+        .map(|other| {
+            let theirs: Vec<(String, f64)> = other.task_scores.iter().map(|(t, s)| (t.clone(), *s)).collect();
+            Comparison { baseline: baseline.agent.clone(), other: other.agent.clone(), difference: paired_comparison(&theirs, &base, RESAMPLES, SEED, LEVEL) }
+        })
+        .collect()
+}
+
+fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown> {
+    let mut groups: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for (task, m) in meta {
+        let keys = m.category.iter().map(|c| ("category", c.clone())).chain(m.difficulty.iter().map(|d| ("difficulty", d.clone()))).chain(m.tags.iter().map(|t| ("tag", t.clone())));
+        for (by, group) in keys {
+            groups.entry((by.to_string(), group)).or_default().push(task);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((by, group), tasks)| {
+            let scores = rows
+                .iter()
+                .filter_map(|r| {
+                    let mine: Vec<f64> = tasks.iter().filter_map(|t| r.task_scores.get(*t).copied()).collect();
+                    (!mine.is_empty()).then(|| (r.agent.clone(), GroupScore { score: mine.iter().sum::<f64>() / mine.len() as f64, tasks: mine.len() }))
+                })
+                .collect();
+            Breakdown { by, group, scores }
+        })
+        .collect()
+}

@@ -1,0 +1,83 @@
+//! `prodbench report JOB...`: the leaderboard in the terminal, as JSON, or as one HTML file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use prodbench_report::leaderboard::Row;
+use prodbench_report::report::{build, JobInput, Report, TaskMeta};
+
+use super::{find_job, open_store};
+use crate::cli::ReportArgs;
+use crate::output::{print_json, table};
+
+/// Where a job records its tasks' metadata, for breakdowns.
+pub const TASKS_FILE: &str = "tasks.json";
+
+pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
+    let store = open_store(jobs_dir)?;
+    let mut inputs = Vec::new();
+    for id in &args.jobs {
+        let job = find_job(&store, jobs_dir, id)?;
+        let trials = store.trials(&job.job_id)?;
+        let tasks = read_task_meta(&store.job_dir(&job.job_id).join(TASKS_FILE));
+        inputs.push(JobInput { job, trials, tasks });
+    }
+    let report = build(&inputs, args.by_job);
+    if let Some(path) = &args.html {
+        let doc = serde_json::to_value(&report).expect("reports serialize");
+        std::fs::write(path, prodbench_report::html::render(&doc)).with_context(|| format!("writing {}", path.display()))?;
+        if !args.json {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if args.json {
+        print_json("report", &report);
+    } else {
+        print_terminal(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tasks.json` of a job; missing (older jobs) means no breakdowns.
+fn read_task_meta(path: &Path) -> BTreeMap<String, TaskMeta> {
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+fn print_terminal(report: &Report) {
+    let rows: Vec<Vec<String>> = report.rows.iter().map(leaderboard_cells).collect();
+    let max_k = report.rows.iter().flat_map(|r| r.pass_at_k.last().map(|p| p.k)).max().unwrap_or(1);
+    let pass_k = format!("PASS@{max_k}");
+    print!("{}", table(&["AGENT", "SCORE", "95% CI (bootstrap)", "PASS", "RESOLVE", "PASS@1", &pass_k, "TASKS", "TRIALS", "INFRA", "UNGRADED"], &rows));
+    for c in &report.comparisons {
+        let d = &c.difference;
+        let interval = d.bootstrap.map(|i| format!(" [{:+.1}, {:+.1}]", i.low, i.high)).unwrap_or_default();
+        println!(
+            "\n{} vs {}: {:+.1} points over {} shared tasks{interval} (wins {}, losses {}, ties {})",
+            c.other, c.baseline, d.mean_difference, d.shared_tasks, d.wins, d.losses, d.ties
+        );
+    }
+    let ungraded: usize = report.rows.iter().map(|r| r.ungraded_trials).sum();
+    if ungraded > 0 {
+        println!("\nnote: {ungraded} trials have ungraded rubric criteria (no judge configured, or it failed); their scores cover the graded checks only");
+    }
+}
+
+fn leaderboard_cells(row: &Row) -> Vec<String> {
+    let percent = |rate: Option<f64>| rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "-".into());
+    let pass_k = row.pass_at_k.last().map(|p| format!("{:.1}%", p.pass_at_k * 100.0)).unwrap_or_else(|| "-".into());
+    vec![
+        row.agent.clone(),
+        row.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into()),
+        row.score_bootstrap.map(|i| format!("[{:.1}, {:.1}]", i.low, i.high)).unwrap_or_else(|| "-".into()),
+        percent(row.pass.rate),
+        percent(row.resolve.rate),
+        row.pass_at_k.first().map(|p| format!("{:.1}%", p.pass_at_k * 100.0)).unwrap_or_else(|| "-".into()),
+        pass_k,
+        row.tasks.to_string(),
+        row.trials.to_string(),
+        row.statuses.get("infra_error").copied().unwrap_or(0).to_string(),
+        row.ungraded_trials.to_string(),
+    ]
+}

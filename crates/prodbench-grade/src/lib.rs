@@ -16,6 +16,7 @@
 
 pub mod evidence;
 pub mod judge;
+pub mod llm_judge;
 mod reward;
 pub mod score;
 pub mod test_report;
@@ -96,16 +97,36 @@ pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Res
     }
 }
 
+/// Runs the tests again, later, against a workspace saved on the host (`regrade`): in a
+/// fresh sandbox of the task image into which only that workspace is copied, as in
+/// `environment_mode = "separate"`.
+pub async fn verify_saved_workspace(ctx: &VerifyContext<'_>, workspace: &Path) -> Result<Verification, VerifyError> {
+    let sandbox = ctx.provider.start(ctx.environment, ctx.spec).await?;
+    let result = async {
+        replace_workspace(sandbox.as_ref(), workspace).await?;
+        run_tests(ctx, sandbox.as_ref()).await
+    }
+    .await;
+    let stopped = sandbox.stop().await;
+    let verification = result?;
+    stopped?;
+    Ok(verification)
+}
+
 /// Replaces the fresh sandbox's workspace with the agent's final one.
 async fn copy_workspace(from: &dyn Sandbox, to: &dyn Sandbox) -> Result<(), VerifyError> {
     let staging = tempfile::tempdir().map_err(|e| SandboxError::op("staging the workspace", e))?;
     let copy = staging.path().join("workspace");
     from.download(from.workdir(), &copy).await?;
+    replace_workspace(to, &copy).await
+}
+
+async fn replace_workspace(to: &dyn Sandbox, copy: &Path) -> Result<(), VerifyError> {
     let clear = to.exec(root(ExecRequest::shell(format!("find '{}' -mindepth 1 -delete", to.workdir())))).await?;
     if !clear.success() {
         return Err(SandboxError::op("clearing the verifier's workspace", clear.summary()).into());
     }
-    to.upload(&copy, to.workdir()).await?;
+    to.upload(copy, to.workdir()).await?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
 mod summary;
+mod regrade;
 mod trial;
 
 use std::collections::HashMap;
@@ -26,7 +27,8 @@ use prodbench_task::Task;
 use serde::{Deserialize, Serialize};
 
 pub use summary::{summarize, JobSummary, TaskSummary};
-pub use trial::{run_trial, TrialContext};
+pub use regrade::{regrade_trial, RegradeContext};
+pub use trial::{grade_verified, run_trial, Grading, TrialContext};
 
 /// Everything that defines a job; stored as the job's `config.json` so `--resume` can
 /// rebuild it.

@@ -155,14 +155,19 @@ async fn drive(
         }
     }
 
-    let collected = match &ctx.task.rubric {
-        Some(rubric) => Some(
-            phases
-                .run("evidence", None, async { Ok(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir).await?) })
-                .await?,
-        ),
-        None => None,
-    };
+    // The final workspace is kept with the trial (what `regrade` verifies again); for a
+    // task with a rubric, with the rest of the judge's evidence.
+    let collected = phases
+        .run("evidence", None, async {
+            Ok(match &ctx.task.rubric {
+                Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir).await?),
+                None => {
+                    evidence::snapshot_workspace(sandbox, &ctx.dir.join(evidence::WORKSPACE_DIR)).await?;
+                    None
+                }
+            })
+        })
+        .await?;
 
     let verifier_dir = ctx.dir.join("verifier");
     let verify_timeout = scaled(ctx.task.config.verifier.timeout_sec, ctx.timeout_multiplier);
@@ -185,26 +190,41 @@ async fn drive(
     Ok((verification, collected))
 }
 
+/// Grades a verified trial (see [`grade_verified`]) with the trial's context.
+async fn grade_trial(ctx: &TrialContext<'_>, verification: &Verification, evidence: Option<&Evidence>) -> Result<TrialGrade, String> {
+    let grading = Grading { task: ctx.task, trial_dir: ctx.dir, weights: ctx.weights, judge: ctx.judge };
+    grade_verified(&grading, &ctx.dir.join("verifier"), verification, evidence).await
+}
+
+/// What grading needs besides the verification.
+pub struct Grading<'a> {
+    pub task: &'a Task,
+    pub trial_dir: &'a Path,
+    pub weights: Option<ComponentWeights>,
+    pub judge: Option<&'a dyn Judge>,
+}
+
 /// Grades a verified trial: per-test results, the judge's verdicts on the rubric's
 /// criteria (if a judge is configured), and the scores. `Err` when the tests wrote a
 /// per-test report that cannot be read (a verifier error, like a malformed reward).
-async fn grade_trial(ctx: &TrialContext<'_>, verification: &Verification, evidence: Option<&Evidence>) -> Result<TrialGrade, String> {
-    let tests = read_test_report(&ctx.dir.join("verifier").join(prodbench_grade::VERIFIER_LOGS_COPY))?;
+pub async fn grade_verified(grading: &Grading<'_>, verifier_dir: &Path, verification: &Verification, evidence: Option<&Evidence>) -> Result<TrialGrade, String> {
+    let tests = read_test_report(&verifier_dir.join(prodbench_grade::VERIFIER_LOGS_COPY))?;
     let tests_only = Rubric::tests_only();
-    let rubric = ctx.task.rubric.as_ref().unwrap_or(&tests_only);
-    let verdicts = match (ctx.judge, evidence) {
+    let rubric = grading.task.rubric.as_ref().unwrap_or(&tests_only);
+    let verdicts = match (grading.judge, evidence) {
         (Some(judge), Some(evidence)) if !rubric.criteria.is_empty() => {
-            let judge_evidence = JudgeEvidence::assemble(ctx.task, ctx.dir, evidence, verification, tests.as_deref());
+            let judge_evidence = JudgeEvidence::assemble(grading.task, grading.trial_dir, evidence, verification, tests.as_deref());
             let (verdicts, errors) = judge_criteria(judge, &rubric.criteria, &judge_evidence).await;
             if !errors.is_empty() {
                 let text: String = errors.iter().map(|(id, e)| format!("{id}: {e}\n")).collect();
-                let _ = std::fs::create_dir_all(ctx.dir.join("judge")).and_then(|_| std::fs::write(ctx.dir.join("judge/errors.txt"), text));
+                let dir = grading.trial_dir.join("judge");
+                let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join("errors.txt"), text));
             }
             verdicts
         }
         _ => Default::default(),
     };
-    let weights = ctx.weights.or(rubric.weights).unwrap_or_default();
+    let weights = grading.weights.or(rubric.weights).unwrap_or_default();
     Ok(grade(&GradeInputs {
         rubric,
         weights,
@@ -223,7 +243,7 @@ fn agent_failure(e: AgentError) -> Failure {
     }
 }
 
-fn scaled(seconds: f64, multiplier: f64) -> Duration {
+pub(crate) fn scaled(seconds: f64, multiplier: f64) -> Duration {
     Duration::from_secs_f64((seconds * multiplier).max(0.001))
 }
 

@@ -404,6 +404,18 @@ impl Store {
     }
 }
 
+/// The judge's verdicts are cached in the database, shared by every job of the directory.
+impl prodbench_grade::llm_judge::VerdictCache for Store {
+    fn get(&self, key: &str) -> Option<prodbench_grade::score::Verdict> {
+        self.cached_verdict(key).ok().flatten().and_then(|json| serde_json::from_str(&json).ok())
+    }
+
+    fn put(&self, key: &str, verdict: &prodbench_grade::score::Verdict) {
+        // A cache that cannot be written costs a model call next time, nothing more.
+        let _ = self.cache_verdict(key, &serde_json::to_string(verdict).expect("verdicts serialize"));
+    }
+}
+
 /// Writes JSON to a temporary file and renames it into place, so a reader never sees half.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let io = |source| StoreError::Io { path: path.to_path_buf(), source };

@@ -34,6 +34,9 @@ pub enum Command {
     /// Leaderboard over jobs: scores with 95% intervals, pass/resolve rates, pass@k; --html
     /// writes a single-file report that opens offline
     Report(ReportArgs),
+    /// Verify and judge a job's trials again from their saved workspaces and evidence,
+    /// without running the agents again
+    Regrade(RegradeArgs),
     /// Work with task directories
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -133,6 +136,19 @@ pub struct GradingArgs {
     /// [default: each task's rubric.toml, else 0.6/0.3/0.1]
     #[arg(long, value_name = "WEIGHTS", help_heading = "Grading")]
     pub weights: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RegradeArgs {
+    /// Job id (`latest` for the newest)
+    pub job: String,
+
+    #[command(flatten)]
+    pub grading: GradingArgs,
+
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -1,7 +1,13 @@
 //! Grading settings from the command line: component weights and the judge.
 
-use anyhow::Result;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use prodbench_grade::judge::Judge;
+use prodbench_grade::llm_judge::LlmJudge;
+use prodbench_llm::{ApiKey, Client, ModelConfig, Protocol};
 use prodbench_run::JudgeSettings;
+use prodbench_store::Store;
 use prodbench_task::rubric::ComponentWeights;
 
 use crate::cli::GradingArgs;
@@ -27,4 +33,25 @@ fn default_base_url(protocol: &str) -> &'static str {
         "anthropic" => "https://api.anthropic.com/v1",
         _ => "https://api.openai.com/v1",
     }
+}
+
+/// Environment variable holding the judge's API key.
+pub const JUDGE_KEY_VAR: &str = "PRODBENCH_JUDGE_API_KEY";
+
+/// The judge for these settings, caching verdicts in the jobs directory's database.
+pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<Arc<dyn Judge>>> {
+    let Some(settings) = settings else { return Ok(None) };
+    let protocol: Protocol = settings.protocol.parse().map_err(|e: String| UserError::new(format!("--judge-protocol: {e}")))?;
+    let mut config = ModelConfig::new(protocol, settings.model.clone(), settings.base_url.clone());
+    config.api_key = std::env::var(JUDGE_KEY_VAR).ok().filter(|k| !k.is_empty()).map(ApiKey::new);
+    if config.api_key.is_none() && settings.base_url.starts_with("https://") {
+        return Err(UserError::new(format!("the judge at {} needs an API key", settings.base_url))
+            .hint(format!("export {JUDGE_KEY_VAR}=...; a local server (http://127.0.0.1:...) needs none"))
+            .into());
+    }
+    // One sample decides at temperature 0; a vote needs samples that can differ.
+    config.temperature = Some(if settings.samples > 1 { 0.7 } else { 0.0 });
+    config.max_tokens = 512;
+    let cache = Store::open(store.root()).context("opening the judge's verdict cache")?;
+    Ok(Some(Arc::new(LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))))))
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod grading;
+mod regrade;
 mod report;
 mod run;
 
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Images(ImagesCommand::Bootstrap { force, mirror }) => bootstrap_images(force, &mirror).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::Report(args) => report::report(&cli.jobs_dir, args),
+        Command::Regrade(args) => regrade::regrade(&cli.jobs_dir, args).await,
     }
 }
 

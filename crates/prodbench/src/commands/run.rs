@@ -16,7 +16,7 @@ use prodbench_report::report::TaskMeta;
 use prodbench_task::Task;
 use serde::Serialize;
 
-use super::grading::{judge_settings, weights};
+use super::grading::{judge, judge_settings, weights};
 use super::report::TASKS_FILE;
 use super::{load_tasks, open_store, print_diagnostics, provider};
 use crate::cli::{Backend, RunArgs};
@@ -40,7 +40,7 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     }
     record_task_meta(&store.job_dir(&job_id), &tasks)?;
     let progress = Progress::new(!args.json);
-    let judge = None;
+    let judge = judge(config.judge.as_ref(), &store)?;
     let runner = JobRunner { job_id: job_id.clone(), config, tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
     let interrupted = tokio::select! {
         result = runner.run() => { result?; false }

@@ -1,0 +1,107 @@
+//! The [`Judge`] over a real model API (OpenAI-compatible chat completions or Anthropic
+//! Messages, through `prodbench-llm`).
+//!
+//! - Structured output: the reply's JSON schema is sent with the request, and the reply is
+//!   still parsed leniently ([`parse_reply`]), since not every server enforces schemas. A
+//!   reply that cannot be read is answered once or twice with the parse error, then the
+//!   criterion is left ungraded.
+//! - Majority vote: with `samples > 1` the criterion is judged that many times; ties count
+//!   as not met (the claim was not shown). The vote is recorded in the verdict.
+//! - Cache: verdicts are kept by a digest of (prompt version, model, samples, the full
+//!   prompt). The prompt holds the criterion and all the evidence it is judged on, so the
+//!   same criterion on the same evidence by the same judge is never paid for twice.
+//! - Transport retries (429, 5xx, timeouts) are the client's, with backoff.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prodbench_llm::{ChatRequest, Client, JsonSchema, Message};
+use prodbench_task::rubric::Criterion;
+use sha2::{Digest, Sha256};
+
+use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, PROMPT_VERSION, SYSTEM_PROMPT};
+use crate::score::Verdict;
+
+/// Times an unreadable reply is answered with its parse error before giving up.
+const FORMAT_RETRIES: u32 = 2;
+
+/// Where verdicts are kept between runs (the job store).
+pub trait VerdictCache: Send + Sync {
+    fn get(&self, key: &str) -> Option<Verdict>;
+    fn put(&self, key: &str, verdict: &Verdict);
+}
+
+pub struct LlmJudge {
+    client: Client,
+    samples: u32,
+    cache: Option<Arc<dyn VerdictCache>>,
+}
+
+impl LlmJudge {
+    pub fn new(client: Client, samples: u32, cache: Option<Arc<dyn VerdictCache>>) -> Self {
+        LlmJudge { client, samples: samples.max(1), cache }
+    }
+
+    fn cache_key(&self, user_prompt: &str) -> String {
+        let mut hasher = Sha256::new();
+        for part in [PROMPT_VERSION, &self.client.config().model, &self.samples.to_string(), SYSTEM_PROMPT, user_prompt] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        format!("{:x}", hasher.finalize())
+    }
+
+    /// One judgement: the reply's (met, reason).
+    async fn sample(&self, user_prompt: &str) -> Result<(bool, String), String> {
+        let mut messages = vec![Message::User(user_prompt.to_string())];
+        let mut last_error = String::new();
+        for _ in 0..=FORMAT_RETRIES {
+            let request = ChatRequest {
+                system: Some(SYSTEM_PROMPT.to_string()),
+                messages: messages.clone(),
+                tools: Vec::new(),
+                json_schema: Some(JsonSchema { name: "verdict".into(), schema: reply_schema() }),
+            };
+            let response = self.client.chat(&request).await.map_err(|e| format!("judge model: {e}"))?;
+            let text = response.text.unwrap_or_default();
+            match parse_reply(&text) {
+                Ok(reply) => return Ok(reply),
+                Err(error) => {
+                    messages.push(Message::Assistant { text: Some(text), tool_calls: Vec::new() });
+                    messages.push(Message::User(format!(
+                        "That reply could not be read ({error}). Reply with only the JSON object {{\"reason\": \"...\", \"met\": true or false}}."
+                    )));
+                    last_error = error;
+                }
+            }
+        }
+        Err(format!("no readable reply after {} tries: {last_error}", FORMAT_RETRIES + 1))
+    }
+}
+
+#[async_trait]
+impl Judge for LlmJudge {
+    fn model(&self) -> &str {
+        &self.client.config().model
+    }
+
+    async fn judge(&self, criterion: &Criterion, evidence: &JudgeEvidence) -> Result<Verdict, String> {
+        let user_prompt = prompt(criterion, evidence);
+        let key = self.cache_key(&user_prompt);
+        if let Some(verdict) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(verdict);
+        }
+        let mut votes = Vec::new();
+        for _ in 0..self.samples {
+            votes.push(self.sample(&user_prompt).await?);
+        }
+        let votes_met = votes.iter().filter(|(met, _)| *met).count() as u32;
+        let met = votes_met * 2 > self.samples;
+        let reason = votes.iter().find(|(m, _)| *m == met).map(|(_, r)| r.clone()).unwrap_or_default();
+        let verdict = Verdict { met, reason, votes_met, samples: self.samples, judge: self.model().to_string() };
+        if let Some(cache) = &self.cache {
+            cache.put(&key, &verdict);
+        }
+        Ok(verdict)
+    }
+}

@@ -1,0 +1,63 @@
+//! `regrade`: verification and judging again, from a finished trial's saved artifacts,
+//! without running the agent again.
+//!
+//! The tests run in a fresh sandbox of the task image into which the saved final workspace
+//! (`workspace/` in the trial directory) is copied, as in `environment_mode = "separate"`:
+//! processes the agent left running are not part of a regrade. The judge reads the saved
+//! evidence; unchanged evidence hits the judge's cache, so a regrade with nothing changed
+//! costs no model calls. Each regrade's verifier output goes to `regrade/<n>/` and the new
+//! grade is recorded next to the old ones, never over them.
+
+use std::path::Path;
+
+use prodbench_grade::evidence::{Evidence, WORKSPACE_DIR};
+use prodbench_grade::judge::Judge;
+use prodbench_grade::score::TrialGrade;
+use prodbench_grade::{verify_saved_workspace, VerifyContext};
+use prodbench_sandbox::{Provider, StartSpec};
+use prodbench_store::TrialRecord;
+use prodbench_task::rubric::ComponentWeights;
+use prodbench_task::Task;
+
+use crate::trial::{grade_verified, scaled, Grading};
+
+pub struct RegradeContext<'a> {
+    pub task: &'a Task,
+    pub provider: &'a dyn Provider,
+    pub timeout_multiplier: f64,
+    pub weights: Option<ComponentWeights>,
+    pub judge: Option<&'a dyn Judge>,
+    /// The trial's directory on the host.
+    pub trial_dir: &'a Path,
+}
+
+/// Regrades one finished trial. `Err` says why it could not be (no saved workspace, the
+/// sandbox failed, the tests gave no reward).
+pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<TrialGrade, String> {
+    let workspace = ctx.trial_dir.join(WORKSPACE_DIR);
+    if !workspace.is_dir() {
+        return Err(format!("{} is missing: this trial kept no final workspace", workspace.display()));
+    }
+    let config = &ctx.task.config;
+    let environment = ctx.provider.prepare(ctx.task, scaled(config.environment.build_timeout_sec, ctx.timeout_multiplier)).await.map_err(|e| e.to_string())?;
+    let round = next_round(&ctx.trial_dir.join("regrade"));
+    let spec = StartSpec::for_task(ctx.task, &trial.job_id, &format!("{}-regrade{round}", trial.trial_id), "regrade", scaled(config.environment.start_timeout_sec, ctx.timeout_multiplier));
+    let output_dir = ctx.trial_dir.join("regrade").join(round.to_string());
+    let verify_ctx = VerifyContext {
+        task: ctx.task,
+        provider: ctx.provider,
+        environment: &environment,
+        spec: &spec,
+        timeout: scaled(config.verifier.timeout_sec, ctx.timeout_multiplier),
+        output_dir: &output_dir,
+    };
+    let verification = verify_saved_workspace(&verify_ctx, &workspace).await.map_err(|e| e.to_string())?;
+    let evidence = ctx.task.rubric.as_ref().map(|_| Evidence::load(ctx.trial_dir));
+    let grading = Grading { task: ctx.task, trial_dir: ctx.trial_dir, weights: ctx.weights, judge: ctx.judge };
+    grade_verified(&grading, &output_dir, &verification, evidence.as_ref()).await
+}
+
+/// 1 + the number of earlier regrades of this trial.
+fn next_round(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) + 1
+}

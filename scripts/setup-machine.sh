@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what prodbench needs on a fresh Debian 12 machine (as root):
 # Docker's engine, debootstrap and bubblewrap from Debian's packages, then dockerd.
+# With --test, also Chromium (the HTML report's test opens it headless).
 # Idempotent: safe to run again.
 set -euo pipefail
 
@@ -8,6 +9,9 @@ need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v bwrap >/dev/null || need+=(bubblewrap)
+if [ "${1:-}" = --test ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

@@ -100,10 +100,14 @@ pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Res
 /// Runs the tests again, later, against a workspace saved on the host (`regrade`): in a
 /// fresh sandbox of the task image into which only that workspace is copied, as in
 /// `environment_mode = "separate"`.
-pub async fn verify_saved_workspace(ctx: &VerifyContext<'_>, workspace: &Path) -> Result<Verification, VerifyError> {
+/// The agent's saved final answer, if any, is put back where the tests read it.
+pub async fn verify_saved_workspace(ctx: &VerifyContext<'_>, workspace: &Path, answer: Option<&Path>) -> Result<Verification, VerifyError> {
     let sandbox = ctx.provider.start(ctx.environment, ctx.spec).await?;
     let result = async {
         replace_workspace(sandbox.as_ref(), workspace).await?;
+        if let Some(answer) = answer {
+            sandbox.upload(answer, evidence::ANSWER_FILE).await?;
+        }
         run_tests(ctx, sandbox.as_ref()).await
     }
     .await;
@@ -113,12 +117,18 @@ pub async fn verify_saved_workspace(ctx: &VerifyContext<'_>, workspace: &Path) -
     Ok(verification)
 }
 
-/// Replaces the fresh sandbox's workspace with the agent's final one.
+/// Replaces the fresh sandbox's workspace with the agent's final one, and carries over
+/// the agent's final answer (question-answering tasks' tests read it).
 async fn copy_workspace(from: &dyn Sandbox, to: &dyn Sandbox) -> Result<(), VerifyError> {
     let staging = tempfile::tempdir().map_err(|e| SandboxError::op("staging the workspace", e))?;
     let copy = staging.path().join("workspace");
     from.download(from.workdir(), &copy).await?;
-    replace_workspace(to, &copy).await
+    replace_workspace(to, &copy).await?;
+    let answer = staging.path().join("answer.txt");
+    if from.download(evidence::ANSWER_FILE, &answer).await.is_ok() {
+        to.upload(&answer, evidence::ANSWER_FILE).await?;
+    }
+    Ok(())
 }
 
 async fn replace_workspace(to: &dyn Sandbox, copy: &Path) -> Result<(), VerifyError> {

@@ -2,7 +2,8 @@
 //! without running the agent again.
 //!
 //! The tests run in a fresh sandbox of the task image into which the saved final workspace
-//! (`workspace/` in the trial directory) is copied, as in `environment_mode = "separate"`:
+//! (`workspace/` in the trial directory) and the agent's final answer are copied, as in
+//! `environment_mode = "separate"`:
 //! processes the agent left running are not part of a regrade. The judge reads the saved
 //! evidence; unchanged evidence hits the judge's cache, so a regrade with nothing changed
 //! costs no model calls. Each regrade's verifier output goes to `regrade/<n>/` and the new
@@ -10,7 +11,7 @@
 
 use std::path::Path;
 
-use prodbench_grade::evidence::{Evidence, WORKSPACE_DIR};
+use prodbench_grade::evidence::{Evidence, ANSWER_COPY, WORKSPACE_DIR};
 use prodbench_grade::judge::Judge;
 use prodbench_grade::score::TrialGrade;
 use prodbench_grade::{verify_saved_workspace, VerifyContext};
@@ -51,7 +52,8 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
         timeout: scaled(config.verifier.timeout_sec, ctx.timeout_multiplier),
         output_dir: &output_dir,
     };
-    let verification = verify_saved_workspace(&verify_ctx, &workspace).await.map_err(|e| e.to_string())?;
+    let answer = Some(ctx.trial_dir.join(ANSWER_COPY)).filter(|a| a.is_file());
+    let verification = verify_saved_workspace(&verify_ctx, &workspace, answer.as_deref()).await.map_err(|e| e.to_string())?;
     let evidence = ctx.task.rubric.as_ref().map(|_| Evidence::load(ctx.trial_dir));
     let grading = Grading { task: ctx.task, trial_dir: ctx.trial_dir, weights: ctx.weights, judge: ctx.judge };
     grade_verified(&grading, &output_dir, &verification, evidence.as_ref()).await

@@ -1,0 +1,73 @@
+//! Grading end to end through the binary: a task with a rubric, judged by a scripted
+//! OpenAI-compatible server; the leaderboard, its HTML file, and a regrade that reuses every
+//! cached verdict.
+
+mod common;
+
+use common::*;
+use prodbench_llm::scripted::{Reply, ScriptedServer};
+
+fn met(met: bool) -> Reply {
+    Reply::OpenAiText(format!(r#"{{"reason": "the answer reads \"adler32() ... 65521\"", "met": {met}}}"#))
+}
+
+fn run_args<'a>(server_url: &'a str, agent: &'a str, task: &'a str) -> Vec<&'a str> {
+    vec!["run", task, "--env", "local", "--agent", agent, "-k", "2", "-n", "1", "--json", "--judge-model", "scripted-judge", "--judge-base-url", server_url]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
+    // Per trial, three criteria in rubric order: names-function, names-modulus, false-completion.
+    let server = ScriptedServer::start(vec![met(true), met(true), met(false)]).await;
+    let url = server.url();
+    let jobs = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-codebase-qna");
+    let task = task.to_str().unwrap();
+
+    let (run, code) = prodbench_json(jobs.path(), &run_args(&url, "oracle", task));
+    assert_eq!(code, 0, "{run:#}");
+    let job = run["job_id"].as_str().unwrap().to_string();
+    assert_eq!(server.requests().len(), 3, "attempt 2 has the same evidence: its verdicts come from the cache");
+
+    let (shown, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
+    for trial in shown["trials"].as_array().unwrap() {
+        let grade = &trial["grade"];
+        assert_eq!(grade["complete"], true, "{grade:#}");
+        assert_eq!((grade["pass"].as_bool(), grade["resolve"].as_bool()), (Some(true), Some(true)));
+        // names-function 3 + names-modulus 2, penalty not triggered: 5 / 5.
+        assert_eq!(grade["points"], 1.0);
+        let reason = grade["checks"].as_array().unwrap().iter().find(|c| c["name"] == "names-function").unwrap()["reason"].as_str().unwrap();
+        assert!(reason.contains("adler32"), "{reason}");
+    }
+
+    // Without a judge the same task's criteria are ungraded, never silently met or unmet.
+    let (nop, _) = prodbench_json(jobs.path(), &["run", task, "--env", "local", "--agent", "nop", "--json"]);
+    let nop_job = nop["job_id"].as_str().unwrap().to_string();
+    let (nop_shown, _) = prodbench_json(jobs.path(), &["show", &nop_job, "--json"]);
+    let nop_grade = &nop_shown["trials"][0]["grade"];
+    assert_eq!((nop_grade["complete"].as_bool(), nop_grade["resolve"].as_bool()), (Some(false), None), "{nop_grade:#}");
+    assert_eq!(nop_grade["pass"], false, "the failing tests decide the pass even with ungraded criteria");
+
+    let html = jobs.path().join("report.html");
+    let (report, code) = prodbench_json(jobs.path(), &["report", &job, &nop_job, "--json", "--html", html.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!((rows[0]["agent"].as_str(), rows[0]["score"].as_f64(), rows[0]["resolve"]["rate"].as_f64()), (Some("oracle"), Some(100.0), Some(1.0)));
+    assert_eq!((rows[1]["agent"].as_str(), rows[1]["score"].as_f64(), rows[1]["ungraded_trials"].as_u64()), (Some("nop"), Some(0.0), Some(1)));
+    assert_eq!(report["comparisons"][0]["difference"]["mean_difference"], -100.0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    for id in ["chart-leaderboard", "chart-heatmap", "chart-failures", "names-function"] {
+        assert!(page.contains(id), "the HTML report lacks {id}");
+    }
+
+    // A regrade verifies the saved workspaces again; nothing changed, so no model call.
+    let before = server.requests().len();
+    let (regraded, code) = prodbench_json(jobs.path(), &["regrade", &job, "--json"]);
+    assert_eq!(code, 0, "{regraded:#}");
+    let trials = regraded["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    assert!(trials.iter().all(|t| t["after"] == 1.0 && t["pass"] == true), "{regraded:#}");
+    assert_eq!(server.requests().len(), before, "unchanged evidence is never judged twice");
+    let trial_dir = jobs.path().join(&job).join(shown["trials"][0]["dir"].as_str().unwrap());
+    assert!(trial_dir.join("regrade/1/logs/reward.txt").is_file(), "the regrade's verifier output is kept apart");
+}

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::types::Completion;
-use crate::{ApiKey, ChatRequest, JsonSchema, Message, ModelConfig, StopReason, ToolCall, ToolSpec, Usage};
+use crate::{
+    ApiKey, ChatRequest, JsonSchema, Message, ModelConfig, StopReason, ToolCall, ToolSpec, Usage,
+};
 
 /// Name of the tool that carries a structured reply.
 pub(crate) const RESPOND_TOOL: &str = "respond";
@@ -54,7 +56,10 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     let mut tools: Vec<Value> = request.tools.iter().map(tool).collect();
     if let Some(schema) = &request.json_schema {
         tools.push(respond_tool(schema));
-        body.insert("tool_choice".into(), json!({"type": "tool", "name": RESPOND_TOOL}));
+        body.insert(
+            "tool_choice".into(),
+            json!({"type": "tool", "name": RESPOND_TOOL}),
+        );
     }
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
@@ -100,7 +105,11 @@ fn blocks(turn: &Message) -> (&'static str, Vec<Value>) {
             let calls = tool_calls.iter().map(tool_use);
             ("assistant", text.chain(calls).collect())
         }
-        Message::ToolResult { call_id, content, is_error } => {
+        Message::ToolResult {
+            call_id,
+            content,
+            is_error,
+        } => {
             let block = json!({
                 "type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error,
             });
@@ -170,7 +179,11 @@ pub(crate) fn parse(body: &[u8], structured: bool) -> Result<Completion, String>
                 answer = Some(input.to_string());
             }
             Block::ToolUse { id, name, input } => {
-                tool_calls.push(ToolCall { id, name, arguments: input.to_string() });
+                tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments: input.to_string(),
+                });
             }
             Block::Other => {}
         }
@@ -224,9 +237,20 @@ mod tests {
     fn same_role_turns_merge() {
         let turns = [
             Message::User("hi".into()),
-            Message::Assistant { text: Some(String::new()), tool_calls: vec![] },
-            Message::ToolResult { call_id: "a".into(), content: "1".into(), is_error: false },
-            Message::ToolResult { call_id: "b".into(), content: "2".into(), is_error: true },
+            Message::Assistant {
+                text: Some(String::new()),
+                tool_calls: vec![],
+            },
+            Message::ToolResult {
+                call_id: "a".into(),
+                content: "1".into(),
+                is_error: false,
+            },
+            Message::ToolResult {
+                call_id: "b".into(),
+                content: "2".into(),
+                is_error: true,
+            },
             Message::User("next".into()),
         ];
         let wire = messages(&turns);
@@ -246,12 +270,20 @@ mod tests {
             cache_creation_input_tokens: Some(20),
         };
         let usage = into_usage(usage);
-        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens), (130, 5, 100));
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens
+            ),
+            (130, 5, 100)
+        );
     }
 
     #[test]
     fn unknown_blocks_are_skipped_and_bad_bodies_rejected() {
-        let body = br#"{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"ok"}],
+        let body =
+            br#"{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"ok"}],
             "stop_reason":"stop_sequence"}"#;
         let completion = parse(body, false).unwrap();
         assert_eq!(completion.text.as_deref(), Some("ok"));

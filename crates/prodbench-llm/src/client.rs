@@ -46,7 +46,10 @@ struct Failure {
 
 impl From<LlmError> for Failure {
     fn from(error: LlmError) -> Self {
-        Self { error, retry_after: None }
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
@@ -57,9 +60,17 @@ impl Client {
             .user_agent(concat!("prodbench-llm/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)));
-        let permits = config.max_concurrent_requests.clamp(1, Semaphore::MAX_PERMITS);
+        let permits = config
+            .max_concurrent_requests
+            .clamp(1, Semaphore::MAX_PERMITS);
         let limiter = Semaphore::new(permits);
-        Self { inner: Arc::new(Inner { config, http, limiter }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                limiter,
+            }),
+        }
     }
 
     /// The configuration this client was built with.
@@ -69,11 +80,17 @@ impl Client {
 
     /// Sends `request`, retrying transient failures (see the crate docs).
     ///
-    /// Retryable errors that persist come back as [`LlmError::GaveUp`]; other
-    /// errors come back at once, unwrapped.
+    /// # Errors
+    /// Retryable errors ([`LlmError::is_retryable`]) that outlast the attempts
+    /// or the budget come back as [`LlmError::GaveUp`] holding the last one;
+    /// any other error comes back at once, unwrapped.
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
-        let http = self.inner.http.as_ref().map_err(|e| LlmError::Transport(e.clone()))?;
+        let http = self
+            .inner
+            .http
+            .as_ref()
+            .map_err(|e| LlmError::Transport(e.clone()))?;
         let call = self.encode(request)?;
         let policy = RetryPolicy::new(&self.inner.config);
         let mut attempts = 0;
@@ -91,7 +108,12 @@ impl Client {
             }
             match policy.next_delay(attempts, started.elapsed(), failure.retry_after) {
                 Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(LlmError::GaveUp { attempts, last: Box::new(failure.error) }),
+                None => {
+                    return Err(LlmError::GaveUp {
+                        attempts,
+                        last: Box::new(failure.error),
+                    });
+                }
             }
         }
     }
@@ -118,7 +140,12 @@ impl Client {
         })?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let body = Bytes::from(body.to_string());
-        Ok(Call { url, headers, body, structured: request.json_schema.is_some() })
+        Ok(Call {
+            url,
+            headers,
+            body,
+            structured: request.json_schema.is_some(),
+        })
     }
 
     /// One HTTP exchange, holding a concurrency slot throughout.
@@ -137,12 +164,18 @@ impl Client {
         let retry_after = matches!(status, 429 | 503 | 529)
             .then(|| retry::retry_after(response.headers()))
             .flatten();
-        let body = response.bytes().await.map_err(|e| self.transport_error(&e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         if (200..300).contains(&status) {
             return self.decode(&body, call.structured).map_err(Failure::from);
         }
         let text = self.inner.config.scrub(&String::from_utf8_lossy(&body));
-        Err(Failure { error: LlmError::from_status(status, &text, retry_after), retry_after })
+        Err(Failure {
+            error: LlmError::from_status(status, &text, retry_after),
+            retry_after,
+        })
     }
 
     /// Parses a success body in the configured protocol.
@@ -152,7 +185,10 @@ impl Client {
             Protocol::Anthropic => anthropic::parse(body, structured),
         };
         parsed.map_err(|reason| {
-            let snippet = truncate(String::from_utf8_lossy(body).into_owned(), BODY_SNIPPET_CHARS);
+            let snippet = truncate(
+                String::from_utf8_lossy(body).into_owned(),
+                BODY_SNIPPET_CHARS,
+            );
             let message = format!("{reason}; body: {snippet}");
             LlmError::Malformed(self.inner.config.scrub(&message))
         })

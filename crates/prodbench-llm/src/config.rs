@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn protocol_serde_uses_display_names() {
-        assert_eq!(serde_json::to_string(&Protocol::OpenAi).unwrap(), "\"openai\"");
+        assert_eq!(
+            serde_json::to_string(&Protocol::OpenAi).unwrap(),
+            "\"openai\""
+        );
         let p: Protocol = serde_json::from_str("\"anthropic\"").unwrap();
         assert_eq!(p, Protocol::Anthropic);
     }

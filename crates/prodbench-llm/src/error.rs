@@ -96,7 +96,10 @@ impl LlmError {
     pub(crate) fn from_status(status: u16, body: &str, retry_after: Option<Duration>) -> Self {
         let message = error_message(body);
         match status {
-            429 => Self::RateLimited { retry_after, message },
+            429 => Self::RateLimited {
+                retry_after,
+                message,
+            },
             401 | 403 => Self::Auth { status, message },
             500..=599 => Self::Server { status, message },
             400..=499 if mentions_context_window(body) => Self::ContextWindow(message),
@@ -160,11 +163,26 @@ mod tests {
     #[test]
     fn statuses_map_to_variants() {
         assert!(matches!(classify(429, ""), LlmError::RateLimited { .. }));
-        assert!(matches!(classify(401, ""), LlmError::Auth { status: 401, .. }));
-        assert!(matches!(classify(403, ""), LlmError::Auth { status: 403, .. }));
-        assert!(matches!(classify(500, ""), LlmError::Server { status: 500, .. }));
-        assert!(matches!(classify(529, ""), LlmError::Server { status: 529, .. }));
-        assert!(matches!(classify(404, "nope"), LlmError::BadRequest { status: 404, .. }));
+        assert!(matches!(
+            classify(401, ""),
+            LlmError::Auth { status: 401, .. }
+        ));
+        assert!(matches!(
+            classify(403, ""),
+            LlmError::Auth { status: 403, .. }
+        ));
+        assert!(matches!(
+            classify(500, ""),
+            LlmError::Server { status: 500, .. }
+        ));
+        assert!(matches!(
+            classify(529, ""),
+            LlmError::Server { status: 529, .. }
+        ));
+        assert!(matches!(
+            classify(404, "nope"),
+            LlmError::BadRequest { status: 404, .. }
+        ));
         assert!(matches!(classify(302, ""), LlmError::Malformed(_)));
     }
 
@@ -191,9 +209,15 @@ mod tests {
 
     #[test]
     fn messages_are_extracted_from_json_bodies() {
-        assert_eq!(error_message(r#"{"error":{"message":"boom","type":"x"}}"#), "boom");
+        assert_eq!(
+            error_message(r#"{"error":{"message":"boom","type":"x"}}"#),
+            "boom"
+        );
         assert_eq!(error_message(r#"{"error":"flat"}"#), "flat");
-        assert_eq!(error_message(r#"{"detail":"fastapi style"}"#), "fastapi style");
+        assert_eq!(
+            error_message(r#"{"detail":"fastapi style"}"#),
+            "fastapi style"
+        );
         assert_eq!(error_message(" plain text \n"), "plain text");
         assert_eq!(error_message(""), "(empty body)");
     }
@@ -216,7 +240,10 @@ mod tests {
         assert!(!classify(400, "").is_retryable());
         assert!(!classify(401, "").is_retryable());
         assert!(!LlmError::Malformed("x".into()).is_retryable());
-        let gave_up = LlmError::GaveUp { attempts: 2, last: Box::new(classify(500, "")) };
+        let gave_up = LlmError::GaveUp {
+            attempts: 2,
+            last: Box::new(classify(500, "")),
+        };
         assert!(!gave_up.is_retryable());
     }
 }

@@ -36,7 +36,10 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(config.model));
     body.insert("messages".into(), Value::Array(messages(request)));
-    body.insert(max_tokens_field(&config.base_url).into(), json!(config.max_tokens));
+    body.insert(
+        max_tokens_field(&config.base_url).into(),
+        json!(config.max_tokens),
+    );
     if let Some(temperature) = config.temperature {
         body.insert("temperature".into(), json!(temperature));
     }
@@ -45,7 +48,10 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     }
     if let Some(schema) = &request.json_schema {
         let format = json!({"name": schema.name, "schema": schema.schema, "strict": true});
-        body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": format}));
+        body.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": format}),
+        );
     }
     Value::Object(body)
 }
@@ -56,7 +62,11 @@ fn max_tokens_field(base_url: &str) -> &'static str {
     let is_openai = Url::parse(base_url)
         .ok()
         .is_some_and(|url| url.host_str() == Some("api.openai.com"));
-    if is_openai { "max_completion_tokens" } else { "max_tokens" }
+    if is_openai {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    }
 }
 
 fn messages(request: &ChatRequest) -> Vec<Value> {
@@ -71,7 +81,11 @@ fn message(message: &Message) -> Value {
     match message {
         Message::User(text) => json!({"role": "user", "content": text}),
         Message::Assistant { text, tool_calls } => assistant(text.as_deref(), tool_calls),
-        Message::ToolResult { call_id, content, is_error } => {
+        Message::ToolResult {
+            call_id,
+            content,
+            is_error,
+        } => {
             let prefix = if *is_error { ERROR_PREFIX } else { "" };
             json!({"role": "tool", "tool_call_id": call_id, "content": format!("{prefix}{content}")})
         }
@@ -211,7 +225,10 @@ mod tests {
 
     #[test]
     fn official_api_gets_max_completion_tokens() {
-        assert_eq!(max_tokens_field("https://api.openai.com/v1"), "max_completion_tokens");
+        assert_eq!(
+            max_tokens_field("https://api.openai.com/v1"),
+            "max_completion_tokens"
+        );
         assert_eq!(max_tokens_field("http://127.0.0.1:8099/v1"), "max_tokens");
         assert_eq!(max_tokens_field("not a url"), "max_tokens");
     }
@@ -241,7 +258,11 @@ mod tests {
 
     #[test]
     fn unusable_bodies_are_errors() {
-        assert!(parse(br#"{"choices":[]}"#).unwrap_err().contains("no choices"));
+        assert!(
+            parse(br#"{"choices":[]}"#)
+                .unwrap_err()
+                .contains("no choices")
+        );
         assert!(parse(b"<html>").is_err());
         assert!(parse(br#"{"error":{"message":"x"}}"#).is_err());
     }
@@ -251,6 +272,9 @@ mod tests {
         assert_eq!(stop_reason(Some("stop")), StopReason::EndTurn);
         assert_eq!(stop_reason(Some("tool_calls")), StopReason::ToolUse);
         assert_eq!(stop_reason(Some("length")), StopReason::MaxTokens);
-        assert_eq!(stop_reason(Some("content_filter")), StopReason::Other("content_filter".into()));
+        assert_eq!(
+            stop_reason(Some("content_filter")),
+            StopReason::Other("content_filter".into())
+        );
     }
 }

@@ -27,7 +27,11 @@ impl Price {
 
     /// A price from USD per million prompt, completion and cached-prompt tokens.
     pub const fn new(prompt: f64, completion: f64, cached_prompt: f64) -> Self {
-        Self { prompt, completion, cached_prompt }
+        Self {
+            prompt,
+            completion,
+            cached_prompt,
+        }
     }
 
     /// USD for `usage`; cached tokens are billed at the cached rate, the rest of
@@ -91,8 +95,12 @@ impl PriceTable {
             ("claude-3-5-haiku", Price::new(0.80, 4.00, 0.08)),
             ("local", Price::FREE),
         ];
-        let models = entries.into_iter().map(|(name, price)| (name.to_owned(), price));
-        Self { models: models.collect() }
+        let models = entries
+            .into_iter()
+            .map(|(name, price)| (name.to_owned(), price));
+        Self {
+            models: models.collect(),
+        }
     }
 
     /// Parses a TOML price file:
@@ -103,8 +111,13 @@ impl PriceTable {
     /// completion = 10.0     # USD per million generated tokens
     /// cached_prompt = 1.25  # optional, defaults to `prompt`
     /// ```
+    ///
+    /// # Errors
+    /// Invalid TOML, unknown keys, a missing `prompt`/`completion`, or a price
+    /// that is negative or not finite.
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
-        let file: PriceFile = toml::from_str(text).map_err(|e| format!("invalid price table: {e}"))?;
+        let file: PriceFile =
+            toml::from_str(text).map_err(|e| format!("invalid price table: {e}"))?;
         let mut table = Self::default();
         for (model, entry) in file.models {
             let price = entry.validate(&model)?;
@@ -151,9 +164,20 @@ fn is_family_of(family: &str, model: &str) -> bool {
 
 impl PriceEntry {
     fn validate(self, model: &str) -> Result<Price, String> {
-        let price = Price::new(self.prompt, self.completion, self.cached_prompt.unwrap_or(self.prompt));
-        let fields = [("prompt", price.prompt), ("completion", price.completion), ("cached_prompt", price.cached_prompt)];
-        match fields.iter().find(|(_, value)| !(value.is_finite() && *value >= 0.0)) {
+        let price = Price::new(
+            self.prompt,
+            self.completion,
+            self.cached_prompt.unwrap_or(self.prompt),
+        );
+        let fields = [
+            ("prompt", price.prompt),
+            ("completion", price.completion),
+            ("cached_prompt", price.cached_prompt),
+        ];
+        match fields
+            .iter()
+            .find(|(_, value)| !(value.is_finite() && *value >= 0.0))
+        {
             Some((field, value)) => Err(format!(
                 "price for `{model}`: `{field}` must be a finite non-negative number, got {value}"
             )),
@@ -166,7 +190,11 @@ impl PriceEntry {
 mod tests {
     use super::*;
 
-    const USAGE: Usage = Usage { prompt_tokens: 1_000_000, completion_tokens: 500_000, cached_tokens: 200_000 };
+    const USAGE: Usage = Usage {
+        prompt_tokens: 1_000_000,
+        completion_tokens: 500_000,
+        cached_tokens: 200_000,
+    };
 
     #[test]
     fn cost_bills_cached_tokens_at_the_cached_rate() {
@@ -189,8 +217,14 @@ mod tests {
     fn variants_match_the_longest_family() {
         let table = PriceTable::builtin();
         assert_eq!(table.price("gpt-4o-2024-08-06"), table.price("gpt-4o"));
-        assert_eq!(table.price("gpt-4o-mini-2024-07-18"), table.price("gpt-4o-mini"));
-        assert_eq!(table.price("claude-sonnet-4-5-20250929"), table.price("claude-sonnet-4-5"));
+        assert_eq!(
+            table.price("gpt-4o-mini-2024-07-18"),
+            table.price("gpt-4o-mini")
+        );
+        assert_eq!(
+            table.price("claude-sonnet-4-5-20250929"),
+            table.price("claude-sonnet-4-5")
+        );
         assert_ne!(table.price("gpt-4o-mini"), table.price("gpt-4o"));
     }
 
@@ -211,9 +245,15 @@ mod tests {
         let negative = PriceTable::from_toml_str("[models.m]\nprompt = -1\ncompletion = 1\n");
         assert!(negative.unwrap_err().contains("`prompt`"));
         assert!(PriceTable::from_toml_str("[models.m]\nprompt = 1\n").is_err());
-        assert!(PriceTable::from_toml_str("[models.m]\nprompt = 1\ncompletion = 1\nextra = 2\n").is_err());
+        assert!(
+            PriceTable::from_toml_str("[models.m]\nprompt = 1\ncompletion = 1\nextra = 2\n")
+                .is_err()
+        );
         assert!(PriceTable::from_toml_str("[models.m]\nprompt = nan\ncompletion = 1\n").is_err());
-        assert_eq!(PriceTable::from_toml_str("").unwrap(), PriceTable::default());
+        assert_eq!(
+            PriceTable::from_toml_str("").unwrap(),
+            PriceTable::default()
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl RetryPolicy {
             return None;
         }
         let delay = retry_after.unwrap_or_else(|| full_jitter(self.ceiling(attempts)));
-        Some(delay)
+        (elapsed.saturating_add(delay) <= self.budget).then_some(delay)
     }
 
     /// Upper bound of the backoff after `attempts` failures: `base * 2^(attempts-1)`, capped.
@@ -59,7 +59,13 @@ impl RetryPolicy {
 /// The `Retry-After` header as a delay, when it is a number of seconds
 /// (the HTTP-date form is not supported and yields `None`).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Duration::try_from_secs_f64(seconds).ok()
 }
 
@@ -112,7 +118,9 @@ mod tests {
     #[test]
     fn jittered_delays_stay_within_the_ceiling_and_vary() {
         let p = policy(10, 1_000_000, 1000);
-        let delays: Vec<Duration> = (0..50).map(|_| p.next_delay(3, Duration::ZERO, None).unwrap()).collect();
+        let delays: Vec<Duration> = (0..50)
+            .map(|_| p.next_delay(3, Duration::ZERO, None).unwrap())
+            .collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(4)));
         assert!(delays.iter().any(|d| *d != delays[0]), "jitter should vary");
     }
@@ -122,7 +130,11 @@ mod tests {
         let p = policy(3, 1_000_000, 1);
         assert!(p.next_delay(2, Duration::ZERO, None).is_some());
         assert!(p.next_delay(3, Duration::ZERO, None).is_none());
-        assert!(policy(0, 1_000_000, 1).next_delay(1, Duration::ZERO, None).is_none());
+        assert!(
+            policy(0, 1_000_000, 1)
+                .next_delay(1, Duration::ZERO, None)
+                .is_none()
+        );
     }
 
     #[test]

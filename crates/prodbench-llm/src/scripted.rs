@@ -26,7 +26,11 @@ use crate::Usage;
 
 /// Usage every successful scripted reply reports, on both protocols
 /// (Anthropic's shape: 60 uncached input + 40 cache-read tokens).
-pub const USAGE: Usage = Usage { prompt_tokens: 100, completion_tokens: 20, cached_tokens: 40 };
+pub const USAGE: Usage = Usage {
+    prompt_tokens: 100,
+    completion_tokens: 20,
+    cached_tokens: 40,
+};
 
 /// Model name reported when the request named none.
 const DEFAULT_MODEL: &str = "scripted-model";
@@ -119,9 +123,16 @@ impl ScriptedServer {
         let addr = listener
             .local_addr()
             .expect("scripted server: bound socket has no address");
-        let state = Arc::new(State { script, requests: Mutex::new(Vec::new()) });
+        let state = Arc::new(State {
+            script,
+            requests: Mutex::new(Vec::new()),
+        });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
-        ScriptedServer { addr, state, accept }
+        ScriptedServer {
+            addr,
+            state,
+            accept,
+        }
     }
 
     /// Base URL to put in [`ModelConfig::base_url`](crate::ModelConfig::base_url):
@@ -205,7 +216,12 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<RecordedRequest> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
-    Ok(RecordedRequest { method, path, headers, body: parse_body(&body) })
+    Ok(RecordedRequest {
+        method,
+        path,
+        headers,
+        body: parse_body(&body),
+    })
 }
 
 async fn read_headers(reader: &mut BufReader<&mut TcpStream>) -> io::Result<Vec<(String, String)>> {
@@ -241,10 +257,18 @@ fn render(reply: &Reply, index: usize, request: &RecordedRequest) -> Vec<u8> {
         Reply::OpenAiToolCalls(calls) => (200, openai_tool_calls(index, model, calls), None),
         Reply::AnthropicText(text) => {
             let block = json!({"type": "text", "text": text});
-            (200, anthropic_message(index, model, vec![block], "end_turn"), None)
+            (
+                200,
+                anthropic_message(index, model, vec![block], "end_turn"),
+                None,
+            )
         }
         Reply::AnthropicToolUse(calls) => (200, anthropic_tool_use(index, model, calls), None),
-        Reply::Status { status, body, retry_after } => (*status, body.clone(), *retry_after),
+        Reply::Status {
+            status,
+            body,
+            retry_after,
+        } => (*status, body.clone(), *retry_after),
         Reply::Raw { status, body } => (*status, body.clone(), None),
         Reply::Echo { status } => (*status, echo(request), None),
         Reply::Delay(_, inner) => return render(inner, index, request),

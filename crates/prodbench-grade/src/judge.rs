@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use prodbench_task::rubric::{Criterion, Evidence as Kind};
+use prodbench_task::rubric::{Criterion, EvidenceKind as Kind};
 use prodbench_task::Task;
 
 use crate::evidence::Evidence;

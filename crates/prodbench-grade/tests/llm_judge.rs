@@ -11,7 +11,7 @@ use prodbench_grade::llm_judge::{LlmJudge, VerdictCache};
 use prodbench_grade::score::Verdict;
 use prodbench_llm::scripted::{Reply, ScriptedServer};
 use prodbench_llm::{Client, ModelConfig, Protocol};
-use prodbench_task::rubric::{Component, Criterion, Evidence};
+use prodbench_task::rubric::{Component, Criterion, EvidenceKind};
 
 fn criterion() -> Criterion {
     Criterion {
@@ -20,7 +20,7 @@ fn criterion() -> Criterion {
         component: Component::Feature,
         weight: 1.0,
         points: None,
-        evidence: vec![Evidence::Answer],
+        evidence: vec![EvidenceKind::Answer],
         must_pass: true,
     }
 }

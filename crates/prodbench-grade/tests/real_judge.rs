@@ -13,7 +13,7 @@ use std::time::Duration;
 use prodbench_grade::judge::{Judge, JudgeEvidence};
 use prodbench_grade::llm_judge::LlmJudge;
 use prodbench_llm::{Client, ModelConfig, Protocol};
-use prodbench_task::rubric::{Component, Criterion, Evidence};
+use prodbench_task::rubric::{Component, Criterion, EvidenceKind};
 
 /// Agreement below this fails: chance is 0.5 on this balanced set.
 const AGREEMENT_FLOOR: f64 = 0.7;
@@ -39,20 +39,20 @@ fn server_url() -> Option<String> {
 
 fn case(item: &Labelled) -> (Criterion, JudgeEvidence) {
     let kind = match item.evidence.as_str() {
-        "answer" => Evidence::Answer,
-        "diff" => Evidence::Diff,
-        "state" => Evidence::State,
-        "trajectory" => Evidence::Trajectory,
-        _ => Evidence::Tests,
+        "answer" => EvidenceKind::Answer,
+        "diff" => EvidenceKind::Diff,
+        "state" => EvidenceKind::State,
+        "trajectory" => EvidenceKind::Trajectory,
+        _ => EvidenceKind::Tests,
     };
     let criterion = Criterion { id: "c".into(), claim: item.claim.clone(), component: Component::Feature, weight: 1.0, points: None, evidence: vec![kind], must_pass: false };
     let mut evidence = JudgeEvidence { instruction: "Complete the software engineering task.".into(), budget: 6000, ..Default::default() };
     match kind {
-        Evidence::Answer => evidence.answer = Some(item.text.clone()),
-        Evidence::Diff => evidence.diff = item.text.clone(),
-        Evidence::State => evidence.state = [("probe".to_string(), item.text.clone())].into(),
-        Evidence::Trajectory => evidence.trajectory = item.text.clone(),
-        Evidence::Tests => evidence.tests = item.text.clone(),
+        EvidenceKind::Answer => evidence.answer = Some(item.text.clone()),
+        EvidenceKind::Diff => evidence.diff = item.text.clone(),
+        EvidenceKind::State => evidence.state = [("probe".to_string(), item.text.clone())].into(),
+        EvidenceKind::Trajectory => evidence.trajectory = item.text.clone(),
+        EvidenceKind::Tests => evidence.tests = item.text.clone(),
     }
     (criterion, evidence)
 }

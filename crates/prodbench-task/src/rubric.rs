@@ -97,7 +97,7 @@ impl ComponentWeights {
 /// What a judge is shown for a criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Evidence {
+pub enum EvidenceKind {
     /// The workspace's changes, against the original, at the end of the agent phase.
     Diff,
     /// The agent's trajectory, condensed to fit the judge's context.
@@ -110,16 +110,16 @@ pub enum Evidence {
     Tests,
 }
 
-impl Evidence {
-    pub const ALL: [Evidence; 5] = [Evidence::Diff, Evidence::Trajectory, Evidence::Answer, Evidence::State, Evidence::Tests];
+impl EvidenceKind {
+    pub const ALL: [EvidenceKind; 5] = [EvidenceKind::Diff, EvidenceKind::Trajectory, EvidenceKind::Answer, EvidenceKind::State, EvidenceKind::Tests];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Evidence::Diff => "diff",
-            Evidence::Trajectory => "trajectory",
-            Evidence::Answer => "answer",
-            Evidence::State => "state",
-            Evidence::Tests => "tests",
+            EvidenceKind::Diff => "diff",
+            EvidenceKind::Trajectory => "trajectory",
+            EvidenceKind::Answer => "answer",
+            EvidenceKind::State => "state",
+            EvidenceKind::Tests => "tests",
         }
     }
 }
@@ -135,7 +135,7 @@ pub struct Criterion {
     /// Signed points; a negative value makes the criterion a penalty that counts when its
     /// claim is true.
     pub points: Option<f64>,
-    pub evidence: Vec<Evidence>,
+    pub evidence: Vec<EvidenceKind>,
     /// Must be met for the trial to count as resolved.
     pub must_pass: bool,
 }
@@ -415,11 +415,11 @@ impl Checker<'_> {
         }
     }
 
-    fn evidence(&mut self, key: &str, raw: Option<Vec<String>>) -> Vec<Evidence> {
-        let Some(names) = raw else { return Evidence::ALL.to_vec() };
+    fn evidence(&mut self, key: &str, raw: Option<Vec<String>>) -> Vec<EvidenceKind> {
+        let Some(names) = raw else { return EvidenceKind::ALL.to_vec() };
         let mut evidence = BTreeSet::new();
         for name in names {
-            match Evidence::ALL.into_iter().find(|e| e.as_str() == name) {
+            match EvidenceKind::ALL.into_iter().find(|e| e.as_str() == name) {
                 Some(e) => {
                     evidence.insert(e);
                 }
@@ -529,7 +529,7 @@ command = "curl -s localhost:8080/health"
         assert_eq!(rubric.component_of_test("test_add"), Component::Feature);
         assert_eq!(rubric.reward_keys["latency"], Component::Operational);
         let [drains, claim] = &rubric.criteria[..] else { panic!("two criteria") };
-        assert_eq!((drains.weight, drains.must_pass, drains.evidence.clone()), (2.0, true, vec![Evidence::Diff, Evidence::State]));
+        assert_eq!((drains.weight, drains.must_pass, drains.evidence.clone()), (2.0, true, vec![EvidenceKind::Diff, EvidenceKind::State]));
         assert!(claim.is_penalty() && claim.weight == 0.0 && claim.evidence.len() == 5);
         assert!(claim.passes(false) && !claim.passes(true) && drains.passes(true));
         assert_eq!(rubric.state[0].timeout_sec, DEFAULT_PROBE_TIMEOUT_SEC);

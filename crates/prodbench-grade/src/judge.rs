@@ -28,7 +28,7 @@ use crate::Verification;
 
 /// Version of the prompt and reply format; part of every cache key, so changing the prompt
 /// never reuses old verdicts.
-pub const PROMPT_VERSION: &str = "judge-v1";
+pub const PROMPT_VERSION: &str = "judge-v2";
 /// Characters of evidence a prompt may hold, by default (about 6k tokens).
 pub const DEFAULT_EVIDENCE_BUDGET: usize = 24_000;
 const STEP_OBSERVATION_CHARS: usize = 200;
@@ -147,10 +147,8 @@ pub fn condense(text: &str, budget: usize) -> String {
 }
 
 /// The system prompt: the judge's role and the reply format.
-pub const SYSTEM_PROMPT: &str = "You grade the work of an AI software engineering agent against one claim. \
-Decide only from the evidence shown; when the evidence does not show the claim to be true, it is not met. \
-Reply with a JSON object {\"reason\": string, \"met\": boolean}: first a short reason that quotes the evidence, \
-then whether the claim is true.";
+pub const SYSTEM_PROMPT: &str = "You check one claim about the work of an AI software engineering agent, using only the evidence shown. \
+Reply with a JSON object: {\"reason\": one sentence quoting the evidence, \"met\": true if the evidence shows the claim is true, false if it does not}.";
 
 /// The user prompt for one criterion: the task, the claim, and the evidence it needs, each
 /// section cut to an equal share of the budget.
@@ -161,7 +159,7 @@ pub fn prompt(criterion: &Criterion, evidence: &JudgeEvidence) -> String {
     for (title, body) in sections {
         text.push_str(&format!("\n## {title}\n{}\n", condense(&body, share)));
     }
-    text.push_str("\nIs the claim true? Reply with the JSON object only.");
+    text.push_str(&format!("\nDoes the evidence show that this claim is true: \"{}\"? Reply with the JSON object only.", criterion.claim));
     text
 }
 

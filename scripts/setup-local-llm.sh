@@ -33,7 +33,8 @@ build_server() {
   say "building llama-server (2-6 minutes on 2 cores)"
   cmake -S "$work/llama_cpp_python-0.3.16/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON >/dev/null
-  cmake --build "$work/build" --target llama-server -j"$(nproc)" >/dev/null
+  cmake --build "$work/build" --target llama-server -j"$(nproc)" >"$DIR/build.log" 2>&1 \
+    || { tail -30 "$DIR/build.log" >&2; exit 1; }
   cp "$work/build/bin/llama-server" "$DIR/llama-server"
   rm -rf "$work"
 }

@@ -32,6 +32,22 @@ fn a_missing_path_is_one_clear_error_with_a_hint() {
 }
 
 #[test]
+fn bad_grading_flags_are_one_clear_error() {
+    let jobs = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-word-count");
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--weights", "speed=1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--weights: unknown component \"speed\"") && stderr.contains("hint:"), "{stderr}");
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--judge-model", "gpt-4o-mini"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("needs an API key") && stderr.contains("PRODBENCH_JUDGE_API_KEY"), "{stderr}");
+    let shown = prodbench(jobs.path(), &["show", "latest"]);
+    assert_eq!(shown.status.code(), Some(2), "a refused run must not leave a job behind");
+}
+
+#[test]
 fn an_unknown_job_names_recent_ones() {
     let jobs = tempfile::tempdir().unwrap();
     let out = prodbench(jobs.path(), &["show", "nope"]);

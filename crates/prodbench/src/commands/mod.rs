@@ -88,12 +88,16 @@ fn show(jobs_dir: &Path, job_id: &str, json: bool) -> Result<ExitCode> {
                 t.dir.trim_start_matches("trials/").to_string(),
                 t.status.map(|s| s.as_str()).unwrap_or("running").to_string(),
                 format_reward(t.reward),
+                t.grade.as_ref().and_then(|g| g.composite).map(|c| format!("{:.1}{}", c * 100.0, if t.grade.as_ref().is_some_and(|g| g.complete) { "" } else { "*" })).unwrap_or_else(|| "-".into()),
                 format!("{:.1}s", ms as f64 / 1000.0),
                 first_line(t.error.as_deref()),
             ]
         })
         .collect();
-    print!("{}", table(&["TRIAL", "STATUS", "REWARD", "TIME", "ERROR"], &rows));
+    print!("{}", table(&["TRIAL", "STATUS", "REWARD", "SCORE", "TIME", "ERROR"], &rows));
+    if trials.iter().any(|t| t.grade.as_ref().is_some_and(|g| !g.complete)) {
+        println!("* some rubric criteria are ungraded (no judge): the score covers the graded checks only");
+    }
     println!();
     print!("{}", summary_table(&summary));
     println!("\ntrial directories: {}", store.job_dir(&job.job_id).join("trials").display());

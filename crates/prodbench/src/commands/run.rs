@@ -34,13 +34,13 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let provider = provider(backend).await?;
     let agent: Arc<dyn prodbench_agent::Agent> =
         Arc::from(prodbench_agent::by_name(&config.agent).ok_or_else(|| UserError::new(format!("unknown agent {:?}", config.agent)))?);
+    let judge = judge(config.judge.as_ref(), &store)?;
     if args.resume.is_none() {
         let record = JobRecord { job_id: job_id.clone(), created_at: now(), state: "running".into(), config: serde_json::to_value(&config)? };
         store.create_job(&record)?;
     }
     record_task_meta(&store.job_dir(&job_id), &tasks)?;
     let progress = Progress::new(!args.json);
-    let judge = judge(config.judge.as_ref(), &store)?;
     let runner = JobRunner { job_id: job_id.clone(), config, tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
     let interrupted = tokio::select! {
         result = runner.run() => { result?; false }

@@ -3,8 +3,8 @@
 //!
 //! The tests run in a fresh sandbox of the task image into which the saved final workspace
 //! (`workspace/` in the trial directory) and the agent's final answer are copied, as in
-//! `environment_mode = "separate"`:
-//! processes the agent left running are not part of a regrade. The judge reads the saved
+//! `environment_mode = "separate"`: processes the agent left running are not part of a
+//! regrade. The judge reads the saved
 //! evidence; unchanged evidence hits the judge's cache, so a regrade with nothing changed
 //! costs no model calls. Each regrade's verifier output goes to `regrade/<n>/` and the new
 //! grade is recorded next to the old ones, never over them.

@@ -35,7 +35,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
-use prodbench_sandbox::init::{Client, InitRequest, INIT_ARG, INIT_PATH};
+use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
     owner_is_alive, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError,
     StartSpec, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER,
@@ -386,15 +386,7 @@ impl Sandbox for DockerSandbox {
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
         if request.user.is_none() {
             if let Some(server) = self.server().await {
-                let wire = InitRequest {
-                    id: 0,
-                    argv: request.argv,
-                    cwd: request.cwd.unwrap_or_else(|| self.workdir.clone()),
-                    env: request.env,
-                    timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
-                    output_cap: request.output_cap,
-                };
-                return server.exec(wire).await;
+                return server.exec(request, &self.workdir).await;
             }
         }
         self.engine_exec(request).await

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::oneshot;
 
-use crate::{ExecOutput, Result, SandboxError};
+use crate::{ExecOutput, ExecRequest, Result, SandboxError};
 
 /// Where the server binary is mounted inside every sandbox.
 pub const INIT_PATH: &str = "/.prodbench/init";
@@ -238,10 +238,18 @@ impl Client {
         self.pending.lock().expect("pending lock").closed
     }
 
-    /// Runs one command; `request.id` is assigned here.
-    pub async fn exec(&self, mut request: InitRequest) -> Result<ExecOutput> {
+    /// Runs one command; a request without a cwd runs in `workdir`. `request.user` is not
+    /// supported (the server runs every command as its own user).
+    pub async fn exec(&self, request: ExecRequest, workdir: &str) -> Result<ExecOutput> {
+        let request = InitRequest {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            argv: request.argv,
+            cwd: request.cwd.unwrap_or_else(|| workdir.to_string()),
+            env: request.env,
+            timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
+            output_cap: request.output_cap,
+        };
         let started = Instant::now();
-        request.id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, response) = oneshot::channel();
         {
             let mut routes = self.pending.lock().expect("pending lock");

@@ -25,7 +25,7 @@ use crate::{
     copy_tree, owner_is_alive, owner_label, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result,
     Sandbox, SandboxError, StartSpec,
 };
-use crate::init::{Client, InitRequest, INIT_ARG, INIT_PATH};
+use crate::init::{Client, INIT_ARG, INIT_PATH};
 
 const BACKEND: &str = "local";
 /// Host system directories bound read-only into every sandbox.
@@ -329,15 +329,7 @@ impl Sandbox for LocalSandbox {
         ]);
         env.extend(self.base_env.clone());
         env.extend(request.env);
-        let wire = InitRequest {
-            id: 0,
-            argv: request.argv,
-            cwd: request.cwd.unwrap_or_else(|| self.workdir.clone()),
-            env,
-            timeout_ms: request.timeout.map(|t| t.as_millis() as u64),
-            output_cap: request.output_cap,
-        };
-        connection.client.exec(wire).await
+        connection.client.exec(ExecRequest { env, ..request }, &self.workdir).await
     }
 
     async fn upload(&self, source: &Path, dest: &str) -> Result<()> {

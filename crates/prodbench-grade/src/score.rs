@@ -72,6 +72,11 @@ pub struct Check {
     pub points: Option<f64>,
     /// The judge's reason (criteria only).
     pub reason: Option<String>,
+    /// With a majority vote: samples that said "met", of `samples` (the disagreement).
+    #[serde(default)]
+    pub votes_met: Option<u32>,
+    #[serde(default)]
+    pub samples: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +150,8 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         must_pass: false,
         points: None,
         reason: None,
+        votes_met: None,
+        samples: None,
     };
     if let Some(tests) = inputs.tests {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
@@ -179,6 +186,8 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 must_pass: criterion.must_pass,
                 points: Some(criterion.points.unwrap_or(criterion.weight)),
                 reason: verdict.map(|v| v.reason.clone()),
+                votes_met: verdict.map(|v| v.votes_met),
+                samples: verdict.map(|v| v.samples),
             }
         })
         .collect()
@@ -330,6 +339,8 @@ points = -5
         // points: drains +3, readable unmet 0, penalty not triggered 0 -> 3 / (3 + 2) = 0.6
         assert!((grade.points.unwrap() - 0.6).abs() < 1e-12);
         assert!(grade.complete);
+        let drains = grade.checks.iter().find(|c| c.name == "drains").unwrap();
+        assert_eq!((drains.votes_met, drains.samples, drains.reason.as_deref()), (Some(1), Some(1), Some("because")), "the verdict's vote is kept");
     }
 
     #[test]

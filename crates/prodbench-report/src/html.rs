@@ -524,6 +524,15 @@ fn trial_page(trial: &Value) -> String {
     )
 }
 
+/// The judge's reason, with the vote when several samples disagreed.
+fn judge_reason(check: &Value) -> String {
+    let reason = str_at(check, "/reason").map_or_else(String::new, escape);
+    match (num_at(check, "/votes_met"), num_at(check, "/samples")) {
+        (Some(met), Some(samples)) if met > 0.0 && met < samples => format!("{reason} <span class=\"flag\">vote {met}/{samples} met</span>"),
+        _ => reason,
+    }
+}
+
 fn checks_table(trial: &Value) -> String {
     let checks = items(trial, "/grade/checks");
     if checks.is_empty() {
@@ -545,7 +554,7 @@ fn checks_table(trial: &Value) -> String {
                 fmt_number(num_at(check, "/points"), 1),
                 fmt_number(num_at(check, "/score"), 2),
                 outcome_badge(check.get("passed")),
-                str_at(check, "/reason").map_or_else(String::new, escape),
+                judge_reason(check),
             )
         })
         .collect();
@@ -1110,6 +1119,13 @@ mod tests {
         for reference in ["http:", "https:", "src=", "url(", "@import", "data:", "//"] {
             assert!(!html.contains(reference), "the page must not reference {reference:?}");
         }
+    }
+
+    #[test]
+    fn a_split_vote_is_shown_with_the_reason() {
+        let check = json!({"reason": "quoted", "votes_met": 2, "samples": 3});
+        assert_eq!(judge_reason(&check), "quoted <span class=\"flag\">vote 2/3 met</span>");
+        assert_eq!(judge_reason(&json!({"reason": "unanimous", "votes_met": 3, "samples": 3})), "unanimous");
     }
 
     #[test]

@@ -43,6 +43,10 @@ fn bad_grading_flags_are_one_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("needs an API key") && stderr.contains("PRODBENCH_JUDGE_API_KEY"), "{stderr}");
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--judge-model", "q", "--judge-base-url", "localhost:8099"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--judge-base-url: expected an http:// or https:// URL"), "{stderr}");
     let shown = prodbench(jobs.path(), &["show", "latest"]);
     assert_eq!(shown.status.code(), Some(2), "a refused run must not leave a job behind");
 }

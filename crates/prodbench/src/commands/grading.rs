@@ -41,6 +41,11 @@ pub const JUDGE_KEY_VAR: &str = "PRODBENCH_JUDGE_API_KEY";
 /// The judge for these settings, caching verdicts in the jobs directory's database.
 pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<Arc<dyn Judge>>> {
     let Some(settings) = settings else { return Ok(None) };
+    if !(settings.base_url.starts_with("http://") || settings.base_url.starts_with("https://")) {
+        return Err(UserError::new(format!("--judge-base-url: expected an http:// or https:// URL, got {:?}", settings.base_url))
+            .hint("for example --judge-base-url http://127.0.0.1:8099/v1 (the path up to /chat/completions or /messages)")
+            .into());
+    }
     let protocol: Protocol = settings.protocol.parse().map_err(|e: String| UserError::new(format!("--judge-protocol: {e}")))?;
     let mut config = ModelConfig::new(protocol, settings.model.clone(), settings.base_url.clone());
     config.api_key = std::env::var(JUDGE_KEY_VAR).ok().filter(|k| !k.is_empty()).map(ApiKey::new);

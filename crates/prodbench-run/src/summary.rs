@@ -2,8 +2,8 @@
 //! `show` prints later.
 //!
 //! Only each slot's *final* try counts. Infrastructure errors and interrupted trials are
-//! listed apart and never averaged in as zeros; verifier errors count as a trial without a
-//! reward (listed, not scored).
+//! listed apart and never averaged in as zeros; a verifier error is scored as reward 0
+//! (see [`TrialStatus::VerifierError`] for why).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskSummary {
     pub task: String,
-    /// Final tries with a reward.
+    /// Final tries that count toward the mean reward.
     pub scored: usize,
     pub passed: usize,
     /// Mean reward over scored trials; `None` when none was scored.
@@ -61,8 +61,7 @@ pub fn summarize(trials: &[TrialRecord]) -> JobSummary {
         if matches!(t.status, None | Some(TrialStatus::Interrupted)) {
             job.unfinished += 1;
         }
-        let scored_reward = t.reward.filter(|_| t.status.is_some_and(TrialStatus::is_scored));
-        if let Some(reward) = scored_reward {
+        if let Some(reward) = t.scored_reward() {
             summary.scored += 1;
             *sum += reward;
             job.scored += 1;
@@ -110,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn infra_errors_are_not_averaged_in_and_only_final_tries_count() {
+    fn infra_errors_are_not_averaged_in_verifier_errors_are_zeros_and_only_final_tries_count() {
         let trials = vec![
             trial("a", 1, 1, TrialStatus::InfraError, None),
             trial("a", 1, 2, TrialStatus::Passed, Some(1.0)),
@@ -120,11 +119,13 @@ mod tests {
         ];
         let s = summarize(&trials);
         assert_eq!(s.trials, 4);
-        assert_eq!(s.scored, 2);
-        assert_eq!(s.mean_reward, Some(0.5));
+        // The verifier error counts as a 0; the final infrastructure error not at all.
+        assert_eq!(s.scored, 3);
+        assert_eq!(s.mean_reward, Some(1.0 / 3.0));
         assert_eq!(s.errors(), 2);
         assert_eq!(s.tasks[0].retried, 1);
         assert_eq!(s.tasks[0].mean_reward, Some(0.5));
-        assert_eq!(s.tasks[1].mean_reward, None);
+        assert_eq!(s.tasks[1].scored, 1);
+        assert_eq!(s.tasks[1].mean_reward, Some(0.0));
     }
 }

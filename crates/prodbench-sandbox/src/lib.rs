@@ -349,7 +349,8 @@ pub trait Sandbox: Send + Sync {
     async fn stop(&self) -> Result<()>;
 }
 
-/// Copies a host directory tree (files, directories, symlinks, permission bits).
+/// Copies a host directory tree (files, directories, symlinks, permission bits); FIFOs,
+/// sockets and devices are left out.
 pub fn copy_tree(source: &Path, dest: &Path) -> std::io::Result<()> {
     let meta = std::fs::symlink_metadata(source)?;
     if meta.file_type().is_symlink() {
@@ -364,6 +365,11 @@ pub fn copy_tree(source: &Path, dest: &Path) -> std::io::Result<()> {
             let entry = entry?;
             copy_tree(&entry.path(), &dest.join(entry.file_name()))?;
         }
+        return Ok(());
+    }
+    if !meta.is_file() {
+        // A FIFO, socket or device: opening one can block forever (a FIFO nobody writes)
+        // or read without end, and none is workspace content. Skipped.
         return Ok(());
     }
     if let Some(parent) = dest.parent() {

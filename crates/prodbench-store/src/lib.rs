@@ -57,9 +57,15 @@ pub enum TrialStatus {
     AgentLimit,
     /// The agent crashed or could not run (and the tests did not pass).
     AgentError,
-    /// The tests ran but produced no usable reward.
+    /// The tests ran against the agent's final state but gave no usable reward: none
+    /// written, malformed, tests timed out, or the reward directory tampered with. Scored
+    /// as a failure (reward 0), never retried: the agent controls the state the tests
+    /// see, so an unscored verifier error would let it escape a failure by breaking the
+    /// tests. When the verification machinery itself fails (the sandbox, the daemon), the
+    /// trial is an [`TrialStatus::InfraError`] instead.
     VerifierError,
-    /// The harness or sandbox failed: not the agent's fault, retried, never scored.
+    /// The harness, sandbox, daemon or model API failed (including a verifier sandbox that
+    /// could not run): not the agent's fault, retried, never scored.
     InfraError,
     /// The job was stopped (Ctrl-C, SIGTERM, SIGKILL) while the trial ran; resume reruns it.
     Interrupted,
@@ -100,7 +106,7 @@ impl TrialStatus {
         matches!(self, TrialStatus::InfraError | TrialStatus::Interrupted)
     }
 
-    /// Whether the trial's reward counts toward scores (infrastructure never does).
+    /// Whether the trial counts toward scores (infrastructure never does).
     pub fn is_scored(self) -> bool {
         !self.is_retryable()
     }
@@ -170,6 +176,13 @@ impl TrialRecord {
             grade: None,
             agent_limit: None,
         }
+    }
+
+    /// The reward this trial contributes to scores: `None` when it is not scored (see
+    /// [`TrialStatus::is_scored`]), 0 for a scored trial without a usable reward (a
+    /// verifier error).
+    pub fn scored_reward(&self) -> Option<f64> {
+        self.status.filter(|s| s.is_scored()).map(|_| self.reward.unwrap_or(0.0))
     }
 }
 

@@ -156,7 +156,7 @@ impl Reporter for Progress {
                 TrialStatus::InfraError | TrialStatus::VerifierError => state.errors += 1,
                 _ => state.failed += 1,
             }
-            if let Some(reward) = trial.reward.filter(|_| status.is_scored()) {
+            if let Some(reward) = trial.scored_reward() {
                 state.reward_sum += reward;
                 state.scored += 1;
             }

@@ -225,3 +225,47 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn host_secrets_never_reach_the_local_sandbox() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let dir = dataset.path().join("snoop");
+    write(&dir, "task.toml", "[task]\nname = \"snoop\"\n");
+    write(&dir, "instruction.md", "Nothing.\n");
+    write(&dir, "environment/README", "an empty workspace\n");
+    // Every process the agent can see, PID 1 (bwrap) included, and its own environment.
+    write(&dir, "solution/solve.sh", "for f in /proc/[0-9]*/environ; do echo \"== $f\"; tr '\\0' '\\n' < \"$f\"; done; env\n");
+    write(&dir, "tests/test.sh", "echo 0 > /logs/verifier/reward.txt\n");
+    let secret = "sk-host-secret-4c1d";
+    let out = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", dir.to_str().unwrap(), "--env", "local", "--agent", "oracle"])
+        .env("PRODBENCH_JUDGE_API_KEY", secret)
+        .env("OPENAI_API_KEY", secret)
+        .env("ANTHROPIC_API_KEY", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut dumped = String::new();
+    for entry in walkdir(jobs.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        assert!(!text.contains(secret), "{} holds a host secret:\n{text}", entry.display());
+        if entry.ends_with("agent/oracle.txt") {
+            dumped = text;
+        }
+    }
+    assert!(dumped.contains("== /proc/1/environ"), "the probe must have read PID 1's environment: {dumped}");
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}

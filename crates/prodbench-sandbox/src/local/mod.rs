@@ -232,7 +232,11 @@ impl LocalSandbox {
 
     /// Starts `bwrap` and waits until its exec server is ready.
     async fn start_namespace(&self) -> Result<()> {
+        // bwrap stays in the sandbox as its PID 1, and /proc/1/environ is readable there:
+        // it must not inherit prodbench's environment (model and judge API keys).
         let mut child = Command::new("bwrap")
+            .env_clear()
+            .env("PATH", DEFAULT_PATH)
             .args(&self.bwrap_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

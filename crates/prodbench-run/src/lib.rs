@@ -27,7 +27,7 @@ use prodbench_task::Task;
 use serde::{Deserialize, Serialize};
 
 pub use summary::{summarize, JobSummary, TaskSummary};
-pub use regrade::{regrade_trial, RegradeContext};
+pub use regrade::{regrade_trial, Regrade, RegradeContext};
 pub use trial::{grade_verified, run_trial, Grading, TrialContext};
 
 /// Everything that defines a job; stored as the job's `config.json` so `--resume` can

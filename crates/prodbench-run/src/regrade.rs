@@ -7,7 +7,8 @@
 //! regrade. The judge reads the saved
 //! evidence; unchanged evidence hits the judge's cache, so a regrade with nothing changed
 //! costs no model calls. Each regrade's verifier output goes to `regrade/<n>/` and the new
-//! grade is recorded next to the old ones, never over them.
+//! grade is recorded next to the old ones, never over them. The trial's reward and status
+//! follow the new grade, so a `verifier_error` fixed by a corrected test scores again.
 
 use std::path::Path;
 
@@ -16,11 +17,11 @@ use prodbench_grade::judge::Judge;
 use prodbench_grade::score::TrialGrade;
 use prodbench_grade::{verify_saved_workspace, VerifyContext};
 use prodbench_sandbox::{Provider, StartSpec};
-use prodbench_store::TrialRecord;
+use prodbench_store::{TrialRecord, TrialStatus};
 use prodbench_task::rubric::ComponentWeights;
 use prodbench_task::Task;
 
-use crate::trial::{grade_verified, scaled, Grading};
+use crate::trial::{grade_verified, graded_status, scaled, Grading};
 
 pub struct RegradeContext<'a> {
     pub task: &'a Task,
@@ -32,9 +33,16 @@ pub struct RegradeContext<'a> {
     pub trial_dir: &'a Path,
 }
 
+/// What a regrade found: the new grade, reward and status.
+pub struct Regrade {
+    pub grade: TrialGrade,
+    pub reward: f64,
+    pub status: TrialStatus,
+}
+
 /// Regrades one finished trial. `Err` says why it could not be (no saved workspace, the
 /// sandbox failed, the tests gave no reward).
-pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<TrialGrade, String> {
+pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<Regrade, String> {
     let workspace = ctx.trial_dir.join(WORKSPACE_DIR);
     if !workspace.is_dir() {
         return Err(format!("{} is missing: this trial kept no final workspace", workspace.display()));
@@ -56,7 +64,10 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
     let verification = verify_saved_workspace(&verify_ctx, &workspace, answer.as_deref()).await.map_err(|e| e.to_string())?;
     let evidence = ctx.task.rubric.as_ref().map(|_| Evidence::load(ctx.trial_dir));
     let grading = Grading { task: ctx.task, trial_dir: ctx.trial_dir, weights: ctx.weights, judge: ctx.judge };
-    grade_verified(&grading, &output_dir, &verification, evidence.as_ref()).await
+    let grade = grade_verified(&grading, &output_dir, &verification, evidence.as_ref()).await?;
+    let reward = verification.rewards.reward;
+    let status = graded_status(grade.pass.unwrap_or(reward >= 1.0), trial.status);
+    Ok(Regrade { grade, reward, status })
 }
 
 /// 1 + the number of earlier regrades of this trial.

@@ -81,11 +81,7 @@ pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
             record.rewards = verification.rewards.values;
             // The full grade decides where it can; with ungraded criteria, the tests do.
             let passed = grade.as_ref().ok().and_then(|g| g.pass).unwrap_or(verification.rewards.reward >= 1.0);
-            if passed {
-                record.status = Some(TrialStatus::Passed);
-            } else {
-                record.status = Some(record.status.unwrap_or(TrialStatus::Failed));
-            }
+            record.status = Some(graded_status(passed, record.status));
             match grade {
                 Ok(grade) => record.grade = Some(grade),
                 Err(message) => {
@@ -110,6 +106,17 @@ pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
     }
     if let Some(error) = &record.error {
         let _ = std::fs::write(ctx.dir.join("error.txt"), format!("{error}\n"));
+    }
+}
+
+/// The status of a trial whose tests gave a reward: `passed` when it passes, else the
+/// agent's own failure where there was one (`agent_limit`, `agent_error`: the cause a
+/// researcher wants to see), else `failed`. `previous` is the status before grading.
+pub fn graded_status(passed: bool, previous: Option<TrialStatus>) -> TrialStatus {
+    match previous {
+        _ if passed => TrialStatus::Passed,
+        Some(cause @ (TrialStatus::AgentLimit | TrialStatus::AgentError)) => cause,
+        _ => TrialStatus::Failed,
     }
 }
 

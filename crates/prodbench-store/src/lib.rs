@@ -346,11 +346,18 @@ impl Store {
     /// Records a grade for a finished trial: it becomes the trial's current grade, every
     /// earlier one is kept in `grades`. `source` is `run` or `regrade`.
     pub fn record_grade(&self, trial: &TrialRecord, grade: &TrialGrade, source: &str) -> Result<()> {
+        self.record_regrade(trial, grade, trial.reward, trial.status, source)
+    }
+
+    /// Records a new grade (see [`Store::record_grade`]) with the reward and status it
+    /// implies: a regrade can turn a `verifier_error` into `passed`, or a pass into a fail.
+    pub fn record_regrade(&self, trial: &TrialRecord, grade: &TrialGrade, reward: Option<f64>, status: Option<TrialStatus>, source: &str) -> Result<()> {
         let json = serde_json::to_string(grade).expect("grades serialize");
         let when = now();
+        let status = status.map(TrialStatus::as_str);
         self.sql(|c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute("UPDATE trials SET grade = ?2 WHERE trial_id = ?1", params![trial.trial_id, json])?;
+            tx.execute("UPDATE trials SET grade = ?2, reward = ?3, status = ?4 WHERE trial_id = ?1", params![trial.trial_id, json, reward, status])?;
             tx.execute("INSERT INTO grades (trial_id, graded_at, source, grade) VALUES (?1, ?2, ?3, ?4)", params![trial.trial_id, when, source, json])?;
             tx.commit()
         })?;

@@ -76,8 +76,12 @@ pub fn summary_table(summary: &JobSummary) -> String {
         summary.passed,
         format_reward(summary.mean_reward)
     ));
-    if summary.errors() > 0 {
-        out.push_str(&format!(", {} errors (not scored)", summary.errors()));
+    let count = |status: TrialStatus| summary.statuses.get(status.as_str()).copied().unwrap_or(0);
+    if count(TrialStatus::InfraError) > 0 {
+        out.push_str(&format!(", {} infra errors (not scored)", count(TrialStatus::InfraError)));
+    }
+    if count(TrialStatus::VerifierError) > 0 {
+        out.push_str(&format!(", {} verifier errors (scored as 0)", count(TrialStatus::VerifierError)));
     }
     if summary.unfinished > 0 {
         out.push_str(&format!(", {} unfinished", summary.unfinished));

@@ -71,3 +71,35 @@ async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
     let trial_dir = jobs.path().join(&job).join(shown["trials"][0]["dir"].as_str().unwrap());
     assert!(trial_dir.join("regrade/1/logs/reward.txt").is_file(), "the regrade's verifier output is kept apart");
 }
+
+#[test]
+fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let task = dataset.path().join("buggy-tests");
+    write(&task, "task.toml", "[task]\nname = \"buggy-tests\"\n");
+    write(&task, "instruction.md", "Write done to /app/out.txt.\n");
+    write(&task, "environment/README", "workspace\n");
+    write(&task, "solution/solve.sh", "echo done > /app/out.txt\n");
+    // The task's bug: the reward goes to the wrong file, so the verifier finds none.
+    write(&task, "tests/test.sh", "grep -q done /app/out.txt && echo 1 > /logs/verifier/reward.text\n");
+    let task = task.to_str().unwrap();
+
+    let (run, code) = prodbench_json(jobs.path(), &["run", task, "--env", "local", "--agent", "oracle", "--json"]);
+    assert_eq!(code, 1, "a verifier error asks for a look: {run:#}");
+    assert_eq!(run["summary"]["statuses"], serde_json::json!({ "verifier_error": 1 }), "{run:#}");
+    assert_eq!((run["summary"]["scored"].as_u64(), run["summary"]["mean_reward"].as_f64()), (Some(1), Some(0.0)), "scored as 0: {run:#}");
+    let job = run["job_id"].as_str().unwrap().to_string();
+    let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);
+    assert_eq!(report["rows"][0]["score"], 0.0, "{report:#}");
+
+    write(std::path::Path::new(task), "tests/test.sh", "grep -q done /app/out.txt && echo 1 > /logs/verifier/reward.txt\n");
+    let (regraded, code) = prodbench_json(jobs.path(), &["regrade", &job, "--json"]);
+    assert_eq!(code, 0, "{regraded:#}");
+    let trial = &regraded["trials"][0];
+    assert_eq!((trial["status_before"].as_str(), trial["status_after"].as_str(), trial["after"].as_f64()), (Some("verifier_error"), Some("passed"), Some(1.0)), "{regraded:#}");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
+    assert_eq!(shown["summary"]["statuses"], serde_json::json!({ "passed": 1 }), "the store follows the regrade: {shown:#}");
+    let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);
+    assert_eq!(report["rows"][0]["score"], 100.0, "{report:#}");
+}

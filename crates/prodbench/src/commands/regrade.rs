@@ -1,12 +1,12 @@
 //! `prodbench regrade JOB`: verification and judging again from the saved artifacts, the
 //! agents not run again. Every final try that was scored is regraded; its new grade is
-//! recorded next to the old ones.
+//! recorded next to the old ones, and the trial's reward and status follow it.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use prodbench_run::{regrade_trial, JobConfig, RegradeContext};
+use prodbench_run::{regrade_trial, JobConfig, Regrade, RegradeContext};
 use prodbench_store::TrialStatus;
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ struct Regraded {
     before: Option<f64>,
     after: Option<f64>,
     pass: Option<bool>,
+    status_before: Option<TrialStatus>,
+    status_after: Option<TrialStatus>,
     error: Option<String>,
 }
 
@@ -47,9 +49,9 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         let trial_dir = store.job_dir(&job.job_id).join(&trial.dir);
         let ctx = RegradeContext { task, provider: provider.as_ref(), timeout_multiplier: config.timeout_multiplier, weights, judge: judge.as_deref(), trial_dir: &trial_dir };
         match regrade_trial(&ctx, trial).await {
-            Ok(grade) => {
-                store.record_grade(trial, &grade, "regrade")?;
-                results.push(regraded(trial, Some(&grade), None));
+            Ok(outcome) => {
+                store.record_regrade(trial, &outcome.grade, Some(outcome.reward), Some(outcome.status), "regrade")?;
+                results.push(regraded(trial, Some(&outcome), None));
             }
             Err(error) => results.push(regraded(trial, None, Some(error))),
         }
@@ -61,21 +63,32 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         let score = |s: Option<f64>| s.map(|s| format!("{:.1}", s * 100.0)).unwrap_or_else(|| "-".into());
         let rows: Vec<Vec<String>> = results
             .iter()
-            .map(|r| vec![r.trial_id.clone(), score(r.before), score(r.after), r.pass.map_or("-".into(), |p| p.to_string()), r.error.clone().unwrap_or_default()])
+            .map(|r| vec![r.trial_id.clone(), score(r.before), score(r.after), r.pass.map_or("-".into(), |p| p.to_string()), status_change(r), r.error.clone().unwrap_or_default()])
             .collect();
-        print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "ERROR"], &rows));
+        print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "ERROR"], &rows));
         println!("{} trials regraded, {failed} could not be", results.len() - failed);
     }
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn regraded(trial: &prodbench_store::TrialRecord, grade: Option<&prodbench_grade::score::TrialGrade>, error: Option<String>) -> Regraded {
+fn regraded(trial: &prodbench_store::TrialRecord, outcome: Option<&Regrade>, error: Option<String>) -> Regraded {
     Regraded {
         trial_id: trial.trial_id.clone(),
         task: trial.task_name.clone(),
         before: trial.grade.as_ref().and_then(|g| g.composite).or(trial.reward),
-        after: grade.and_then(|g| g.composite),
-        pass: grade.and_then(|g| g.pass),
+        after: outcome.map(|o| o.grade.composite.unwrap_or(o.reward)),
+        pass: outcome.and_then(|o| o.grade.pass),
+        status_before: trial.status,
+        status_after: outcome.map(|o| o.status),
         error,
+    }
+}
+
+/// `failed`, or `verifier_error -> passed` when the regrade changed it.
+fn status_change(r: &Regraded) -> String {
+    let name = |s: Option<TrialStatus>| s.map_or("-", TrialStatus::as_str);
+    match r.status_after {
+        Some(after) if Some(after) != r.status_before => format!("{} -> {}", name(r.status_before), after.as_str()),
+        _ => name(r.status_before).to_string(),
     }
 }

@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Run AI coding agents against live, production-like environments and grade what they ship.",
     long_about = "Run AI coding agents against live, production-like environments and grade what they ship.\n\n\
-A task is a Harbor-format directory (task.toml, instruction.md, environment/, tests/test.sh, solution/solve.sh);\n\
-a dataset is a directory of tasks. `prodbench run` starts each task's environment in a sandbox (Docker or\n\
-bubblewrap), lets the agent work, runs the tests where the agent cannot interfere, and records every trial\n\
+A task is a Harbor-format directory (task.toml, instruction.md, environment/, tests/test.sh, solution/solve.sh); \
+a dataset is a directory of tasks. `prodbench run` starts each task's environment in a sandbox (Docker or \
+bubblewrap), lets the agent work, runs the tests where the agent cannot interfere, and records every trial \
 in jobs/ (SQLite plus one directory per trial).",
     after_help = "Examples:\n  prodbench images bootstrap                     make debian:bookworm-slim without a registry\n  prodbench run examples --agent oracle          every example task, Docker sandbox\n  prodbench run examples/local-word-count --env local --agent nop -k 3\n  prodbench show <JOB>                           the summary of a finished job\n  prodbench run --resume <JOB>                   finish a job that was stopped"
 )]

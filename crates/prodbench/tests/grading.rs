@@ -70,6 +70,19 @@ async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
     assert_eq!(server.requests().len(), before, "unchanged evidence is never judged twice");
     let trial_dir = jobs.path().join(&job).join(shown["trials"][0]["dir"].as_str().unwrap());
     assert!(trial_dir.join("regrade/1/logs/reward.txt").is_file(), "the regrade's verifier output is kept apart");
+
+    // A regrade whose judge fails (here: refuses the key) would throw verdicts away:
+    // refused, the grades stand.
+    let unauthorized = Reply::Status { status: 401, body: r#"{"error": {"message": "bad key"}}"#.into(), retry_after: None };
+    let failing = ScriptedServer::start(vec![unauthorized; 6]).await;
+    let failing_url = failing.url();
+    let (refused, code) = prodbench_json(jobs.path(), &["regrade", &job, "--json", "--judge-model", "other-judge", "--judge-base-url", &failing_url]);
+    assert_eq!(code, 1, "{refused:#}");
+    for trial in refused["trials"].as_array().unwrap() {
+        assert!(trial["error"].as_str().unwrap().contains("no verdict on names-function"), "{refused:#}");
+    }
+    let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);
+    assert_eq!((report["rows"][0]["resolve"]["rate"].as_f64(), report["rows"][0]["ungraded_trials"].as_u64()), (Some(1.0), Some(0)), "{report:#}");
 }
 
 #[test]
@@ -98,6 +111,7 @@ fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
     assert_eq!(code, 0, "{regraded:#}");
     let trial = &regraded["trials"][0];
     assert_eq!((trial["status_before"].as_str(), trial["status_after"].as_str(), trial["after"].as_f64()), (Some("verifier_error"), Some("passed"), Some(1.0)), "{regraded:#}");
+    assert!(trial["note"].as_str().unwrap().contains("the task changed since the run"), "{regraded:#}");
     let (shown, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
     assert_eq!(shown["summary"]["statuses"], serde_json::json!({ "passed": 1 }), "the store follows the regrade: {shown:#}");
     let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);

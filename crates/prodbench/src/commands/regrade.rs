@@ -24,7 +24,10 @@ struct Regraded {
     pass: Option<bool>,
     status_before: Option<TrialStatus>,
     status_after: Option<TrialStatus>,
+    /// Why the trial could not be regraded (its earlier grade stands).
     error: Option<String>,
+    /// Worth knowing about a regrade that went through.
+    note: Option<String>,
 }
 
 pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
@@ -48,10 +51,12 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         };
         let trial_dir = store.job_dir(&job.job_id).join(&trial.dir);
         let ctx = RegradeContext { task, provider: provider.as_ref(), timeout_multiplier: config.timeout_multiplier, weights, judge: judge.as_deref(), trial_dir: &trial_dir };
-        match regrade_trial(&ctx, trial).await {
+        let outcome = regrade_trial(&ctx, trial).await.and_then(|outcome| keeps_every_verdict(trial, outcome));
+        match outcome {
             Ok(outcome) => {
                 store.record_regrade(trial, &outcome.grade, Some(outcome.reward), Some(outcome.status), "regrade")?;
-                results.push(regraded(trial, Some(&outcome), None));
+                let note = (task.digest != trial.task_digest).then(|| "the task changed since the run: graded by its current tests and rubric".to_string());
+                results.push(Regraded { note, ..regraded(trial, Some(&outcome), None) });
             }
             Err(error) => results.push(regraded(trial, None, Some(error))),
         }
@@ -63,9 +68,9 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         let score = |s: Option<f64>| s.map(|s| format!("{:.1}", s * 100.0)).unwrap_or_else(|| "-".into());
         let rows: Vec<Vec<String>> = results
             .iter()
-            .map(|r| vec![r.trial_id.clone(), score(r.before), score(r.after), r.pass.map_or("-".into(), |p| p.to_string()), status_change(r), r.error.clone().unwrap_or_default()])
+            .map(|r| vec![r.trial_id.clone(), score(r.before), score(r.after), r.pass.map_or("-".into(), |p| p.to_string()), status_change(r), r.error.clone().or(r.note.clone()).unwrap_or_default()])
             .collect();
-        print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "ERROR"], &rows));
+        print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "NOTE"], &rows));
         println!("{} trials regraded, {failed} could not be", results.len() - failed);
     }
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -81,6 +86,7 @@ fn regraded(trial: &prodbench_store::TrialRecord, outcome: Option<&Regrade>, err
         status_before: trial.status,
         status_after: outcome.map(|o| o.status),
         error,
+        note: None,
     }
 }
 
@@ -91,4 +97,20 @@ fn status_change(r: &Regraded) -> String {
         Some(after) if Some(after) != r.status_before => format!("{} -> {}", name(r.status_before), after.as_str()),
         _ => name(r.status_before).to_string(),
     }
+}
+
+/// Refuses a regrade that would throw verdicts away: a criterion the current grade has a
+/// verdict for came back ungraded (the judge failed, or none was configured). The current
+/// grade is kept.
+fn keeps_every_verdict(trial: &prodbench_store::TrialRecord, outcome: Regrade) -> Result<Regrade, String> {
+    let judged_before = |name: &str| trial.grade.as_ref().is_some_and(|g| g.checks.iter().any(|c| c.name == name && c.score.is_some()));
+    let lost: Vec<&str> = outcome.grade.checks.iter().filter(|c| c.score.is_none() && judged_before(&c.name)).map(|c| c.name.as_str()).collect();
+    if lost.is_empty() {
+        return Ok(outcome);
+    }
+    Err(format!(
+        "no verdict on {} this time (without a judge, or see {}/judge/errors.txt): the earlier grade is kept",
+        lost.join(", "),
+        trial.dir
+    ))
 }

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 
 use prodbench_store::{TrialRecord, TrialStatus};
+
+use crate::trial::JUDGE_FAILED;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -34,6 +36,8 @@ pub struct JobSummary {
     pub statuses: BTreeMap<String, usize>,
     /// Slots that have not finished (the job was stopped): resume runs them.
     pub unfinished: usize,
+    /// Criteria left ungraded because the judge failed on them (final tries).
+    pub judge_failures: usize,
 }
 
 impl JobSummary {
@@ -67,6 +71,7 @@ pub fn summarize(trials: &[TrialRecord]) -> JobSummary {
             job.scored += 1;
             reward_sum += reward;
         }
+        job.judge_failures += t.grade.as_ref().map_or(0, |g| g.checks.iter().filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with(JUDGE_FAILED))).count());
         if t.status == Some(TrialStatus::Passed) {
             summary.passed += 1;
             job.passed += 1;

@@ -5,6 +5,7 @@
 //! infrastructure error (retried by the job, never scored); the agent's own failures and
 //! timeouts are the agent's; a missing or malformed reward is the verifier's.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -224,28 +225,45 @@ pub async fn grade_verified(grading: &Grading<'_>, verifier_dir: &Path, verifica
     let tests = read_test_report(&verifier_dir.join(prodbench_grade::VERIFIER_LOGS_COPY))?;
     let tests_only = Rubric::tests_only();
     let rubric = grading.task.rubric.as_ref().unwrap_or(&tests_only);
-    let verdicts = match (grading.judge, evidence) {
+    let (verdicts, judge_errors) = match (grading.judge, evidence) {
         (Some(judge), Some(evidence)) if !rubric.criteria.is_empty() => {
             let judge_evidence = JudgeEvidence::assemble(grading.task, grading.trial_dir, evidence, verification, tests.as_deref());
             let (verdicts, errors) = judge_criteria(judge, &rubric.criteria, &judge_evidence).await;
-            if !errors.is_empty() {
-                let text: String = errors.iter().map(|(id, e)| format!("{id}: {e}\n")).collect();
-                let dir = grading.trial_dir.join("judge");
-                let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join("errors.txt"), text));
-            }
-            verdicts
+            save_judge_errors(grading.trial_dir, &errors);
+            (verdicts, errors)
         }
         _ => Default::default(),
     };
     let weights = grading.weights.or(rubric.weights).unwrap_or_default();
-    Ok(grade(&GradeInputs {
+    let mut grade = grade(&GradeInputs {
         rubric,
         weights,
         rewards: Some(&verification.rewards),
         tests: tests.as_deref(),
         verdicts: &verdicts,
         workspace: evidence.map(|e| &e.changes),
-    }))
+    });
+    for check in grade.checks.iter_mut().filter(|c| c.score.is_none()) {
+        if let Some(error) = judge_errors.get(&check.name) {
+            check.reason = Some(format!("{JUDGE_FAILED}{error}"));
+        }
+    }
+    Ok(grade)
+}
+
+/// How the reason of a criterion the judge failed on starts (the rest is the error).
+pub const JUDGE_FAILED: &str = "judge failed: ";
+
+/// `judge/errors.txt`, one line per criterion the judge failed on; removed when there is
+/// none, so a regrade that succeeds leaves no stale errors behind.
+fn save_judge_errors(trial_dir: &Path, errors: &BTreeMap<String, String>) {
+    let path = trial_dir.join("judge").join("errors.txt");
+    if errors.is_empty() {
+        let _ = std::fs::remove_file(path);
+        return;
+    }
+    let text: String = errors.iter().map(|(id, e)| format!("{id}: {e}\n")).collect();
+    let _ = std::fs::create_dir_all(trial_dir.join("judge")).and_then(|_| std::fs::write(path, text));
 }
 
 fn agent_failure(e: AgentError) -> Failure {

@@ -83,6 +83,9 @@ pub fn summary_table(summary: &JobSummary) -> String {
     if count(TrialStatus::VerifierError) > 0 {
         out.push_str(&format!(", {} verifier errors (scored as 0)", count(TrialStatus::VerifierError)));
     }
+    if summary.judge_failures > 0 {
+        out.push_str(&format!(", {} criteria ungraded because the judge failed (see judge/errors.txt in the trials)", summary.judge_failures));
+    }
     if summary.unfinished > 0 {
         out.push_str(&format!(", {} unfinished", summary.unfinished));
     }

@@ -117,3 +117,25 @@ fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
     let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);
     assert_eq!(report["rows"][0]["score"], 100.0, "{report:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_judge_is_reported_not_hidden() {
+    let unauthorized = Reply::Status { status: 401, body: r#"{"error": {"message": "bad key"}}"#.into(), retry_after: None };
+    let server = ScriptedServer::start(vec![unauthorized; 3]).await;
+    let url = server.url();
+    let jobs = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-codebase-qna");
+    let (run, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json", "--judge-model", "j", "--judge-base-url", &url]);
+    assert_eq!(code, 1, "ungraded criteria from a failing judge ask for a look: {run:#}");
+    assert_eq!(run["summary"]["judge_failures"], 3, "{run:#}");
+    let job = run["job_id"].as_str().unwrap();
+    let (shown, _) = prodbench_json(jobs.path(), &["show", job, "--json"]);
+    let checks = shown["trials"][0]["grade"]["checks"].as_array().unwrap();
+    let criteria: Vec<_> = checks.iter().filter(|c| c["kind"] == "criterion").collect();
+    assert_eq!(criteria.len(), 3, "{checks:#?}");
+    for check in criteria {
+        assert_eq!(check["score"], serde_json::Value::Null, "{check:#}");
+        let reason = check["reason"].as_str().unwrap();
+        assert!(reason.starts_with("judge failed: ") && reason.contains("401"), "{reason}");
+    }
+}

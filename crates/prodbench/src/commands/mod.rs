@@ -99,7 +99,7 @@ fn show(jobs_dir: &Path, job_id: &str, json: bool) -> Result<ExitCode> {
         .collect();
     print!("{}", table(&["TRIAL", "STATUS", "REWARD", "SCORE", "TIME", "ERROR"], &rows));
     if trials.iter().any(|t| t.grade.as_ref().is_some_and(|g| !g.complete)) {
-        println!("* some rubric criteria are ungraded (no judge): the score covers the graded checks only");
+        println!("* some rubric criteria are ungraded (no judge, or it failed): the score covers the graded checks only");
     }
     println!();
     print!("{}", summary_table(&summary));

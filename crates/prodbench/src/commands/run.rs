@@ -70,7 +70,7 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     }
     Ok(if interrupted {
         ExitCode::from(130)
-    } else if summary.errors() > 0 {
+    } else if summary.errors() > 0 || summary.judge_failures > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

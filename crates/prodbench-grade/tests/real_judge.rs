@@ -1,7 +1,8 @@
 //! The judge with a real model: Qwen2.5-Coder-1.5B served offline by llama-server
 //! (`scripts/setup-local-llm.sh --serve`), judging a labelled set of criterion/evidence
-//! pairs (`fixtures/judge-labelled.json`). Prints the agreement rate with the labels;
-//! docs/JUDGE-AGREEMENT.md records it.
+//! pairs (`fixtures/judge-labelled.json`). Prints the agreement rate with the labels and
+//! writes it, item by item, to `target/tmp/judge-agreement.txt` (`.ci/run` shows that file);
+//! docs/JUDGE-AGREEMENT.md records the measurements.
 //!
 //! Runs when `PRODBENCH_LOCAL_LLM_URL` names the server (e.g. `http://127.0.0.1:8099/v1`);
 //! `PRODBENCH_REQUIRE_LOCAL_LLM=1` (set by `.ci/run`) makes its absence a failure. The model
@@ -18,6 +19,9 @@ use prodbench_task::rubric::{Component, Criterion, EvidenceKind};
 /// Agreement below this fails: chance is 0.5 on this balanced set, and the 1.5B model measured
 /// 11/16 (docs/JUDGE-AGREEMENT.md); the margin absorbs its run-to-run variation.
 const AGREEMENT_FLOOR: f64 = 0.6;
+
+/// The alias `scripts/setup-local-llm.sh` serves the model under.
+const JUDGE_MODEL: &str = "qwen2.5-coder-1.5b";
 
 #[derive(serde::Deserialize)]
 struct Labelled {
@@ -63,20 +67,37 @@ async fn a_real_local_model_agrees_with_the_labels() {
     let Some(url) = server_url() else { return };
     let items: Vec<Labelled> = serde_json::from_str(include_str!("fixtures/judge-labelled.json")).expect("labelled set");
     assert!(items.len() >= 12);
-    let mut config = ModelConfig::new(Protocol::OpenAi, "qwen2.5-coder-1.5b", url);
+    let mut config = ModelConfig::new(Protocol::OpenAi, JUDGE_MODEL, url);
     config.temperature = Some(0.0);
     config.max_tokens = 256;
     config.request_timeout = Duration::from_secs(300);
     let judge = LlmJudge::new(Client::new(config), 1, None);
-    let mut agreed = 0;
+    let mut lines = Vec::new();
+    // Agreements among the items labelled true, and among those labelled false.
+    let mut agreed = [(0, 0), (0, 0)];
     for (i, item) in items.iter().enumerate() {
         let (criterion, evidence) = case(item);
         let verdict = judge.judge(&criterion, &evidence).await.unwrap_or_else(|e| panic!("item {i}: no verdict: {e}"));
         let ok = verdict.met == item.met;
-        agreed += ok as usize;
-        println!("{} item {i:2} label {:5} judged {:5}: {}", if ok { "agree   " } else { "DISAGREE" }, item.met, verdict.met, verdict.reason);
+        let class = &mut agreed[usize::from(!item.met)];
+        *class = (class.0 + usize::from(ok), class.1 + 1);
+        lines.push(format!("{} item {i:2} label {:5} judged {:5}: {}", if ok { "agree   " } else { "DISAGREE" }, item.met, verdict.met, verdict.reason));
     }
-    let rate = agreed as f64 / items.len() as f64;
-    println!("judge agreement with labels: {agreed}/{} = {:.0}%", items.len(), rate * 100.0);
+    let total = agreed[0].0 + agreed[1].0;
+    let rate = total as f64 / items.len() as f64;
+    lines.push(format!(
+        "judge agreement with labels ({} {}): {total}/{} = {:.0}%; true labels judged true {}/{}, false labels judged false {}/{}",
+        JUDGE_MODEL,
+        prodbench_grade::judge::PROMPT_VERSION,
+        items.len(),
+        rate * 100.0,
+        agreed[0].0,
+        agreed[0].1,
+        agreed[1].0,
+        agreed[1].1
+    ));
+    let report = lines.join("\n") + "\n";
+    print!("{report}");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("judge-agreement.txt"), &report).expect("writing the agreement report");
     assert!(rate >= AGREEMENT_FLOOR, "agreement {rate:.2} is below {AGREEMENT_FLOOR}");
 }

@@ -4,7 +4,8 @@
 //!
 //! Runs when `PRODBENCH_LOCAL_LLM_URL` names the server; `PRODBENCH_REQUIRE_LOCAL_LLM=1`
 //! (set by `.ci/run`) makes its absence a failure. A 1.5B model's success varies, so the test
-//! prints each task's pass rate and asserts what must hold whatever the model does: every
+//! prints each task's pass rate (also to `target/tmp/real-agent.txt`, which `.ci/run`
+//! shows) and asserts what must hold whatever the model does: every
 //! trial is scored (never an infrastructure error), leaves a valid ATIF trajectory whose
 //! tool calls went through the real protocol, and records its reward. The one floor: the
 //! write-a-file task passes at least once (it passed 3 of 3 when measured).
@@ -66,6 +67,8 @@ fn the_local_model_drives_the_builtin_agent_on_two_tasks() {
         eprintln!("real model pass rate on {task}: {passed}/{trials}");
         rates.push((task, passed, trials));
     }
-    println!("qwen2.5-coder-1.5b, built-in agent: {}", rates.iter().map(|(t, p, n)| format!("{t} {p}/{n}")).collect::<Vec<_>>().join(", "));
+    let line = format!("qwen2.5-coder-1.5b, built-in agent: {}\n", rates.iter().map(|(t, p, n)| format!("{t} {p}/{n}")).collect::<Vec<_>>().join(", "));
+    print!("{line}");
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-agent.txt"), &line).expect("writing the pass rates");
     assert!(rates[0].1 >= 1, "the write-a-file task never passed: {rates:?}");
 }

@@ -90,6 +90,56 @@ pub struct JudgeSettings {
     pub base_url: String,
     /// Samples per criterion (majority vote).
     pub samples: u32,
+    /// Reply budget in tokens (a reasoning model's thinking counts against it).
+    #[serde(default = "default_judge_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: JudgeTemperature,
+}
+
+/// The judge's reply budget when none was given (and in jobs recorded before it could be).
+pub const DEFAULT_JUDGE_MAX_TOKENS: u32 = 512;
+
+fn default_judge_max_tokens() -> u32 {
+    DEFAULT_JUDGE_MAX_TOKENS
+}
+
+/// The sampling temperature sent to the judge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeTemperature {
+    /// 0 for one sample; 0.7 for a vote, whose samples must be able to differ.
+    #[default]
+    Auto,
+    /// Not sent: reasoning models (OpenAI o-series, gpt-5) refuse the parameter.
+    Omit,
+    Value(f32),
+}
+
+impl JudgeTemperature {
+    /// The temperature to send with `samples` samples per criterion; `None` sends none.
+    pub fn for_samples(self, samples: u32) -> Option<f32> {
+        match self {
+            JudgeTemperature::Auto => Some(if samples > 1 { 0.7 } else { 0.0 }),
+            JudgeTemperature::Omit => None,
+            JudgeTemperature::Value(t) => Some(t),
+        }
+    }
+}
+
+impl std::str::FromStr for JudgeTemperature {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(JudgeTemperature::Auto),
+            "omit" => Ok(JudgeTemperature::Omit),
+            _ => match text.parse::<f32>() {
+                Ok(t) if (0.0..=2.0).contains(&t) => Ok(JudgeTemperature::Value(t)),
+                _ => Err(format!("expected auto, omit or a number from 0 to 2, got {text:?}")),
+            },
+        }
+    }
 }
 
 /// Callbacks for progress displays. Every method has an empty default.
@@ -228,6 +278,19 @@ pub fn new_job_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn judge_temperature_parses_and_old_job_configs_get_the_defaults() {
+        assert_eq!("auto".parse(), Ok(JudgeTemperature::Auto));
+        assert_eq!("omit".parse(), Ok(JudgeTemperature::Omit));
+        assert_eq!("0.3".parse(), Ok(JudgeTemperature::Value(0.3)));
+        assert!("3".parse::<JudgeTemperature>().is_err());
+        assert!("warm".parse::<JudgeTemperature>().is_err());
+        assert_eq!((JudgeTemperature::Auto.for_samples(1), JudgeTemperature::Auto.for_samples(3)), (Some(0.0), Some(0.7)));
+        assert_eq!(JudgeTemperature::Omit.for_samples(3), None);
+        let old: JudgeSettings = serde_json::from_str(r#"{"protocol": "openai", "model": "m", "base_url": "http://x", "samples": 1}"#).unwrap();
+        assert_eq!((old.max_tokens, old.temperature), (DEFAULT_JUDGE_MAX_TOKENS, JudgeTemperature::Auto));
+    }
 
     fn task(name: &str) -> Task {
         let dir = tempfile::tempdir().unwrap();

@@ -190,6 +190,15 @@ pub struct GradingArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15), help_heading = "Grading")]
     pub judge_samples: u32,
 
+    /// The judge's reply budget in tokens; raise it for reasoning models, whose thinking counts
+    #[arg(long, default_value_t = prodbench_run::DEFAULT_JUDGE_MAX_TOKENS, value_parser = clap::value_parser!(u32).range(16..), help_heading = "Grading")]
+    pub judge_max_tokens: u32,
+
+    /// The judge's temperature: `auto` (0, or 0.7 with --judge-samples above 1), a number, or
+    /// `omit` to send none (reasoning models such as OpenAI's o-series refuse one)
+    #[arg(long, default_value = "auto", value_name = "auto|omit|T", help_heading = "Grading")]
+    pub judge_temperature: prodbench_run::JudgeTemperature,
+
     /// Component weights for every task, e.g. `feature=0.5,operational=0.4,engineering=0.1`
     /// [default: each task's rubric.toml, else 0.6/0.3/0.1]
     #[arg(long, value_name = "WEIGHTS", help_heading = "Grading")]

@@ -25,7 +25,14 @@ pub fn weights(args: &GradingArgs) -> Result<Option<ComponentWeights>> {
 pub fn judge_settings(args: &GradingArgs) -> Option<JudgeSettings> {
     let model = args.judge_model.clone()?;
     let base_url = args.judge_base_url.clone().unwrap_or_else(|| default_base_url(&args.judge_protocol).to_string());
-    Some(JudgeSettings { protocol: args.judge_protocol.clone(), model, base_url, samples: args.judge_samples })
+    Some(JudgeSettings {
+        protocol: args.judge_protocol.clone(),
+        model,
+        base_url,
+        samples: args.judge_samples,
+        max_tokens: args.judge_max_tokens,
+        temperature: args.judge_temperature,
+    })
 }
 
 fn default_base_url(protocol: &str) -> &'static str {
@@ -48,15 +55,18 @@ pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<A
     }
     let protocol: Protocol = settings.protocol.parse().map_err(|e: String| UserError::new(format!("--judge-protocol: {e}")))?;
     let mut config = ModelConfig::new(protocol, settings.model.clone(), settings.base_url.clone());
-    config.api_key = std::env::var(JUDGE_KEY_VAR).ok().filter(|k| !k.is_empty()).map(ApiKey::new);
+    let protocol_key_var = match protocol {
+        Protocol::Anthropic => "ANTHROPIC_API_KEY",
+        Protocol::OpenAi => "OPENAI_API_KEY",
+    };
+    config.api_key = [JUDGE_KEY_VAR, protocol_key_var].into_iter().find_map(|var| std::env::var(var).ok().filter(|k| !k.is_empty())).map(ApiKey::new);
     if config.api_key.is_none() && settings.base_url.starts_with("https://") {
         return Err(UserError::new(format!("the judge at {} needs an API key", settings.base_url))
-            .hint(format!("export {JUDGE_KEY_VAR}=...; a local server (http://127.0.0.1:...) needs none"))
+            .hint(format!("export {JUDGE_KEY_VAR}=... (or {protocol_key_var}); a local server (http://127.0.0.1:...) needs none"))
             .into());
     }
-    // One sample decides at temperature 0; a vote needs samples that can differ.
-    config.temperature = Some(if settings.samples > 1 { 0.7 } else { 0.0 });
-    config.max_tokens = 512;
+    config.temperature = settings.temperature.for_samples(settings.samples);
+    config.max_tokens = settings.max_tokens;
     let cache = Store::open(store.root()).context("opening the judge's verdict cache")?;
     Ok(Some(Arc::new(LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))))))
 }

@@ -309,16 +309,44 @@ impl Checker<'_> {
         if !(scratch_file_points.is_finite() && scratch_file_points <= 0.0) {
             self.error("grading.scratch_file_points", format!("expected 0 or a negative number, got {scratch_file_points}"), "it is a penalty per leftover file, e.g. -1");
         }
+        let forbid_code_changes = grading.forbid_code_changes.unwrap_or(false);
+        if grading.scratch_file_points.is_some() && !forbid_code_changes {
+            self.warning("grading.scratch_file_points", "has no effect without forbid_code_changes = true".into(), "leftover files are only charged in tasks that forbid code changes");
+        }
+        let explicit_state: Vec<usize> = raw.criteria.iter().enumerate().filter(|(_, c)| c.evidence.as_ref().is_some_and(|e| e.iter().any(|k| k == "state"))).map(|(i, _)| i).collect();
         let (tests_component, test_map) = self.tests(raw.tests);
-        Rubric {
+        let rubric = Rubric {
             weights: raw.weights.map(|w| self.weights(w)),
             criteria: self.criteria(raw.criteria),
             tests_component,
             test_map,
             reward_keys: self.reward_keys(raw.rewards.unwrap_or_default()),
             state: self.probes(raw.state),
-            forbid_code_changes: grading.forbid_code_changes.unwrap_or(false),
+            forbid_code_changes,
             scratch_file_points,
+        };
+        if rubric.state.is_empty() {
+            for i in explicit_state {
+                self.error(&format!("criteria.{i}.evidence"), "asks for the final state, but the rubric has no [[state]] probes".into(), "add a [[state]] probe whose output the judge reads, or drop \"state\"");
+            }
+        }
+        self.criteria_that_count_for_nothing(&rubric);
+        if rubric == Rubric::tests_only() {
+            let diagnostic = Diagnostic::warning(self.file, "defines nothing: the task is graded as without a rubric");
+            self.diagnostics.push(diagnostic.hint("add [[criteria]] for the judge (note the plural), or delete rubric.toml"));
+        }
+        rubric
+    }
+
+    /// Warns about criteria whose component has weight 0 and that carry no points: their
+    /// verdicts change no score.
+    fn criteria_that_count_for_nothing(&mut self, rubric: &Rubric) {
+        let Some(weights) = rubric.weights else { return };
+        for (i, c) in rubric.criteria.iter().enumerate() {
+            if weights.of(c.component) == 0.0 && c.points.is_none() && !c.must_pass {
+                let message = format!("counts for nothing: the {} component's weight is 0 and the criterion has no points", c.component.as_str());
+                self.warning(&format!("criteria.{i}.component"), message, "give the component a weight, or the criterion points or must_pass");
+            }
         }
     }
 
@@ -352,7 +380,12 @@ impl Checker<'_> {
             .map
             .into_iter()
             .enumerate()
-            .map(|(i, m)| TestMapping { component: self.component(&format!("tests.map.{i}.component"), &m.component), pattern: m.pattern })
+            .map(|(i, m)| {
+                if m.pattern.trim().is_empty() {
+                    self.error(&format!("tests.map.{i}.pattern"), "empty".into(), "a test name or glob, e.g. pattern = \"test_health*\"");
+                }
+                TestMapping { component: self.component(&format!("tests.map.{i}.component"), &m.component), pattern: m.pattern }
+            })
             .collect();
         (component, map)
     }
@@ -461,10 +494,20 @@ impl Checker<'_> {
     }
 
     fn error(&mut self, key: &str, message: String, hint: &str) {
+        let diagnostic = Diagnostic::error(self.file, message);
+        self.push(diagnostic, key, hint);
+    }
+
+    fn warning(&mut self, key: &str, message: String, hint: &str) {
+        let diagnostic = Diagnostic::warning(self.file, message);
+        self.push(diagnostic, key, hint);
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic, key: &str, hint: &str) {
         let key = key.trim_end_matches('.');
         // Point at the key itself, or at the nearest enclosing key that exists in the file.
         let line = std::iter::successors(Some(key), |k| k.rsplit_once('.').map(|(head, _)| head)).find_map(|k| key_line(self.text, k));
-        self.diagnostics.push(Diagnostic::error(self.file, message).at_line(line).key(key).hint(hint));
+        self.diagnostics.push(diagnostic.at_line(line).key(key).hint(hint));
     }
 }
 
@@ -555,6 +598,23 @@ command = "curl -s localhost:8080/health"
         let (rubric, diagnostics) = check("[[criteria]]\nid = \"a\"\nclaim = \"x\"\ncomponent = \"feature\"\nmustpass = true\n");
         assert!(rubric.is_some());
         assert!(diagnostics[0].starts_with("t/rubric.toml:5: warning: `criteria.0.mustpass`: unknown key"), "{diagnostics:?}");
+    }
+
+    #[test]
+    fn rubrics_that_would_silently_grade_nothing_are_reported() {
+        let criterion = "[[criteria]]\nid = \"a\"\nclaim = \"x\"\ncomponent = \"engineering\"\n";
+        let (rubric, diagnostics) = check(&format!("{criterion}evidence = [\"state\"]\n"));
+        assert!(rubric.is_none());
+        assert!(diagnostics[0].starts_with("t/rubric.toml:5: error: `criteria.0.evidence`: asks for the final state"), "{diagnostics:?}");
+        let (rubric, diagnostics) = check("[tests]\n[[tests.map]]\npattern = \" \"\ncomponent = \"feature\"\n");
+        assert!(rubric.is_none() && diagnostics[0].contains("`tests.map.0.pattern`: empty"), "{diagnostics:?}");
+        let (rubric, diagnostics) = check(&format!("[weights]\nengineering = 0\n[grading]\nscratch_file_points = -2\n{criterion}"));
+        assert!(rubric.is_some(), "warnings only: {diagnostics:?}");
+        assert!(diagnostics.iter().any(|d| d.contains("warning: `grading.scratch_file_points`: has no effect")), "{diagnostics:?}");
+        assert!(diagnostics.iter().any(|d| d.contains("warning: `criteria.0.component`: counts for nothing")), "{diagnostics:?}");
+        let (rubric, diagnostics) = check(&criterion.replace("[[criteria]]", "[[criterion]]"));
+        assert!(rubric.is_some());
+        assert!(diagnostics.iter().any(|d| d.contains("warning: defines nothing") && d.contains("note the plural")), "{diagnostics:?}");
     }
 
     #[test]

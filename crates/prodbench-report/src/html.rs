@@ -166,14 +166,17 @@ fn leaderboard_section(report: &Value, agents: &[String]) -> String {
     let head = format!(
         "<tr><th>Agent</th><th class=\"num\">Score</th><th class=\"num\">{level}bootstrap</th>\
          <th class=\"num\">{level}t interval</th><th class=\"num\">Pass</th><th class=\"num\">Resolve</th>\
-         <th class=\"num\">pass@1</th><th class=\"num\">pass@k (largest k)</th><th class=\"num\">Mean points</th>\
+         <th class=\"num\">pass@1</th><th class=\"num\">pass@k (largest k)</th><th class=\"num\">pass^k (same k)</th>\
+         <th class=\"num\">Mean points</th>\
          <th class=\"num\">Tasks</th><th class=\"num\">Trials</th><th class=\"num\">Infra errors</th>\
          <th class=\"num\">Ungraded trials</th></tr>"
     );
     let agents_with_trials = trial_agents(report);
     let body: String = rows.iter().map(|row| leaderboard_row(row, &agents_with_trials)).collect();
     let intro = "<p class=\"muted\">Score: mean over tasks of each task's mean trial score (0-100), every task weighing the same. \
-                 Pass and resolve rates count scored trials; infrastructure errors are not scored.</p>";
+                 Pass and resolve rates count scored trials; infrastructure errors are not scored. \
+                 pass@k: chance that at least one of k attempts passes; pass^k: that all k do; \
+                 k goes up to the fewest attempts any task has.</p>";
     section("leaderboard", "Leaderboard", &[intro, &table("leaderboard", &head, &body), &leaderboard_chart(rows, agents)].concat())
 }
 
@@ -185,10 +188,12 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
         escape(agent)
     };
     let largest_k = items(row, "/pass_at_k").iter().max_by_key(|entry| entry.get("k").and_then(Value::as_u64).unwrap_or(0));
-    let pass_at_largest_k = largest_k.map_or_else(
-        || MISSING.to_string(),
-        |entry| format!("{} <span class=\"muted\">k={}</span>", fmt_percent(num_at(entry, "/pass_at_k")), raw_number_at(entry, "/k")),
-    );
+    let at_largest_k = |pointer: &str| {
+        largest_k.map_or_else(
+            || MISSING.to_string(),
+            |entry| format!("{} <span class=\"muted\">k={}</span>", fmt_percent(num_at(entry, pointer)), raw_number_at(entry, "/k")),
+        )
+    };
     let pass_at_1 = items(row, "/pass_at_k").iter().find(|entry| entry.get("k").and_then(Value::as_u64) == Some(1));
     let infra_errors = row.pointer("/statuses").and_then(Value::as_object).map_or_else(
         || MISSING.to_string(),
@@ -201,7 +206,8 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
         fmt_rate(row.get("pass")),
         fmt_rate(row.get("resolve")),
         fmt_percent(pass_at_1.and_then(|entry| num_at(entry, "/pass_at_k"))),
-        pass_at_largest_k,
+        at_largest_k("/pass_at_k"),
+        at_largest_k("/pass_hat_k"),
         fmt_number(num_at(row, "/mean_points"), 1),
         raw_number_at(row, "/tasks"),
         raw_number_at(row, "/trials"),
@@ -1190,6 +1196,18 @@ mod tests {
         }
         let html = render(&json!({}));
         assert!(html.contains("No agents in this report.") && html.contains("No trials in this report."));
+    }
+
+    #[test]
+    fn pass_at_k_and_pass_hat_k_share_the_largest_k() {
+        let report = json!({"rows": [{"agent": "a", "pass_at_k": [
+            {"k": 1, "pass_at_k": 0.5, "pass_hat_k": 0.5, "tasks": 2},
+            {"k": 2, "pass_at_k": 0.75, "pass_hat_k": 0.25, "tasks": 2}
+        ]}]});
+        let html = render(&report);
+        let cells = "<td class=\"num\">50.0%</td><td class=\"num\">75.0% <span class=\"muted\">k=2</span></td>\
+                     <td class=\"num\">25.0% <span class=\"muted\">k=2</span></td>";
+        assert!(html.contains(cells), "pass@1, pass@2 and pass^2 side by side");
     }
 
     #[test]

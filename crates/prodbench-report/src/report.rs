@@ -2,7 +2,7 @@
 //! first row, breakdowns by task metadata, failure modes, and every trial. This is the one
 //! data model the terminal table, `--json` and the HTML page are all rendered from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use prodbench_store::{final_tries, JobRecord, TrialRecord};
 use prodbench_trajectory::stats::TrialStats;
@@ -98,12 +98,14 @@ pub struct ReportTrial {
 }
 
 /// Builds the report. `by_job` makes every job its own row (to compare two runs of one
-/// agent); otherwise jobs of the same agent and model share a row.
+/// agent); otherwise jobs of the same agent and model share a row. A job given twice (its
+/// id and `latest`, say) counts once: merged with itself, it would double its attempts.
 pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
     let mut groups: Vec<(String, Vec<String>, Vec<&TrialRecord>)> = Vec::new();
     let mut meta: BTreeMap<String, TaskMeta> = BTreeMap::new();
     let stats: BTreeMap<&str, &TrialStats> = inputs.iter().flat_map(|i| i.stats.iter().map(|(id, s)| (id.as_str(), s))).collect();
-    for input in inputs {
+    let mut seen = HashSet::new();
+    for input in inputs.iter().filter(|i| seen.insert(i.job.job_id.as_str())) {
         let label = if by_job { format!("{} [{}]", input.agent_label(), input.job.job_id) } else { input.agent_label() };
         let finals = final_tries(&input.trials);
         match groups.iter_mut().find(|(l, _, _)| *l == label) {
@@ -150,14 +152,19 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
 /// Every other row against the first, over shared tasks.
 fn comparisons(rows: &[Row]) -> Vec<Comparison> {
     let Some((baseline, others)) = rows.split_first() else { return Vec::new() };
-    let base: Vec<(String, f64)> = baseline.task_scores.iter().map(|(t, s)| (t.clone(), *s)).collect();
     others
         .iter()
-        .map(|other| {
-            let theirs: Vec<(String, f64)> = other.task_scores.iter().map(|(t, s)| (t.clone(), *s)).collect();
-            Comparison { baseline: baseline.agent.clone(), other: other.agent.clone(), difference: paired_comparison(&theirs, &base, RESAMPLES, SEED, LEVEL) }
-        })
+        .map(|other| Comparison { baseline: baseline.agent.clone(), other: other.agent.clone(), difference: difference(other, baseline) })
         .collect()
+}
+
+/// `other - baseline` over shared tasks. Differences of 0-100 scores lie in [-100, 100], and
+/// so must the t interval (the bootstrap's resampled means of differences already do).
+fn difference(other: &Row, baseline: &Row) -> PairedComparison {
+    let scores = |row: &Row| -> Vec<(String, f64)> { row.task_scores.iter().map(|(t, s)| (t.clone(), *s)).collect() };
+    let mut difference = paired_comparison(&scores(other), &scores(baseline), RESAMPLES, SEED, LEVEL);
+    difference.t = difference.t.map(|i| i.clipped(-100.0, 100.0));
+    difference
 }
 
 fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown> {
@@ -181,4 +188,53 @@ fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown>
             Breakdown { by, group, scores }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use prodbench_store::TrialStatus;
+
+    use super::*;
+
+    /// A job of the `oracle` agent with one attempt per task, rewarded as given.
+    fn job(id: &str, rewards: &[(&str, f64)]) -> JobInput {
+        let trials = rewards
+            .iter()
+            .map(|(task, reward)| {
+                let mut t = TrialRecord::starting(id, format!("{id}-{task}"), task, task, "digest", "oracle", 1, 1);
+                t.status = Some(if *reward >= 1.0 { TrialStatus::Passed } else { TrialStatus::Failed });
+                t.reward = Some(*reward);
+                t
+            })
+            .collect();
+        let job = JobRecord { job_id: id.into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "oracle"}) };
+        JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new() }
+    }
+
+    #[test]
+    fn a_job_given_twice_counts_once() {
+        let j1 = || job("j1", &[("a", 1.0), ("b", 0.0)]);
+        let report = build(&[j1(), j1(), job("j2", &[("a", 0.0)])], false);
+        let row = &report.rows[0];
+        assert_eq!(row.jobs, ["j1", "j2"]);
+        // a: 100 (j1) and 0 (j2); b: 0. j1's trials once, not twice.
+        assert_eq!((row.tasks, row.trials, report.trials.len()), (2, 3, 3));
+        assert_eq!(row.task_scores["a"], 50.0);
+    }
+
+    #[test]
+    fn a_comparison_by_hand() {
+        let inputs = [job("base", &[("a", 0.0), ("b", 0.0), ("c", 0.0)]), job("new", &[("a", 1.0), ("b", 0.0), ("c", 1.0)])];
+        let report = build(&inputs, true);
+        let d = &report.comparisons[0].difference;
+        // Differences 100, 0, 100: mean 66.667, s = 57.735, s/sqrt(3) = 33.333;
+        // 66.667 ± 4.302653 · 33.333 = [-76.755, 210.088], clipped to [-76.755, 100].
+        assert!((d.mean_difference - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!((d.wins, d.losses, d.ties), (2, 0, 1));
+        let t = d.t.unwrap();
+        assert!((t.low - -76.755091).abs() < 1e-5 && t.high == 100.0, "{t:?}");
+        // Three zeros are drawn with probability 1/27 = 3.7% > 2.5%, three 100s with 8/27.
+        let boot = d.bootstrap.unwrap();
+        assert_eq!((boot.low, boot.high), (0.0, 100.0));
+    }
 }

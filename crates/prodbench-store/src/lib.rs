@@ -179,10 +179,14 @@ impl TrialRecord {
     }
 
     /// The reward this trial contributes to scores: `None` when it is not scored (see
-    /// [`TrialStatus::is_scored`]), 0 for a scored trial without a usable reward (a
-    /// verifier error).
+    /// [`TrialStatus::is_scored`]), 0 for a verifier error (whatever reward it kept: when
+    /// grading fails, the tests' reward is still recorded) and for a scored trial without
+    /// a reward.
     pub fn scored_reward(&self) -> Option<f64> {
-        self.status.filter(|s| s.is_scored()).map(|_| self.reward.unwrap_or(0.0))
+        match self.status? {
+            TrialStatus::VerifierError => Some(0.0),
+            status => status.is_scored().then(|| self.reward.unwrap_or(0.0)),
+        }
     }
 }
 
@@ -477,6 +481,17 @@ mod tests {
 
     fn trial(job: &str, id: &str) -> TrialRecord {
         TrialRecord::starting(job, id.into(), id, "t", "d", "nop", 1, 1)
+    }
+
+    #[test]
+    fn a_verifier_error_scores_zero_whatever_reward_it_kept() {
+        let scored = |status, reward| TrialRecord { status: Some(status), reward, ..trial("j", "t") }.scored_reward();
+        assert_eq!(scored(TrialStatus::VerifierError, Some(1.0)), Some(0.0), "grading failed after the tests wrote 1");
+        assert_eq!(scored(TrialStatus::VerifierError, None), Some(0.0));
+        assert_eq!(scored(TrialStatus::Passed, Some(1.0)), Some(1.0));
+        assert_eq!(scored(TrialStatus::AgentError, None), Some(0.0));
+        assert_eq!(scored(TrialStatus::InfraError, Some(1.0)), None);
+        assert_eq!(trial("j", "t").scored_reward(), None, "unfinished");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use prodbench_report::leaderboard::Row;
+use prodbench_report::leaderboard::{common_k, Row};
 use prodbench_report::report::{build, JobInput, Report, TaskMeta};
 use prodbench_trajectory::stats::TrialStats;
 
@@ -48,10 +48,14 @@ fn read_task_meta(path: &Path) -> BTreeMap<String, TaskMeta> {
 }
 
 fn print_terminal(report: &Report) {
-    let rows: Vec<Vec<String>> = report.rows.iter().map(leaderboard_cells).collect();
-    let max_k = report.rows.iter().flat_map(|r| r.pass_at_k.last().map(|p| p.k)).max().unwrap_or(1);
-    let pass_k = format!("PASS@{max_k}");
-    print!("{}", table(&["AGENT", "SCORE", "95% CI (bootstrap)", "PASS", "RESOLVE", "PASS@1", &pass_k, "TASKS", "TRIALS", "INFRA", "UNGRADED"], &rows));
+    // One k for the whole column, so every row is read at the same k; none when that is 1.
+    let k = common_k(&report.rows).filter(|k| *k > 1);
+    let rows: Vec<Vec<String>> = report.rows.iter().map(|row| leaderboard_cells(row, k)).collect();
+    let pass_k = k.map(|k| format!("PASS@{k}"));
+    let mut header = vec!["AGENT", "SCORE", "95% CI (bootstrap)", "PASS", "RESOLVE", "PASS@1"];
+    header.extend(pass_k.as_deref());
+    header.extend(["TASKS", "TRIALS", "INFRA", "UNGRADED"]);
+    print!("{}", table(&header, &rows));
     for c in &report.comparisons {
         let d = &c.difference;
         let interval = d.bootstrap.map(|i| format!(" [{:+.1}, {:+.1}]", i.low, i.high)).unwrap_or_default();
@@ -66,22 +70,26 @@ fn print_terminal(report: &Report) {
     }
 }
 
-fn leaderboard_cells(row: &Row) -> Vec<String> {
+/// The cells of one row; `k` is the PASS@k column's, when there is one.
+fn leaderboard_cells(row: &Row, k: Option<u32>) -> Vec<String> {
     let percent = |rate: Option<f64>| rate.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "-".into());
-    let pass_k = row.pass_at_k.last().map(|p| format!("{:.1}%", p.pass_at_k * 100.0)).unwrap_or_else(|| "-".into());
-    vec![
+    let pass_at = |k: u32| percent(row.pass_at_k.iter().find(|p| p.k == k).map(|p| p.pass_at_k));
+    let mut cells = vec![
         row.agent.clone(),
         row.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into()),
         row.score_bootstrap.map(|i| format!("[{:.1}, {:.1}]", i.low, i.high)).unwrap_or_else(|| "-".into()),
         percent(row.pass.rate),
         percent(row.resolve.rate),
-        row.pass_at_k.first().map(|p| format!("{:.1}%", p.pass_at_k * 100.0)).unwrap_or_else(|| "-".into()),
-        pass_k,
+        pass_at(1),
+    ];
+    cells.extend(k.map(pass_at));
+    cells.extend([
         row.tasks.to_string(),
         row.trials.to_string(),
         row.statuses.get("infra_error").copied().unwrap_or(0).to_string(),
         row.ungraded_trials.to_string(),
-    ]
+    ]);
+    cells
 }
 
 /// Per trial id, the statistics of its trajectory, for trials that left a readable one.

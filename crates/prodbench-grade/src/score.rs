@@ -5,8 +5,10 @@
 //!   scores 1 or 0; a reward key its value, clamped to [0, 1]).
 //! - The *composite* is the weighted mean of the component scores, over the components that
 //!   have checks (a task without a rubric: composite = reward).
-//! - *Pass* means every feature and operational check passed (engineering excluded), and no
-//!   tracked file changed in a `forbid_code_changes` task.
+//! - *Pass* means there is at least one feature or operational check and every one passed
+//!   (engineering excluded), and no tracked file changed in a `forbid_code_changes` task.
+//!   A test report that counts no test (all skipped, or none collected) is no evidence of
+//!   anything: the reward decides instead, as if there were no report.
 //! - *Resolve* means every must-pass criterion is met; a rubric without must-pass criteria
 //!   needs every criterion, and a task without criteria resolves when it passes.
 //! - *Points* are the signed rubric sum (a criterion without points counts its weight; a
@@ -136,8 +138,8 @@ pub fn grade(inputs: &GradeInputs) -> TrialGrade {
     }
 }
 
-/// Per-test checks when the tests wrote a report; else per mapped reward key; else the
-/// reward as one check.
+/// Per-test checks when the tests wrote a report that counts some test; else per mapped
+/// reward key; else the reward as one check.
 fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
     let rubric = inputs.rubric;
     let check = |kind, name: &str, component, score: f64| Check {
@@ -153,7 +155,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         votes_met: None,
         samples: None,
     };
-    if let Some(tests) = inputs.tests {
+    if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
     }
     let Some(rewards) = inputs.rewards else { return Vec::new() };
@@ -244,7 +246,11 @@ fn pass(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
     if !forbidden_changes.is_empty() {
         return Some(false);
     }
-    all_good(checks.iter().filter(|c| c.component != Component::Engineering).map(|c| c.passed))
+    let behaviour: Vec<&Check> = checks.iter().filter(|c| c.component != Component::Engineering).collect();
+    if behaviour.is_empty() {
+        return Some(false);
+    }
+    all_good(behaviour.iter().map(|c| c.passed))
 }
 
 fn resolve(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
@@ -381,6 +387,26 @@ points = -5
         let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
         assert_eq!(grade.composite, Some(0.75));
         assert_eq!((grade.pass, grade.resolve, grade.points), (Some(false), Some(false), None));
+    }
+
+    #[test]
+    fn a_report_that_counts_no_test_falls_back_to_the_reward() {
+        let skipped = crate::test_report::parse_ctrf(r#"{"results": {"tests": [{"name": "test_a", "status": "skipped"}]}}"#).unwrap();
+        let rewards = Rewards { reward: 0.0, values: BTreeMap::from([("reward".into(), 0.0)]), source: "reward.txt".into() };
+        let none = BTreeMap::new();
+        let rubric = Rubric::tests_only();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: Some(&skipped), verdicts: &none, workspace: None });
+        assert_eq!((grade.pass, grade.resolve, grade.composite), (Some(false), Some(false), Some(0.0)), "{grade:?}");
+        assert_eq!(grade.checks.iter().map(|c| c.kind).collect::<Vec<_>>(), vec![CheckKind::Reward]);
+    }
+
+    #[test]
+    fn nothing_to_pass_is_not_a_pass() {
+        let rubric = rubric("[rewards]\nstyle = \"engineering\"\n");
+        let rewards = Rewards { reward: 1.0, values: BTreeMap::from([("style".into(), 1.0)]), source: "reward.json".into() };
+        let none = BTreeMap::new();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        assert_eq!(grade.pass, Some(false), "no feature or operational check: {grade:?}");
     }
 
     #[test]

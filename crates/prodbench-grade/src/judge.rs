@@ -11,6 +11,9 @@
 //! is first rendered one line per step (the tool call and the start of its observation), so
 //! that the cut drops whole middle steps, not half a step.
 //!
+//! The `tests` evidence leaves out what changes every time the tests run (timings), so a
+//! regrade with the same results hits the verdict cache (see `test_evidence`).
+//!
 //! A failed judgement leaves the criterion ungraded (never met or unmet); the reason is saved
 //! in the trial's `judge/errors.txt`.
 
@@ -24,7 +27,7 @@ use prodbench_task::Task;
 use crate::evidence::Evidence;
 use crate::score::Verdict;
 use crate::test_report::TestOutcome;
-use crate::Verification;
+use crate::{test_evidence, Verification};
 
 /// Version of the prompt and reply format; part of every cache key, so changing the prompt
 /// never reuses old verdicts.
@@ -57,22 +60,13 @@ pub struct JudgeEvidence {
 impl JudgeEvidence {
     /// Gathers the evidence from the trial directory and the verification.
     pub fn assemble(task: &Task, trial_dir: &Path, evidence: &Evidence, verification: &Verification, tests: Option<&[TestOutcome]>) -> JudgeEvidence {
-        let mut test_text = String::new();
-        if let Some(tests) = tests {
-            for t in tests {
-                test_text.push_str(&format!("{} {}\n", if t.passed { "PASS" } else { "FAIL" }, t.name));
-            }
-        }
-        test_text.push_str(&format!("reward: {}\n", verification.rewards.reward));
-        let output = &verification.test_output;
-        test_text.push_str(&format!("test output:\n{}{}", output.stdout, output.stderr));
         JudgeEvidence {
             instruction: task.instruction.clone(),
             diff: evidence.diff.clone(),
             trajectory: read_trajectory(&trial_dir.join("agent")),
             answer: evidence.answer.clone(),
             state: evidence.state.clone(),
-            tests: test_text,
+            tests: test_evidence::render(verification, tests),
             budget: DEFAULT_EVIDENCE_BUDGET,
         }
     }

@@ -299,7 +299,7 @@ mod tests {
     }
 
     fn tests(results: &[(&str, bool)]) -> Vec<TestOutcome> {
-        results.iter().map(|(n, p)| TestOutcome { name: n.to_string(), passed: *p }).collect()
+        results.iter().map(|(n, p)| TestOutcome { name: n.to_string(), passed: *p, message: None }).collect()
     }
 
     const RUBRIC: &str = r#"

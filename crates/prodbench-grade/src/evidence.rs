@@ -62,8 +62,9 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Reads what [`collect`] saved in a trial directory (missing parts are empty).
-    pub fn load(trial_dir: &Path) -> Evidence {
+    /// Reads what [`collect`] saved in a trial directory; `None` when it saved nothing (the
+    /// trial ran without a rubric). The answer and the state are optional parts.
+    pub fn load(trial_dir: &Path) -> Option<Evidence> {
         let read = |rel: &str| std::fs::read_to_string(trial_dir.join(rel)).ok();
         let state = std::fs::read_dir(trial_dir.join(STATE_DIR))
             .into_iter()
@@ -71,12 +72,12 @@ impl Evidence {
             .flatten()
             .filter_map(|e| Some((e.path().file_stem()?.to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).ok()?)))
             .collect();
-        Evidence {
-            diff: read(DIFF_FILE).unwrap_or_default(),
-            changes: read(CHANGES_FILE).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        Some(Evidence {
+            diff: read(DIFF_FILE)?,
+            changes: serde_json::from_str(&read(CHANGES_FILE)?).ok()?,
             answer: read(ANSWER_COPY),
             state,
-        }
+        })
     }
 }
 

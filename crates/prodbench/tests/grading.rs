@@ -106,3 +106,23 @@ async fn git_metadata_and_probe_leftovers_are_not_charged_to_a_read_only_agent()
     let probe = std::fs::read_to_string(trial_dir.join("state/leaves-a-cache.txt")).unwrap();
     assert!(probe.contains("probed"), "the probe still ran: {probe}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rubric_added_after_the_run_cannot_be_judged_on_missing_evidence() {
+    let server = ScriptedServer::start(vec![met(true)]).await;
+    let jobs = tempfile::tempdir().unwrap();
+    let task = qna_copy(jobs.path());
+    let rubric = std::fs::read_to_string(task.join("rubric.toml")).unwrap();
+    std::fs::remove_file(task.join("rubric.toml")).unwrap();
+    let (run, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+
+    write(&task, "rubric.toml", &rubric);
+    let job = run["job_id"].as_str().unwrap();
+    let (regraded, code) = prodbench_json(jobs.path(), &["regrade", job, "--json", "--judge-model", "scripted-judge", "--judge-base-url", &server.url()]);
+    assert_eq!(code, 1, "{regraded:#}");
+    let trial = &regraded["trials"][0];
+    let expected = format!("trial {} has no saved judge evidence (it ran without a rubric); run it again", trial["trial_id"].as_str().unwrap());
+    assert_eq!(trial["error"].as_str(), Some(expected.as_str()), "{regraded:#}");
+    assert!(server.requests().is_empty(), "nothing was judged on empty evidence");
+}

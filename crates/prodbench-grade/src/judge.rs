@@ -4,7 +4,9 @@
 //! assembles what the judge may see (the instruction, the workspace diff, the condensed
 //! trajectory, the final answer, the state probes, the test results) and [`prompt`] renders
 //! only the kinds a criterion asks for, each cut to its share of a character budget so the
-//! whole prompt fits the judge model's context window.
+//! whole prompt fits the judge model's context window. The task's instruction and each
+//! section start with equal shares; a text shorter than its share (often a "(none)") keeps
+//! all of itself and leaves the rest to the longer ones, so no budget is wasted.
 //!
 //! Condensing keeps the head and the tail of a long text (where the setup and the outcome
 //! are) and says how much was cut in the middle. A trajectory in ATIF (`agent/trajectory.json`)
@@ -140,18 +142,34 @@ pub fn condense(text: &str, budget: usize) -> String {
     format!("{start}\n[... {} characters cut from the middle ...]\n{end}", total - head - tail)
 }
 
+/// Splits `budget` among texts of these lengths (max-min fair): shortest first, each takes
+/// at most an equal share of what is left, so a text that fits keeps all of itself and what
+/// it does not need goes to the longer ones.
+pub fn share_budget(budget: usize, lengths: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut shares = vec![0; lengths.len()];
+    let mut left = budget;
+    for (taken, &i) in order.iter().enumerate() {
+        shares[i] = (left / (lengths.len() - taken)).min(lengths[i]);
+        left -= shares[i];
+    }
+    shares
+}
+
 /// The system prompt: the judge's role and the reply format.
 pub const SYSTEM_PROMPT: &str = "You check one claim about the work of an AI software engineering agent, using only the evidence shown. \
 Reply with a JSON object: {\"reason\": one sentence quoting the evidence, \"met\": true if the evidence shows the claim is true, false if it does not}.";
 
 /// The user prompt for one criterion: the task, the claim, and the evidence it needs, each
-/// section cut to an equal share of the budget.
+/// text cut to its share of the budget ([`share_budget`]).
 pub fn prompt(criterion: &Criterion, evidence: &JudgeEvidence) -> String {
     let sections = evidence.sections(&criterion.evidence);
-    let share = evidence.budget / (sections.len() + 1).max(1);
-    let mut text = format!("## The agent's task\n{}\n\n## The claim\n{}\n", condense(&evidence.instruction, share), criterion.claim);
-    for (title, body) in sections {
-        text.push_str(&format!("\n## {title}\n{}\n", condense(&body, share)));
+    let lengths: Vec<usize> = std::iter::once(&evidence.instruction).chain(sections.iter().map(|(_, body)| body)).map(|t| t.chars().count()).collect();
+    let shares = share_budget(evidence.budget, &lengths);
+    let mut text = format!("## The agent's task\n{}\n\n## The claim\n{}\n", condense(&evidence.instruction, shares[0]), criterion.claim);
+    for ((title, body), share) in sections.iter().zip(&shares[1..]) {
+        text.push_str(&format!("\n## {title}\n{}\n", condense(body, *share)));
     }
     text.push_str(&format!("\nDoes the evidence show that this claim is true: \"{}\"? Reply with the JSON object only.", criterion.claim));
     text
@@ -257,6 +275,18 @@ mod tests {
         let text = prompt(&criterion(vec![Kind::Diff, Kind::Tests]), &evidence);
         assert!(text.contains("The fix handles empty input.") && text.contains("PASS test_empty") && text.contains("is_empty"));
         assert!(!text.contains("SECRET-TRAJECTORY"), "the trajectory was not asked for");
+        assert!(text.chars().count() < 4000 + 600, "{}", text.chars().count());
+    }
+
+    #[test]
+    fn unused_shares_go_to_the_longer_texts() {
+        assert_eq!(share_budget(1000, &[6, 6, 5000, 100]), vec![6, 6, 888, 100]);
+        assert_eq!(share_budget(1000, &[600, 900]), vec![500, 500]);
+        assert_eq!(share_budget(1000, &[10, 20]), vec![10, 20]);
+        let evidence = JudgeEvidence { instruction: "Fix the parser.".into(), diff: "+ changed line\n".repeat(1000), budget: 4000, ..Default::default() };
+        let text = prompt(&criterion(vec![Kind::Diff, Kind::Answer, Kind::State, Kind::Tests]), &evidence);
+        let kept = text.matches("+ changed line").count() * "+ changed line\n".len();
+        assert!(kept > 3800, "the diff gets what the empty sections leave: {kept} characters");
         assert!(text.chars().count() < 4000 + 600, "{}", text.chars().count());
     }
 

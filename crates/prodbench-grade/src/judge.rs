@@ -24,7 +24,7 @@
 //! regrade with the same results hits the verdict cache (see `test_evidence`).
 //!
 //! A failed judgement leaves the criterion ungraded (never met or unmet); the reason is saved
-//! in the trial's `judge/errors.txt`.
+//! in the trial's `judge/errors.txt`, as are the errors of samples a majority vote lost.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -238,13 +238,18 @@ pub fn parse_reply(text: &str) -> Result<(bool, String), String> {
 }
 
 /// Judges every criterion (one at a time: a judge's own client bounds concurrency across
-/// trials). Returns the verdicts and, for criteria left ungraded, why.
+/// trials). Returns the verdicts and, by criterion, what went wrong: why it was left
+/// ungraded, or which samples of its vote failed.
 pub async fn judge_criteria(judge: &dyn Judge, criteria: &[Criterion], evidence: &JudgeEvidence) -> (BTreeMap<String, Verdict>, BTreeMap<String, String>) {
     let mut verdicts = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for criterion in criteria {
         match judge.judge(criterion, evidence).await {
             Ok(verdict) => {
+                if !verdict.sample_errors.is_empty() {
+                    let failed = verdict.sample_errors.join("; ");
+                    errors.insert(criterion.id.clone(), format!("{} sample(s) voted, the others failed: {failed}", verdict.samples));
+                }
                 verdicts.insert(criterion.id.clone(), verdict);
             }
             Err(error) => {
@@ -333,6 +338,26 @@ mod tests {
         assert!(text.contains(&fenced), "{text}");
         assert_eq!(text.matches(&format!("<<<END EVIDENCE {fence}>>>")).count(), 2, "one fence per section: {text}");
         assert!(text.contains(&format!("<<<EVIDENCE {fence}>>>\n(none)\n<<<END EVIDENCE {fence}>>>")), "{text}");
+    }
+
+    /// Decides every criterion as met by one vote, one sample having failed.
+    struct OneSampleLost;
+
+    #[async_trait]
+    impl Judge for OneSampleLost {
+        fn model(&self) -> &str {
+            "stub"
+        }
+        async fn judge(&self, _: &Criterion, _: &JudgeEvidence) -> Result<Verdict, String> {
+            Ok(Verdict { met: true, reason: "r".into(), votes_met: 1, samples: 1, judge: "stub".into(), minority_reason: None, sample_errors: vec!["judge model: 400".into()] })
+        }
+    }
+
+    #[tokio::test]
+    async fn lost_samples_are_recorded_with_the_verdict_kept() {
+        let (verdicts, errors) = judge_criteria(&OneSampleLost, &[criterion(vec![Kind::Answer])], &JudgeEvidence::default()).await;
+        assert!(verdicts["c"].met);
+        assert_eq!(errors["c"], "1 sample(s) voted, the others failed: judge model: 400");
     }
 
     #[test]

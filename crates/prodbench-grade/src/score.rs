@@ -34,11 +34,18 @@ pub struct Verdict {
     pub met: bool,
     /// A short reason quoting the evidence.
     pub reason: String,
-    /// Samples that said "met", out of `samples` (majority vote; 1 of 1 without voting).
+    /// Samples that said "met", out of `samples`, the samples that voted (majority vote; 1
+    /// of 1 without voting).
     pub votes_met: u32,
     pub samples: u32,
     /// The judge model that decided.
     pub judge: String,
+    /// A reason given by the losing side of a split vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minority_reason: Option<String>,
+    /// Why samples that did not vote failed (the vote is over the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_errors: Vec<String>,
 }
 
 /// How the workspace changed during the agent phase (paths relative to the workspace).
@@ -79,6 +86,9 @@ pub struct Check {
     pub votes_met: Option<u32>,
     #[serde(default)]
     pub samples: Option<u32>,
+    /// With a split vote: a reason the losing side gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minority_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +164,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         reason: None,
         votes_met: None,
         samples: None,
+        minority_reason: None,
     };
     if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
@@ -190,6 +201,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 reason: verdict.map(|v| v.reason.clone()),
                 votes_met: verdict.map(|v| v.votes_met),
                 samples: verdict.map(|v| v.samples),
+                minority_reason: verdict.and_then(|v| v.minority_reason.clone()),
             }
         })
         .collect()
@@ -295,7 +307,7 @@ mod tests {
     }
 
     fn verdict(met: bool) -> Verdict {
-        Verdict { met, reason: "because".into(), votes_met: met as u32, samples: 1, judge: "j".into() }
+        Verdict { met, reason: "because".into(), votes_met: met as u32, samples: 1, judge: "j".into(), minority_reason: None, sample_errors: Vec::new() }
     }
 
     fn tests(results: &[(&str, bool)]) -> Vec<TestOutcome> {

@@ -99,6 +99,27 @@ async fn a_majority_vote_records_the_split() {
     let server = ScriptedServer::start(script).await;
     let verdict = judge(&server, Protocol::OpenAi, 3, None).judge(&criterion(), &evidence("adler32")).await.unwrap();
     assert_eq!((verdict.met, verdict.votes_met, verdict.samples), (true, 2, 3));
+    assert_eq!(verdict.minority_reason.as_deref(), Some("the answer says \"adler32\""), "the losing side's reason is kept");
+}
+
+#[tokio::test]
+async fn a_failed_sample_leaves_the_vote_to_the_others() {
+    let rejected = Reply::Status { status: 400, body: r#"{"error": "bad request"}"#.into(), retry_after: None };
+    let dissent = Reply::OpenAiText(r#"{"reason": "no modulus is named", "met": false}"#.into());
+    let script = vec![Reply::OpenAiText(verdict_json(true)), rejected, dissent, Reply::OpenAiText(verdict_json(true))];
+    let server = ScriptedServer::start(script).await;
+    let cache = Arc::new(MemoryCache::default());
+    let judge = judge(&server, Protocol::OpenAi, 4, Some(cache.clone()));
+    let verdict = judge.judge(&criterion(), &evidence("adler32")).await.unwrap();
+    assert_eq!((verdict.met, verdict.votes_met, verdict.samples), (true, 2, 3), "{verdict:?}");
+    assert_eq!(verdict.minority_reason.as_deref(), Some("no modulus is named"));
+    assert_eq!(verdict.sample_errors.len(), 1);
+    assert!(verdict.sample_errors[0].contains("400"), "{:?}", verdict.sample_errors);
+    assert!(cache.0.lock().unwrap().is_empty(), "a vote that lost samples is not cached");
+
+    let all_failing = ScriptedServer::start(vec![Reply::OpenAiText("no json".into())]).await;
+    let error = self::judge(&all_failing, Protocol::OpenAi, 2, None).judge(&criterion(), &evidence("adler32")).await.unwrap_err();
+    assert!(error.starts_with("all 2 samples failed; the first: no readable reply"), "{error}");
 }
 
 #[derive(Default)]

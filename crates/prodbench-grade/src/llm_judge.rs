@@ -23,7 +23,7 @@ use prodbench_llm::{ChatRequest, Client, JsonSchema, Message};
 use prodbench_task::rubric::Criterion;
 use sha2::{Digest, Sha256};
 
-use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, PROMPT_VERSION, SYSTEM_PROMPT};
+use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, DEFAULT_EVIDENCE_BUDGET, PROMPT_VERSION, SYSTEM_PROMPT};
 use crate::score::Verdict;
 
 /// Times an unreadable reply is answered with its parse error before giving up.
@@ -39,11 +39,19 @@ pub struct LlmJudge {
     client: Client,
     samples: u32,
     cache: Option<Arc<dyn VerdictCache>>,
+    /// Characters of evidence per prompt (the model's context window decides).
+    evidence_budget: usize,
 }
 
 impl LlmJudge {
     pub fn new(client: Client, samples: u32, cache: Option<Arc<dyn VerdictCache>>) -> Self {
-        LlmJudge { client, samples: samples.max(1), cache }
+        LlmJudge { client, samples: samples.max(1), cache, evidence_budget: DEFAULT_EVIDENCE_BUDGET }
+    }
+
+    /// Prompts hold at most `chars` characters of evidence (default [`DEFAULT_EVIDENCE_BUDGET`]).
+    pub fn with_evidence_budget(mut self, chars: usize) -> Self {
+        self.evidence_budget = chars;
+        self
     }
 
     fn cache_key(&self, user_prompt: &str) -> String {
@@ -90,7 +98,7 @@ impl Judge for LlmJudge {
     }
 
     async fn judge(&self, criterion: &Criterion, evidence: &JudgeEvidence) -> Result<Verdict, String> {
-        let user_prompt = prompt(criterion, evidence);
+        let user_prompt = prompt(criterion, evidence, self.evidence_budget);
         let key = self.cache_key(&user_prompt);
         if let Some(verdict) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             return Ok(verdict);

@@ -26,7 +26,7 @@ fn criterion() -> Criterion {
 }
 
 fn evidence(answer: &str) -> JudgeEvidence {
-    JudgeEvidence { instruction: "Which function computes the checksum?".into(), answer: Some(answer.into()), budget: 4000, ..Default::default() }
+    JudgeEvidence { instruction: "Which function computes the checksum?".into(), answer: Some(answer.into()), ..Default::default() }
 }
 
 fn judge(server: &ScriptedServer, protocol: Protocol, samples: u32, cache: Option<Arc<dyn VerdictCache>>) -> LlmJudge {
@@ -120,6 +120,17 @@ async fn a_failed_sample_leaves_the_vote_to_the_others() {
     let all_failing = ScriptedServer::start(vec![Reply::OpenAiText("no json".into())]).await;
     let error = self::judge(&all_failing, Protocol::OpenAi, 2, None).judge(&criterion(), &evidence("adler32")).await.unwrap_err();
     assert!(error.starts_with("all 2 samples failed; the first: no readable reply"), "{error}");
+}
+
+#[tokio::test]
+async fn the_evidence_budget_bounds_the_prompt() {
+    let server = ScriptedServer::start(vec![Reply::OpenAiText(verdict_json(true))]).await;
+    let long_answer = "adler32 ".repeat(10_000);
+    judge(&server, Protocol::OpenAi, 1, None).with_evidence_budget(2_000).judge(&criterion(), &evidence(&long_answer)).await.unwrap();
+    judge(&server, Protocol::OpenAi, 1, None).judge(&criterion(), &evidence(&long_answer)).await.unwrap();
+    let sizes: Vec<usize> = server.requests().iter().map(|r| r.body["messages"].to_string().len()).collect();
+    assert!(sizes[0] < 4_000, "2,000 characters of evidence, the system prompt and the framing: {sizes:?}");
+    assert!(sizes[1] > 24_000, "the default budget: {sizes:?}");
 }
 
 #[derive(Default)]

@@ -90,6 +90,13 @@ pub struct JudgeSettings {
     pub base_url: String,
     /// Samples per criterion (majority vote).
     pub samples: u32,
+    /// Characters of evidence per judge prompt.
+    #[serde(default = "default_context_chars")]
+    pub context_chars: usize,
+}
+
+fn default_context_chars() -> usize {
+    prodbench_grade::judge::DEFAULT_EVIDENCE_BUDGET
 }
 
 /// Callbacks for progress displays. Every method has an empty default.

@@ -92,8 +92,12 @@ async fn git_metadata_and_probe_leftovers_are_not_charged_to_a_read_only_agent()
     let rubric = std::fs::read_to_string(task.join("rubric.toml")).unwrap();
     write(&task, "rubric.toml", &format!("{rubric}\n[[state]]\nname = \"leaves-a-cache\"\ncommand = \"touch /app/src/probe.pyc && echo probed\"\n"));
 
-    let (run, code) = prodbench_json(jobs.path(), &run_args(&url, "oracle", task.to_str().unwrap(), "1"));
+    let mut args = run_args(&url, "oracle", task.to_str().unwrap(), "1");
+    args.extend(["--judge-context-chars", "2000"]);
+    let (run, code) = prodbench_json(jobs.path(), &args);
     assert_eq!(code, 0, "{run:#}");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(jobs.path().join(run["job_id"].as_str().unwrap()).join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["judge"]["context_chars"], 2000, "recorded with the job, so a resume or regrade judges with the same budget");
     let (shown, _) = prodbench_json(jobs.path(), &["show", run["job_id"].as_str().unwrap(), "--json"]);
     let trial = &shown["trials"][0];
     let grade = &trial["grade"];

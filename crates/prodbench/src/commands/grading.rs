@@ -25,7 +25,7 @@ pub fn weights(args: &GradingArgs) -> Result<Option<ComponentWeights>> {
 pub fn judge_settings(args: &GradingArgs) -> Option<JudgeSettings> {
     let model = args.judge_model.clone()?;
     let base_url = args.judge_base_url.clone().unwrap_or_else(|| default_base_url(&args.judge_protocol).to_string());
-    Some(JudgeSettings { protocol: args.judge_protocol.clone(), model, base_url, samples: args.judge_samples })
+    Some(JudgeSettings { protocol: args.judge_protocol.clone(), model, base_url, samples: args.judge_samples, context_chars: args.judge_context_chars as usize })
 }
 
 fn default_base_url(protocol: &str) -> &'static str {
@@ -58,5 +58,6 @@ pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<A
     config.temperature = Some(if settings.samples > 1 { 0.7 } else { 0.0 });
     config.max_tokens = 512;
     let cache = Store::open(store.root()).context("opening the judge's verdict cache")?;
-    Ok(Some(Arc::new(LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))))))
+    let judge = LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))).with_evidence_budget(settings.context_chars);
+    Ok(Some(Arc::new(judge)))
 }

@@ -7,6 +7,14 @@
 //! the agent starts and once when it stops. The diff is computed on the host. The final copy
 //! stays with the trial (`workspace/`), which is what `regrade` verifies again.
 //!
+//! The final copy is taken, and the answer saved, *before* the state probes run: a probe's
+//! side effects (a `__pycache__` from `python3 -c 'import mod'`, a log file) are the
+//! harness's, not the agent's, and must not show in the diff or count as scratch files.
+//!
+//! `.git` directories are left out of the diff: git rewrites its own metadata on read-only
+//! use (`git status` refreshes `.git/index`), so counting it would fail a question-answering
+//! agent in a `forbid_code_changes` task for looking at the history.
+//!
 //! Everything is saved under the trial directory, so a regrade re-reads the same evidence
 //! and the judge's cache key (a digest of the evidence) is stable.
 
@@ -26,6 +34,8 @@ use crate::score::WorkspaceChanges;
 pub const ANSWER_FILE: &str = prodbench_task::ANSWER_PATH;
 /// Files larger than this are listed in the diff, not shown.
 const MAX_DIFF_FILE_BYTES: u64 = 256 * 1024;
+/// Git's metadata directory, left out of the diff (git rewrites it on read-only use).
+const GIT_DIR: &str = ".git";
 /// Output kept per state probe.
 const PROBE_OUTPUT_CAP: usize = 64 * 1024;
 
@@ -52,8 +62,9 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Reads what [`collect`] saved in a trial directory (missing parts are empty).
-    pub fn load(trial_dir: &Path) -> Evidence {
+    /// Reads what [`collect`] saved in a trial directory; `None` when it saved nothing (the
+    /// trial ran without a rubric). The answer and the state are optional parts.
+    pub fn load(trial_dir: &Path) -> Option<Evidence> {
         let read = |rel: &str| std::fs::read_to_string(trial_dir.join(rel)).ok();
         let state = std::fs::read_dir(trial_dir.join(STATE_DIR))
             .into_iter()
@@ -61,33 +72,30 @@ impl Evidence {
             .flatten()
             .filter_map(|e| Some((e.path().file_stem()?.to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).ok()?)))
             .collect();
-        Evidence {
-            diff: read(DIFF_FILE).unwrap_or_default(),
-            changes: read(CHANGES_FILE).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        Some(Evidence {
+            diff: read(DIFF_FILE)?,
+            changes: serde_json::from_str(&read(CHANGES_FILE)?).ok()?,
             answer: read(ANSWER_COPY),
             state,
-        }
+        })
     }
 }
 
-/// Collects the evidence at the end of the agent phase: runs the state probes (before the
-/// agent's processes are killed: a live service's state is part of the result), reads the
-/// answer, downloads the final workspace and diffs it against `before`.
+/// Collects the evidence at the end of the agent phase: reads the answer, downloads the
+/// final workspace and diffs it against `before`, then runs the state probes (before the
+/// agent's processes are killed: a live service's state is part of the result).
 pub async fn collect(sandbox: &dyn Sandbox, probes: &[StateProbe], before: &Path, trial_dir: &Path) -> Result<Evidence> {
-    let mut evidence = Evidence { state: run_probes(sandbox, probes).await?, ..Evidence::default() };
-    let state_dir = trial_dir.join(STATE_DIR);
-    for (name, output) in &evidence.state {
-        write(&state_dir.join(format!("{name}.txt")), output);
-    }
-    evidence.answer = save_answer(sandbox, trial_dir).await?;
+    let answer = save_answer(sandbox, trial_dir).await?;
     let after = trial_dir.join(WORKSPACE_DIR);
     snapshot_workspace(sandbox, &after).await?;
     let (diff, changes) = diff_trees(before, &after);
     write(&trial_dir.join(DIFF_FILE), &diff);
     write(&trial_dir.join(CHANGES_FILE), &serde_json::to_string_pretty(&changes).expect("serializes"));
-    evidence.diff = diff;
-    evidence.changes = changes;
-    Ok(evidence)
+    let state = run_probes(sandbox, probes).await?;
+    for (name, output) in &state {
+        write(&trial_dir.join(STATE_DIR).join(format!("{name}.txt")), output);
+    }
+    Ok(Evidence { diff, changes, answer, state })
 }
 
 /// Copies the agent's final answer, if it left one, to the trial's [`ANSWER_COPY`] (every
@@ -128,7 +136,8 @@ async fn run_probes(sandbox: &dyn Sandbox, probes: &[StateProbe]) -> Result<BTre
 }
 
 /// A unified diff of two directory trees (paths relative to them) and the lists of
-/// modified, deleted and added files. Binary and very large files are listed, not shown.
+/// modified, deleted and added files. Binary and very large files are listed, not shown;
+/// `.git` directories are left out.
 pub fn diff_trees(before: &Path, after: &Path) -> (String, WorkspaceChanges) {
     let (old, new) = (files_under(before), files_under(after));
     let mut changes = WorkspaceChanges::default();
@@ -160,6 +169,7 @@ fn files_under(root: &Path) -> BTreeMap<String, PathBuf> {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             match entry.file_type() {
+                Ok(t) if t.is_dir() && entry.file_name() == GIT_DIR => {}
                 Ok(t) if t.is_dir() => stack.push(path),
                 Ok(_) => {
                     let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
@@ -222,5 +232,21 @@ mod tests {
         assert!(diff.contains("--- a/gone.txt\n+++ /dev/null\n"), "{diff}");
         assert!(diff.contains("+++ b/blob.bin\n(binary file changed, not shown)"), "{diff}");
         assert!(!diff.contains("keep.txt"), "{diff}");
+    }
+
+    #[test]
+    fn git_metadata_is_not_a_change() {
+        let (before, after) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for root in [before.path(), after.path()] {
+            std::fs::create_dir_all(root.join(".git/objects")).unwrap();
+            std::fs::create_dir_all(root.join("vendor/lib/.git")).unwrap();
+        }
+        std::fs::write(before.path().join(".git/index"), "old index").unwrap();
+        std::fs::write(after.path().join(".git/index"), "refreshed by git status").unwrap();
+        std::fs::write(after.path().join(".git/objects/ab12"), "new object").unwrap();
+        std::fs::write(after.path().join("vendor/lib/.git/FETCH_HEAD"), "x").unwrap();
+        let (diff, changes) = diff_trees(before.path(), after.path());
+        assert_eq!(changes, WorkspaceChanges::default());
+        assert!(diff.is_empty(), "{diff}");
     }
 }

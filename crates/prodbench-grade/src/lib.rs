@@ -20,6 +20,7 @@ pub mod llm_judge;
 mod reward;
 pub mod score;
 pub mod test_report;
+mod test_evidence;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,10 +6,14 @@
 //!   reply that cannot be read is answered once or twice with the parse error, then the
 //!   criterion is left ungraded.
 //! - Majority vote: with `samples > 1` the criterion is judged that many times; ties count
-//!   as not met (the claim was not shown). The vote is recorded in the verdict.
+//!   as not met (the claim was not shown). The vote, and a reason from the losing side, are
+//!   recorded in the verdict. A sample that fails (no readable reply, a model error) does
+//!   not sink the vote: the others decide, and the failures are recorded with the verdict.
+//!   The criterion is ungraded only when every sample failed.
 //! - Cache: verdicts are kept by a digest of (prompt version, model, samples, the full
 //!   prompt). The prompt holds the criterion and all the evidence it is judged on, so the
-//!   same criterion on the same evidence by the same judge is never paid for twice.
+//!   same criterion on the same evidence by the same judge is never paid for twice. A vote
+//!   that lost samples is not cached: the next run or regrade takes the full vote.
 //! - Transport retries (429, 5xx, timeouts) are the client's, with backoff.
 
 use std::sync::Arc;
@@ -19,7 +23,7 @@ use prodbench_llm::{ChatRequest, Client, JsonSchema, Message};
 use prodbench_task::rubric::Criterion;
 use sha2::{Digest, Sha256};
 
-use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, PROMPT_VERSION, SYSTEM_PROMPT};
+use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, DEFAULT_EVIDENCE_BUDGET, PROMPT_VERSION, SYSTEM_PROMPT};
 use crate::score::Verdict;
 
 /// Times an unreadable reply is answered with its parse error before giving up.
@@ -35,11 +39,19 @@ pub struct LlmJudge {
     client: Client,
     samples: u32,
     cache: Option<Arc<dyn VerdictCache>>,
+    /// Characters of evidence per prompt (the model's context window decides).
+    evidence_budget: usize,
 }
 
 impl LlmJudge {
     pub fn new(client: Client, samples: u32, cache: Option<Arc<dyn VerdictCache>>) -> Self {
-        LlmJudge { client, samples: samples.max(1), cache }
+        LlmJudge { client, samples: samples.max(1), cache, evidence_budget: DEFAULT_EVIDENCE_BUDGET }
+    }
+
+    /// Prompts hold at most `chars` characters of evidence (default [`DEFAULT_EVIDENCE_BUDGET`]).
+    pub fn with_evidence_budget(mut self, chars: usize) -> Self {
+        self.evidence_budget = chars;
+        self
     }
 
     fn cache_key(&self, user_prompt: &str) -> String {
@@ -86,22 +98,50 @@ impl Judge for LlmJudge {
     }
 
     async fn judge(&self, criterion: &Criterion, evidence: &JudgeEvidence) -> Result<Verdict, String> {
-        let user_prompt = prompt(criterion, evidence);
+        let user_prompt = prompt(criterion, evidence, self.evidence_budget);
         let key = self.cache_key(&user_prompt);
         if let Some(verdict) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             return Ok(verdict);
         }
-        let mut votes = Vec::new();
+        let (mut votes, mut errors) = (Vec::new(), Vec::new());
         for _ in 0..self.samples {
-            votes.push(self.sample(&user_prompt).await?);
+            match self.sample(&user_prompt).await {
+                Ok(vote) => votes.push(vote),
+                Err(error) => errors.push(error),
+            }
         }
-        let votes_met = votes.iter().filter(|(met, _)| *met).count() as u32;
-        let met = votes_met * 2 > self.samples;
-        let reason = votes.iter().find(|(m, _)| *m == met).map(|(_, r)| r.clone()).unwrap_or_default();
-        let verdict = Verdict { met, reason, votes_met, samples: self.samples, judge: self.model().to_string() };
-        if let Some(cache) = &self.cache {
+        if votes.is_empty() {
+            return Err(every_sample_failed(errors));
+        }
+        let verdict = tally(&votes, errors, self.model());
+        if let Some(cache) = self.cache.as_ref().filter(|_| verdict.sample_errors.is_empty()) {
             cache.put(&key, &verdict);
         }
         Ok(verdict)
+    }
+}
+
+/// The majority of `votes` (a tie is not met), with a reason from each side and the
+/// errors of the samples that did not vote.
+fn tally(votes: &[(bool, String)], sample_errors: Vec<String>, judge: &str) -> Verdict {
+    let votes_met = votes.iter().filter(|(met, _)| *met).count() as u32;
+    let samples = votes.len() as u32;
+    let met = votes_met * 2 > samples;
+    let reason_for = |side: bool| votes.iter().find(|(m, _)| *m == side).map(|(_, r)| r.clone());
+    Verdict {
+        met,
+        reason: reason_for(met).unwrap_or_default(),
+        votes_met,
+        samples,
+        judge: judge.to_string(),
+        minority_reason: reason_for(!met),
+        sample_errors,
+    }
+}
+
+fn every_sample_failed(mut errors: Vec<String>) -> String {
+    match errors.len() {
+        1 => errors.remove(0),
+        n => format!("all {n} samples failed; the first: {}", errors[0]),
     }
 }

@@ -5,8 +5,10 @@
 //!   scores 1 or 0; a reward key its value, clamped to [0, 1]).
 //! - The *composite* is the weighted mean of the component scores, over the components that
 //!   have checks (a task without a rubric: composite = reward).
-//! - *Pass* means every feature and operational check passed (engineering excluded), and no
-//!   tracked file changed in a `forbid_code_changes` task.
+//! - *Pass* means there is at least one feature or operational check and every one passed
+//!   (engineering excluded), and no tracked file changed in a `forbid_code_changes` task.
+//!   A test report that counts no test (all skipped, or none collected) is no evidence of
+//!   anything: the reward decides instead, as if there were no report.
 //! - *Resolve* means every must-pass criterion is met; a rubric without must-pass criteria
 //!   needs every criterion, and a task without criteria resolves when it passes.
 //! - *Points* are the signed rubric sum (a criterion without points counts its weight; a
@@ -32,11 +34,18 @@ pub struct Verdict {
     pub met: bool,
     /// A short reason quoting the evidence.
     pub reason: String,
-    /// Samples that said "met", out of `samples` (majority vote; 1 of 1 without voting).
+    /// Samples that said "met", out of `samples`, the samples that voted (majority vote; 1
+    /// of 1 without voting).
     pub votes_met: u32,
     pub samples: u32,
     /// The judge model that decided.
     pub judge: String,
+    /// A reason given by the losing side of a split vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minority_reason: Option<String>,
+    /// Why samples that did not vote failed (the vote is over the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_errors: Vec<String>,
 }
 
 /// How the workspace changed during the agent phase (paths relative to the workspace).
@@ -77,6 +86,9 @@ pub struct Check {
     pub votes_met: Option<u32>,
     #[serde(default)]
     pub samples: Option<u32>,
+    /// With a split vote: a reason the losing side gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minority_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,8 +148,8 @@ pub fn grade(inputs: &GradeInputs) -> TrialGrade {
     }
 }
 
-/// Per-test checks when the tests wrote a report; else per mapped reward key; else the
-/// reward as one check.
+/// Per-test checks when the tests wrote a report that counts some test; else per mapped
+/// reward key; else the reward as one check.
 fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
     let rubric = inputs.rubric;
     let check = |kind, name: &str, component, score: f64| Check {
@@ -152,8 +164,9 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         reason: None,
         votes_met: None,
         samples: None,
+        minority_reason: None,
     };
-    if let Some(tests) = inputs.tests {
+    if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
     }
     let Some(rewards) = inputs.rewards else { return Vec::new() };
@@ -188,6 +201,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 reason: verdict.map(|v| v.reason.clone()),
                 votes_met: verdict.map(|v| v.votes_met),
                 samples: verdict.map(|v| v.samples),
+                minority_reason: verdict.and_then(|v| v.minority_reason.clone()),
             }
         })
         .collect()
@@ -244,7 +258,11 @@ fn pass(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
     if !forbidden_changes.is_empty() {
         return Some(false);
     }
-    all_good(checks.iter().filter(|c| c.component != Component::Engineering).map(|c| c.passed))
+    let behaviour: Vec<&Check> = checks.iter().filter(|c| c.component != Component::Engineering).collect();
+    if behaviour.is_empty() {
+        return Some(false);
+    }
+    all_good(behaviour.iter().map(|c| c.passed))
 }
 
 fn resolve(checks: &[Check], forbidden_changes: &[String]) -> Option<bool> {
@@ -289,11 +307,11 @@ mod tests {
     }
 
     fn verdict(met: bool) -> Verdict {
-        Verdict { met, reason: "because".into(), votes_met: met as u32, samples: 1, judge: "j".into() }
+        Verdict { met, reason: "because".into(), votes_met: met as u32, samples: 1, judge: "j".into(), minority_reason: None, sample_errors: Vec::new() }
     }
 
     fn tests(results: &[(&str, bool)]) -> Vec<TestOutcome> {
-        results.iter().map(|(n, p)| TestOutcome { name: n.to_string(), passed: *p }).collect()
+        results.iter().map(|(n, p)| TestOutcome { name: n.to_string(), passed: *p, message: None }).collect()
     }
 
     const RUBRIC: &str = r#"
@@ -381,6 +399,26 @@ points = -5
         let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
         assert_eq!(grade.composite, Some(0.75));
         assert_eq!((grade.pass, grade.resolve, grade.points), (Some(false), Some(false), None));
+    }
+
+    #[test]
+    fn a_report_that_counts_no_test_falls_back_to_the_reward() {
+        let skipped = crate::test_report::parse_ctrf(r#"{"results": {"tests": [{"name": "test_a", "status": "skipped"}]}}"#).unwrap();
+        let rewards = Rewards { reward: 0.0, values: BTreeMap::from([("reward".into(), 0.0)]), source: "reward.txt".into() };
+        let none = BTreeMap::new();
+        let rubric = Rubric::tests_only();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: Some(&skipped), verdicts: &none, workspace: None });
+        assert_eq!((grade.pass, grade.resolve, grade.composite), (Some(false), Some(false), Some(0.0)), "{grade:?}");
+        assert_eq!(grade.checks.iter().map(|c| c.kind).collect::<Vec<_>>(), vec![CheckKind::Reward]);
+    }
+
+    #[test]
+    fn nothing_to_pass_is_not_a_pass() {
+        let rubric = rubric("[rewards]\nstyle = \"engineering\"\n");
+        let rewards = Rewards { reward: 1.0, values: BTreeMap::from([("style".into(), 1.0)]), source: "reward.json".into() };
+        let none = BTreeMap::new();
+        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        assert_eq!(grade.pass, Some(false), "no feature or operational check: {grade:?}");
     }
 
     #[test]

@@ -11,11 +11,23 @@ use std::path::Path;
 pub const CTRF_FILE: &str = "ctrf.json";
 pub const JUNIT_FILE: &str = "junit.xml";
 
+/// Characters kept of a test's message (its first line).
+const MESSAGE_CHARS: usize = 200;
+
 /// One test's outcome. Skipped tests are left out: they neither pass nor fail.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TestOutcome {
     pub name: String,
     pub passed: bool,
+    /// The first line of the report's message for the test (why it failed, usually).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The first non-empty line of a report's message, cut to [`MESSAGE_CHARS`].
+fn short_message(text: Option<&str>) -> Option<String> {
+    let line = text?.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(MESSAGE_CHARS).collect())
 }
 
 /// Reads the per-test report from a downloaded `/logs/verifier`, CTRF first. `Ok(None)` when
@@ -34,7 +46,7 @@ pub fn read_test_report(dir: &Path) -> Result<Option<Vec<TestOutcome>>, String> 
     Ok(None)
 }
 
-/// `{"results": {"tests": [{"name": ..., "status": "passed" | "failed" | "skipped" | "pending" | "other"}]}}`.
+/// `{"results": {"tests": [{"name": ..., "status": "passed" | "failed" | "skipped" | "pending" | "other", "message": ...}]}}`.
 pub fn parse_ctrf(text: &str) -> Result<Vec<TestOutcome>, String> {
     let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let tests = doc.pointer("/results/tests").and_then(|t| t.as_array()).ok_or("expected results.tests, an array")?;
@@ -42,9 +54,10 @@ pub fn parse_ctrf(text: &str) -> Result<Vec<TestOutcome>, String> {
     for (i, test) in tests.iter().enumerate() {
         let name = test.get("name").and_then(|n| n.as_str()).ok_or_else(|| format!("results.tests[{i}] has no name"))?;
         let status = test.get("status").and_then(|s| s.as_str()).ok_or_else(|| format!("results.tests[{i}] ({name}) has no status"))?;
+        let message = short_message(test.get("message").and_then(|m| m.as_str()));
         match status {
-            "passed" => outcomes.push(TestOutcome { name: name.into(), passed: true }),
-            "failed" | "other" => outcomes.push(TestOutcome { name: name.into(), passed: false }),
+            "passed" => outcomes.push(TestOutcome { name: name.into(), passed: true, message }),
+            "failed" | "other" => outcomes.push(TestOutcome { name: name.into(), passed: false, message }),
             "skipped" | "pending" => {}
             other => return Err(format!("results.tests[{i}] ({name}): unknown status {other:?}")),
         }
@@ -53,8 +66,8 @@ pub fn parse_ctrf(text: &str) -> Result<Vec<TestOutcome>, String> {
 }
 
 /// `<testsuite(s)>` with `<testcase name=".." classname="..">`; a `<failure>` or `<error>`
-/// child fails it, `<skipped>` leaves it out. Names are `classname::name` when a classname
-/// is given, as pytest reports them.
+/// child fails it (its `message`, else its text, is the test's message), `<skipped>` leaves
+/// it out. Names are `classname::name` when a classname is given, as pytest reports them.
 pub fn parse_junit(text: &str) -> Result<Vec<TestOutcome>, String> {
     let doc = roxmltree::Document::parse(text).map_err(|e| format!("not XML: {e}"))?;
     let mut outcomes = Vec::new();
@@ -64,11 +77,12 @@ pub fn parse_junit(text: &str) -> Result<Vec<TestOutcome>, String> {
             Some(class) => format!("{class}::{name}"),
             None => name.to_string(),
         };
-        let child = |tag: &str| case.children().any(|c| c.has_tag_name(tag));
-        if child("skipped") {
+        if case.children().any(|c| c.has_tag_name("skipped")) {
             continue;
         }
-        outcomes.push(TestOutcome { name: full, passed: !child("failure") && !child("error") });
+        let failure = case.children().find(|c| c.has_tag_name("failure") || c.has_tag_name("error"));
+        let message = failure.and_then(|f| short_message(f.attribute("message").or(f.text())));
+        outcomes.push(TestOutcome { name: full, passed: failure.is_none(), message });
     }
     if outcomes.is_empty() && !doc.descendants().any(|n| n.has_tag_name("testsuite") || n.has_tag_name("testsuites")) {
         return Err("no <testsuite> element".into());
@@ -84,12 +98,13 @@ mod tests {
     fn ctrf_statuses_map_to_outcomes() {
         let text = r#"{"results": {"tool": {"name": "pytest"}, "tests": [
             {"name": "test_a", "status": "passed", "duration": 1},
-            {"name": "test_b", "status": "failed"},
+            {"name": "test_b", "status": "failed", "message": "\nAssertionError: 1 != 2\n  at line 3"},
             {"name": "test_c", "status": "skipped"},
             {"name": "test_d", "status": "other"}]}}"#;
         let outcomes = parse_ctrf(text).unwrap();
         let summary: Vec<(&str, bool)> = outcomes.iter().map(|o| (o.name.as_str(), o.passed)).collect();
         assert_eq!(summary, vec![("test_a", true), ("test_b", false), ("test_d", false)]);
+        assert_eq!(outcomes[1].message.as_deref(), Some("AssertionError: 1 != 2"), "the first line of the message");
     }
 
     #[test]
@@ -110,6 +125,8 @@ mod tests {
         let outcomes = parse_junit(text).unwrap();
         let summary: Vec<(&str, bool)> = outcomes.iter().map(|o| (o.name.as_str(), o.passed)).collect();
         assert_eq!(summary, vec![("tests.test_api::test_ok", true), ("tests.test_api::test_bad", false), ("test_crash", false)]);
+        let messages: Vec<Option<&str>> = outcomes.iter().map(|o| o.message.as_deref()).collect();
+        assert_eq!(messages, vec![None, Some("boom"), None]);
         assert!(parse_junit("<html/>").is_err());
         assert!(parse_junit("not xml").unwrap_err().starts_with("not XML"));
     }

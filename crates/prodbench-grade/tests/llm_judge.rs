@@ -26,7 +26,7 @@ fn criterion() -> Criterion {
 }
 
 fn evidence(answer: &str) -> JudgeEvidence {
-    JudgeEvidence { instruction: "Which function computes the checksum?".into(), answer: Some(answer.into()), budget: 4000, ..Default::default() }
+    JudgeEvidence { instruction: "Which function computes the checksum?".into(), answer: Some(answer.into()), ..Default::default() }
 }
 
 fn judge(server: &ScriptedServer, protocol: Protocol, samples: u32, cache: Option<Arc<dyn VerdictCache>>) -> LlmJudge {
@@ -99,6 +99,38 @@ async fn a_majority_vote_records_the_split() {
     let server = ScriptedServer::start(script).await;
     let verdict = judge(&server, Protocol::OpenAi, 3, None).judge(&criterion(), &evidence("adler32")).await.unwrap();
     assert_eq!((verdict.met, verdict.votes_met, verdict.samples), (true, 2, 3));
+    assert_eq!(verdict.minority_reason.as_deref(), Some("the answer says \"adler32\""), "the losing side's reason is kept");
+}
+
+#[tokio::test]
+async fn a_failed_sample_leaves_the_vote_to_the_others() {
+    let rejected = Reply::Status { status: 400, body: r#"{"error": "bad request"}"#.into(), retry_after: None };
+    let dissent = Reply::OpenAiText(r#"{"reason": "no modulus is named", "met": false}"#.into());
+    let script = vec![Reply::OpenAiText(verdict_json(true)), rejected, dissent, Reply::OpenAiText(verdict_json(true))];
+    let server = ScriptedServer::start(script).await;
+    let cache = Arc::new(MemoryCache::default());
+    let judge = judge(&server, Protocol::OpenAi, 4, Some(cache.clone()));
+    let verdict = judge.judge(&criterion(), &evidence("adler32")).await.unwrap();
+    assert_eq!((verdict.met, verdict.votes_met, verdict.samples), (true, 2, 3), "{verdict:?}");
+    assert_eq!(verdict.minority_reason.as_deref(), Some("no modulus is named"));
+    assert_eq!(verdict.sample_errors.len(), 1);
+    assert!(verdict.sample_errors[0].contains("400"), "{:?}", verdict.sample_errors);
+    assert!(cache.0.lock().unwrap().is_empty(), "a vote that lost samples is not cached");
+
+    let all_failing = ScriptedServer::start(vec![Reply::OpenAiText("no json".into())]).await;
+    let error = self::judge(&all_failing, Protocol::OpenAi, 2, None).judge(&criterion(), &evidence("adler32")).await.unwrap_err();
+    assert!(error.starts_with("all 2 samples failed; the first: no readable reply"), "{error}");
+}
+
+#[tokio::test]
+async fn the_evidence_budget_bounds_the_prompt() {
+    let server = ScriptedServer::start(vec![Reply::OpenAiText(verdict_json(true))]).await;
+    let long_answer = "adler32 ".repeat(10_000);
+    judge(&server, Protocol::OpenAi, 1, None).with_evidence_budget(2_000).judge(&criterion(), &evidence(&long_answer)).await.unwrap();
+    judge(&server, Protocol::OpenAi, 1, None).judge(&criterion(), &evidence(&long_answer)).await.unwrap();
+    let sizes: Vec<usize> = server.requests().iter().map(|r| r.body["messages"].to_string().len()).collect();
+    assert!(sizes[0] < 4_000, "2,000 characters of evidence, the system prompt and the framing: {sizes:?}");
+    assert!(sizes[1] > 24_000, "the default budget: {sizes:?}");
 }
 
 #[derive(Default)]

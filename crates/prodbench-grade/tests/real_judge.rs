@@ -51,7 +51,7 @@ fn case(item: &Labelled) -> (Criterion, JudgeEvidence) {
         _ => EvidenceKind::Tests,
     };
     let criterion = Criterion { id: "c".into(), claim: item.claim.clone(), component: Component::Feature, weight: 1.0, points: None, evidence: vec![kind], must_pass: false };
-    let mut evidence = JudgeEvidence { instruction: "Complete the software engineering task.".into(), budget: 6000, ..Default::default() };
+    let mut evidence = JudgeEvidence { instruction: "Complete the software engineering task.".into(), ..Default::default() };
     match kind {
         EvidenceKind::Answer => evidence.answer = Some(item.text.clone()),
         EvidenceKind::Diff => evidence.diff = item.text.clone(),
@@ -71,7 +71,7 @@ async fn a_real_local_model_agrees_with_the_labels() {
     config.temperature = Some(0.0);
     config.max_tokens = 256;
     config.request_timeout = Duration::from_secs(300);
-    let judge = LlmJudge::new(Client::new(config), 1, None);
+    let judge = LlmJudge::new(Client::new(config), 1, None).with_evidence_budget(6000);
     let mut lines = Vec::new();
     // Agreements among the items labelled true, and among those labelled false.
     let mut agreed = [(0, 0), (0, 0)];

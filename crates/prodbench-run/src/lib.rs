@@ -95,6 +95,13 @@ pub struct JudgeSettings {
     pub max_tokens: u32,
     #[serde(default)]
     pub temperature: JudgeTemperature,
+    /// Characters of evidence per judge prompt.
+    #[serde(default = "default_context_chars")]
+    pub context_chars: usize,
+}
+
+fn default_context_chars() -> usize {
+    prodbench_grade::judge::DEFAULT_EVIDENCE_BUDGET
 }
 
 /// The judge's reply budget when none was given (and in jobs recorded before it could be).

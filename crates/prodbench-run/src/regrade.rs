@@ -9,6 +9,10 @@
 //! costs no model calls. Each regrade's verifier output goes to `regrade/<n>/` and the new
 //! grade is recorded next to the old ones, never over them. The trial's reward and status
 //! follow the new grade, so a `verifier_error` fixed by a corrected test scores again.
+//!
+//! Evidence is collected only while the agent runs, so a trial that ran before its task
+//! had a rubric has none: regrading it is an error (run it again), never a judgement on
+//! empty evidence.
 
 use std::path::Path;
 
@@ -47,6 +51,7 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
     if !workspace.is_dir() {
         return Err(format!("{} is missing: this trial kept no final workspace", workspace.display()));
     }
+    let evidence = saved_evidence(ctx, trial)?;
     let config = &ctx.task.config;
     let environment = ctx.provider.prepare(ctx.task, scaled(config.environment.build_timeout_sec, ctx.timeout_multiplier)).await.map_err(|e| e.to_string())?;
     let round = next_round(&ctx.trial_dir.join("regrade"));
@@ -62,12 +67,24 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
     };
     let answer = Some(ctx.trial_dir.join(ANSWER_COPY)).filter(|a| a.is_file());
     let verification = verify_saved_workspace(&verify_ctx, &workspace, answer.as_deref()).await.map_err(|e| e.to_string())?;
-    let evidence = ctx.task.rubric.as_ref().map(|_| Evidence::load(ctx.trial_dir));
     let grading = Grading { task: ctx.task, trial_dir: ctx.trial_dir, weights: ctx.weights, judge: ctx.judge };
     let grade = grade_verified(&grading, &output_dir, &verification, evidence.as_ref()).await?;
     let reward = verification.rewards.reward;
     let status = graded_status(grade.pass.unwrap_or(reward >= 1.0), trial.status);
     Ok(Regrade { grade, reward, status })
+}
+
+/// The judge's evidence saved with the trial, when the task's rubric needs it (criteria
+/// for the judge, or code changes to forbid).
+fn saved_evidence(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<Option<Evidence>, String> {
+    let Some(rubric) = &ctx.task.rubric else { return Ok(None) };
+    let judged = ctx.judge.is_some() && !rubric.criteria.is_empty();
+    if !judged && !rubric.forbid_code_changes {
+        return Ok(None);
+    }
+    Evidence::load(ctx.trial_dir)
+        .map(Some)
+        .ok_or_else(|| format!("trial {} has no saved judge evidence (it ran without a rubric); run it again", trial.trial_id))
 }
 
 /// 1 + the number of earlier regrades of this trial.

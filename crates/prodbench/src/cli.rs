@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use prodbench_grade::judge::{DEFAULT_EVIDENCE_BUDGET, MIN_EVIDENCE_BUDGET};
 
 #[derive(Parser)]
 #[command(
@@ -198,6 +199,11 @@ pub struct GradingArgs {
     /// `omit` to send none (reasoning models such as OpenAI's o-series refuse one)
     #[arg(long, default_value = "auto", value_name = "auto|omit|T", help_heading = "Grading")]
     pub judge_temperature: prodbench_run::JudgeTemperature,
+
+    /// Characters of evidence in each judge prompt, shared among the sections a criterion
+    /// asks for (about 4 characters per token; leave room for the reply)
+    #[arg(long, value_name = "CHARS", default_value_t = DEFAULT_EVIDENCE_BUDGET as u64, value_parser = clap::value_parser!(u64).range(MIN_EVIDENCE_BUDGET as u64..), help_heading = "Grading")]
+    pub judge_context_chars: u64,
 
     /// Component weights for every task, e.g. `feature=0.5,operational=0.4,engineering=0.1`
     /// [default: each task's rubric.toml, else 0.6/0.3/0.1]

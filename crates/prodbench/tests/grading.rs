@@ -11,8 +11,8 @@ fn met(met: bool) -> Reply {
     Reply::OpenAiText(format!(r#"{{"reason": "the answer reads \"adler32() ... 65521\"", "met": {met}}}"#))
 }
 
-fn run_args<'a>(server_url: &'a str, agent: &'a str, task: &'a str) -> Vec<&'a str> {
-    vec!["run", task, "--env", "local", "--agent", agent, "-k", "2", "-n", "1", "--json", "--judge-model", "scripted-judge", "--judge-base-url", server_url]
+fn run_args<'a>(server_url: &'a str, agent: &'a str, task: &'a str, attempts: &'a str) -> Vec<&'a str> {
+    vec!["run", task, "--env", "local", "--agent", agent, "-k", attempts, "-n", "1", "--json", "--judge-model", "scripted-judge", "--judge-base-url", server_url]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -24,7 +24,7 @@ async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
     let task = repo_root().join("examples/local-codebase-qna");
     let task = task.to_str().unwrap();
 
-    let (run, code) = prodbench_json(jobs.path(), &run_args(&url, "oracle", task));
+    let (run, code) = prodbench_json(jobs.path(), &run_args(&url, "oracle", task, "2"));
     assert_eq!(code, 0, "{run:#}");
     let job = run["job_id"].as_str().unwrap().to_string();
     assert_eq!(server.requests().len(), 3, "attempt 2 has the same evidence: its verdicts come from the cache");
@@ -138,4 +138,63 @@ async fn a_failing_judge_is_reported_not_hidden() {
         let reason = check["reason"].as_str().unwrap();
         assert!(reason.starts_with("judge failed: ") && reason.contains("401"), "{reason}");
     }
+}
+
+/// The question-answering example, copied so a test can change it.
+fn qna_copy(root: &std::path::Path) -> std::path::PathBuf {
+    let task = root.join("qna");
+    copy_tree(&repo_root().join("examples/local-codebase-qna"), &task);
+    task
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_metadata_and_probe_leftovers_are_not_charged_to_a_read_only_agent() {
+    let server = ScriptedServer::start(vec![met(true), met(true), met(false)]).await;
+    let url = server.url();
+    let jobs = tempfile::tempdir().unwrap();
+    let task = qna_copy(jobs.path());
+    write(&task, "environment/setup.sh", "mkdir -p .git && echo 'index before' > .git/index\n");
+    // What `git status` does to a repository it only reads.
+    let solve = std::fs::read_to_string(task.join("solution/solve.sh")).unwrap();
+    write(&task, "solution/solve.sh", &format!("{solve}echo 'index refreshed' > /app/.git/index\n"));
+    let rubric = std::fs::read_to_string(task.join("rubric.toml")).unwrap();
+    write(&task, "rubric.toml", &format!("{rubric}\n[[state]]\nname = \"leaves-a-cache\"\ncommand = \"touch /app/src/probe.pyc && echo probed\"\n"));
+
+    let mut args = run_args(&url, "oracle", task.to_str().unwrap(), "1");
+    args.extend(["--judge-context-chars", "2000"]);
+    let (run, code) = prodbench_json(jobs.path(), &args);
+    assert_eq!(code, 0, "{run:#}");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(jobs.path().join(run["job_id"].as_str().unwrap()).join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["judge"]["context_chars"], 2000, "recorded with the job, so a resume or regrade judges with the same budget");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", run["job_id"].as_str().unwrap(), "--json"]);
+    let trial = &shown["trials"][0];
+    let grade = &trial["grade"];
+    assert_eq!(grade["forbidden_changes"], serde_json::json!([]), "{grade:#}");
+    assert_eq!(grade["scratch_files"], serde_json::json!([]), "{grade:#}");
+    assert_eq!((grade["pass"].as_bool(), grade["points"].as_f64()), (Some(true), Some(1.0)), "{grade:#}");
+    let trial_dir = jobs.path().join(run["job_id"].as_str().unwrap()).join(trial["dir"].as_str().unwrap());
+    let diff = std::fs::read_to_string(trial_dir.join("diff.patch")).unwrap();
+    assert!(diff.is_empty(), "{diff}");
+    let probe = std::fs::read_to_string(trial_dir.join("state/leaves-a-cache.txt")).unwrap();
+    assert!(probe.contains("probed"), "the probe still ran: {probe}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rubric_added_after_the_run_cannot_be_judged_on_missing_evidence() {
+    let server = ScriptedServer::start(vec![met(true)]).await;
+    let jobs = tempfile::tempdir().unwrap();
+    let task = qna_copy(jobs.path());
+    let rubric = std::fs::read_to_string(task.join("rubric.toml")).unwrap();
+    std::fs::remove_file(task.join("rubric.toml")).unwrap();
+    let (run, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json"]);
+    assert_eq!(code, 0, "{run:#}");
+
+    write(&task, "rubric.toml", &rubric);
+    let job = run["job_id"].as_str().unwrap();
+    let (regraded, code) = prodbench_json(jobs.path(), &["regrade", job, "--json", "--judge-model", "scripted-judge", "--judge-base-url", &server.url()]);
+    assert_eq!(code, 1, "{regraded:#}");
+    let trial = &regraded["trials"][0];
+    let expected = format!("trial {} has no saved judge evidence (it ran without a rubric); run it again", trial["trial_id"].as_str().unwrap());
+    assert_eq!(trial["error"].as_str(), Some(expected.as_str()), "{regraded:#}");
+    assert!(server.requests().is_empty(), "nothing was judged on empty evidence");
 }

@@ -32,6 +32,7 @@ pub fn judge_settings(args: &GradingArgs) -> Option<JudgeSettings> {
         samples: args.judge_samples,
         max_tokens: args.judge_max_tokens,
         temperature: args.judge_temperature,
+        context_chars: args.judge_context_chars as usize,
     })
 }
 
@@ -68,5 +69,6 @@ pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<A
     config.temperature = settings.temperature.for_samples(settings.samples);
     config.max_tokens = settings.max_tokens;
     let cache = Store::open(store.root()).context("opening the judge's verdict cache")?;
-    Ok(Some(Arc::new(LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))))))
+    let judge = LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))).with_evidence_budget(settings.context_chars);
+    Ok(Some(Arc::new(judge)))
 }

@@ -281,6 +281,7 @@ mod tests {
             reason: None,
             votes_met: None,
             samples: None,
+            minority_reason: None,
         };
         TrialGrade {
             checks: vec![unjudged],

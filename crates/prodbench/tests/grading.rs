@@ -59,6 +59,7 @@ async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
     for id in ["chart-leaderboard", "chart-heatmap", "chart-failures", "names-function"] {
         assert!(page.contains(id), "the HTML report lacks {id}");
     }
+    assert!(page.contains("format version 1"), "the HTML report renders the --json document");
 
     // A regrade verifies the saved workspaces again; nothing changed, so no model call.
     let before = server.requests().len();

@@ -11,7 +11,7 @@ use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};
 use crate::cli::ReportArgs;
-use crate::output::{print_json, table};
+use crate::output::{json_document, print_json, table};
 
 /// Where a job records its tasks' metadata, for breakdowns.
 pub const TASKS_FILE: &str = "tasks.json";
@@ -28,7 +28,7 @@ pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
     }
     let report = build(&inputs, args.by_job);
     if let Some(path) = &args.html {
-        let doc = serde_json::to_value(&report).expect("reports serialize");
+        let doc = json_document("report", &report);
         std::fs::write(path, prodbench_report::html::render(&doc)).with_context(|| format!("writing {}", path.display()))?;
         if !args.json {
             eprintln!("wrote {}", path.display());

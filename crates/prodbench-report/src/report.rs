@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use prodbench_store::{final_tries, JobRecord, TrialRecord};
+use prodbench_store::{final_tries, JobRecord, TrialRecord, TrialStatus};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
@@ -123,7 +123,11 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
         let mut built = row(label, jobs.clone(), &scored);
         let finished: Vec<&&TrialRecord> = records.iter().filter(|t| t.status.is_some()).collect();
         let row_stats: Vec<Option<&TrialStats>> = finished.iter().map(|t| stats.get(t.trial_id.as_str()).copied()).collect();
-        built.usage = Usage::over(&row_stats);
+        // What the agent spent, over the trials it ran in: an infrastructure error or an
+        // interrupted trial leaves no trajectory, and would otherwise blank the row's usage.
+        let ran: Vec<Option<&TrialStats>> =
+            finished.iter().zip(&row_stats).filter(|(t, _)| t.status.is_some_and(TrialStatus::is_scored)).map(|(_, s)| *s).collect();
+        built.usage = Usage::over(&ran);
         failure_modes.insert(label.clone(), built.statuses.clone());
         rows.push(built);
         for ((record, trial), stats) in finished.into_iter().zip(scored).zip(row_stats) {
@@ -181,4 +185,36 @@ fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown>
             Breakdown { by, group, scores }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(trials: &[TrialStatus], stats: impl Fn(u32) -> Option<TrialStats>) -> JobInput {
+        let trials: Vec<TrialRecord> = (1..)
+            .zip(trials)
+            .map(|(attempt, status)| {
+                let mut trial = TrialRecord::starting("j", format!("j.t__a{attempt}"), &format!("t__a{attempt}"), "t", "digest", "a", attempt, 1);
+                trial.status = Some(*status);
+                trial
+            })
+            .collect();
+        let stats = trials.iter().filter_map(|t| Some((t.trial_id.clone(), stats(t.attempt)?))).collect();
+        let job = JobRecord { job_id: "j".into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "a"}) };
+        JobInput { job, trials, tasks: BTreeMap::new(), stats }
+    }
+
+    #[test]
+    fn usage_leaves_out_trials_the_agent_never_ran() {
+        use TrialStatus::*;
+        let spent = |cost| TrialStats { steps: 4, prompt_tokens: Some(100), completion_tokens: Some(10), cost_usd: Some(cost), ..Default::default() };
+        // Attempt 3 hit an infrastructure error and attempt 4 was interrupted: no trajectory.
+        let input = job(&[Passed, Failed, InfraError, Interrupted], |attempt| (attempt <= 2).then(|| spent(f64::from(attempt))));
+        let report = build(&[input], false);
+        let usage = &report.rows[0].usage;
+        assert_eq!((usage.cost_usd, usage.tokens, usage.steps), (Some(1.5), Some(110.0), Some(4.0)));
+        assert_eq!(report.trials.len(), 4, "every finished trial is listed");
+        assert!(report.trials[2].stats.is_none());
+    }
 }

@@ -60,6 +60,9 @@ pub enum CheckKind {
 pub struct Check {
     pub kind: CheckKind,
     pub name: String,
+    /// What the criterion claims (criteria only).
+    #[serde(default)]
+    pub claim: Option<String>,
     pub component: Component,
     /// Weight within the component (0 for penalties, which count only in points).
     pub weight: f64,
@@ -77,6 +80,9 @@ pub struct Check {
     pub votes_met: Option<u32>,
     #[serde(default)]
     pub samples: Option<u32>,
+    /// The judge model that decided (criteria only).
+    #[serde(default)]
+    pub judge: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +149,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
     let check = |kind, name: &str, component, score: f64| Check {
         kind,
         name: name.to_string(),
+        claim: None,
         component,
         weight: 1.0,
         score: Some(score),
@@ -152,6 +159,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         reason: None,
         votes_met: None,
         samples: None,
+        judge: None,
     };
     if let Some(tests) = inputs.tests {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
@@ -179,6 +187,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
             Check {
                 kind: CheckKind::Criterion,
                 name: criterion.id.clone(),
+                claim: Some(criterion.claim.clone()),
                 component: criterion.component,
                 weight: criterion.weight,
                 score: passed.map(|p| if p { 1.0 } else { 0.0 }),
@@ -188,6 +197,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 reason: verdict.map(|v| v.reason.clone()),
                 votes_met: verdict.map(|v| v.votes_met),
                 samples: verdict.map(|v| v.samples),
+                judge: verdict.map(|v| v.judge.clone()),
             }
         })
         .collect()
@@ -341,6 +351,15 @@ points = -5
         assert!(grade.complete);
         let drains = grade.checks.iter().find(|c| c.name == "drains").unwrap();
         assert_eq!((drains.votes_met, drains.samples, drains.reason.as_deref()), (Some(1), Some(1), Some("because")), "the verdict's vote is kept");
+        assert_eq!((drains.claim.as_deref(), drains.judge.as_deref()), (Some("drains on SIGTERM"), Some("j")), "the claim and the judge are kept");
+    }
+
+    #[test]
+    fn a_grade_written_before_claims_and_judges_were_kept_still_loads() {
+        let old = r#"{"kind": "criterion", "name": "drains", "component": "operational", "weight": 3.0, "score": 1.0, "passed": true,
+                      "must_pass": true, "points": 3.0, "reason": "because"}"#;
+        let check: Check = serde_json::from_str(old).expect("an old check loads");
+        assert_eq!((check.claim, check.judge, check.votes_met), (None, None, None));
     }
 
     #[test]

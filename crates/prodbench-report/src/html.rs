@@ -81,8 +81,8 @@ svg.chart line.whisker{stroke:#1f2328;stroke-width:1.5}
 .status-agent_limit,.status-agent_error{background:#fff1e5;color:#953800}
 .status-verifier_error{background:#fbefff;color:#6e40c9}
 .status-infra_error,.status-interrupted{background:#eaeef2;color:#424a53}
-.outcome-met{background:#dafbe1;color:#116329}
-.outcome-unmet{background:#ffebe9;color:#a40e26;font-weight:600}
+.outcome-good{background:#dafbe1;color:#116329}
+.outcome-bad{background:#ffebe9;color:#a40e26;font-weight:600}
 .outcome-ungraded{background:#fff;color:var(--muted);border:1px dashed #8c959f;font-style:italic}
 .flag{background:#ddf4ff;color:#0550ae}
 form.filter{display:flex;gap:16px;margin:8px 0}
@@ -90,6 +90,7 @@ section.trial{border:1px solid var(--border);border-radius:6px;padding:12px 16px
 section.trial:target{border-color:var(--link);box-shadow:0 0 0 2px #ddf4ff}
 pre.error{background:#fff5f5;border:1px solid #ffcecb;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;margin:8px 0}
 td.reason{max-width:420px;overflow-wrap:anywhere}
+.claim{color:var(--muted);max-width:360px}
 "#;
 
 /// Hides the trials (index rows and detail sections) that do not match the filter form.
@@ -454,7 +455,7 @@ fn trials_section(report: &Value) -> String {
         return section("trials", "Trials", &empty("No trials in this report."));
     }
     let head = "<tr><th>Task</th><th>Agent</th><th class=\"num\">Attempt</th><th>Status</th><th class=\"num\">Score</th>\
-                <th class=\"num\">Checks met</th></tr>";
+                <th class=\"num\">Checks passed</th></tr>";
     let mut seen_agents = HashSet::new();
     let index: String = trials
         .iter()
@@ -470,7 +471,7 @@ fn trials_section(report: &Value) -> String {
                 raw_number_at(trial, "/attempt"),
                 status_badge(str_at(trial, "/status")),
                 fmt_number(num_at(trial, "/score"), 1),
-                checks_met(trial),
+                checks_passed(trial),
             )
         })
         .collect();
@@ -519,6 +520,7 @@ fn trial_page(trial: &Value) -> String {
         ("Points", fmt_number(num_at(trial, "/points"), 1)),
         ("Ungraded checks", raw_number_at(trial, "/ungraded")),
         ("Components", components_summary(trial)),
+        ("Judged by", judges(trial)),
         ("Limit hit", str_at(trial, "/agent_limit").map_or_else(|| MISSING.to_string(), escape)),
         ("Agent's work", work_summary(trial)),
         ("Job", format!("<code>{}</code>", text_at(trial, "/job_id"))),
@@ -546,6 +548,12 @@ fn trial_page(trial: &Value) -> String {
     )
 }
 
+/// The judge models that decided the trial's criteria.
+fn judges(trial: &Value) -> String {
+    let judges: BTreeSet<&str> = items(trial, "/grade/checks").iter().filter_map(|check| str_at(check, "/judge")).collect();
+    if judges.is_empty() { MISSING.to_string() } else { judges.into_iter().map(escape).collect::<Vec<_>>().join(", ") }
+}
+
 /// The judge's reason, with the vote when several samples disagreed.
 fn judge_reason(check: &Value) -> String {
     let reason = str_at(check, "/reason").map_or_else(String::new, escape);
@@ -560,14 +568,15 @@ fn checks_table(trial: &Value) -> String {
     if checks.is_empty() {
         return empty("No checks graded.");
     }
-    let head = "<tr><th>Kind</th><th>Name</th><th>Component</th><th class=\"num\">Weight</th><th class=\"num\">Points</th>\
+    let head = "<tr><th>Kind</th><th>Name and claim</th><th>Component</th><th class=\"num\">Weight</th><th class=\"num\">Points</th>\
                 <th class=\"num\">Score</th><th>Outcome</th><th>Judge's reason</th></tr>";
     let body: String = checks
         .iter()
         .map(|check| {
             let must_pass = if check.get("must_pass").and_then(Value::as_bool) == Some(true) { " <span class=\"flag\">must pass</span>" } else { "" };
+            let claim = str_at(check, "/claim").map_or_else(String::new, |claim| format!("<div class=\"claim\">{}</div>", escape(claim)));
             format!(
-                "<tr><td>{}</td><td>{}{must_pass}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                "<tr><td>{}</td><td>{}{must_pass}{claim}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td>{}</td><td class=\"reason\">{}</td></tr>\n",
                 text_at(check, "/kind"),
                 text_at(check, "/name"),
@@ -575,7 +584,7 @@ fn checks_table(trial: &Value) -> String {
                 fmt_number(num_at(check, "/weight"), 2),
                 fmt_number(num_at(check, "/points"), 1),
                 fmt_number(num_at(check, "/score"), 2),
-                outcome_badge(check.get("passed")),
+                outcome_badge(check),
                 judge_reason(check),
             )
         })
@@ -839,26 +848,34 @@ fn status_badge(status: Option<&str>) -> String {
     format!("<span class=\"status status-{class}\">{}</span>", escape(status))
 }
 
-fn outcome_badge(passed: Option<&Value>) -> &'static str {
-    match passed.and_then(Value::as_bool) {
-        Some(true) => "<span class=\"outcome outcome-met\">met</span>",
-        Some(false) => "<span class=\"outcome outcome-unmet\">not met</span>",
-        None => "<span class=\"outcome outcome-ungraded\">ungraded</span>",
+/// A check's outcome: a test passes or fails, a criterion is met or not, and a penalty (a
+/// criterion with negative points, whose good outcome is a false claim) is avoided or triggered.
+fn outcome_badge(check: &Value) -> String {
+    let penalty = num_at(check, "/points").is_some_and(|points| points < 0.0);
+    let (good, bad) = match str_at(check, "/kind") {
+        Some("criterion") if penalty => ("penalty avoided", "penalty triggered"),
+        Some("criterion") => ("met", "not met"),
+        _ => ("passed", "failed"),
+    };
+    match check.get("passed").and_then(Value::as_bool) {
+        Some(true) => format!("<span class=\"outcome outcome-good\">{good}</span>"),
+        Some(false) => format!("<span class=\"outcome outcome-bad\">{bad}</span>"),
+        None => "<span class=\"outcome outcome-ungraded\">ungraded</span>".to_string(),
     }
 }
 
-/// "met/graded" over the trial's checks, e.g. "2/2 (3 ungraded)".
-fn checks_met(trial: &Value) -> String {
+/// "passed/graded" over the trial's checks, e.g. "2/2 (3 ungraded)".
+fn checks_passed(trial: &Value) -> String {
     let checks = items(trial, "/grade/checks");
     if checks.is_empty() {
         return MISSING.to_string();
     }
     let outcomes: Vec<Option<bool>> = checks.iter().map(|check| check.get("passed").and_then(Value::as_bool)).collect();
-    let met = outcomes.iter().filter(|o| **o == Some(true)).count();
+    let passed = outcomes.iter().filter(|o| **o == Some(true)).count();
     let graded = outcomes.iter().filter(|o| o.is_some()).count();
     let ungraded = outcomes.len() - graded;
     let ungraded = if ungraded > 0 { format!(" <span class=\"muted\">({ungraded} ungraded)</span>") } else { String::new() };
-    format!("{met}/{graded}{ungraded}")
+    format!("{passed}/{graded}{ungraded}")
 }
 
 /// "feature 100 (weight 0.6, 2 ungraded)" for each component of the trial's grade.
@@ -1116,7 +1133,7 @@ mod tests {
             assert!(html.contains(&format!("href=\"#{id}\"")), "a link to {id}");
         }
         assert!(html.contains("href=\"#trials-oracle\""), "the leaderboard links to the agent's trials");
-        for outcome in ["outcome-met", "outcome-unmet", "outcome-ungraded"] {
+        for outcome in ["outcome-good", "outcome-bad", "outcome-ungraded"] {
             assert!(html.contains(outcome), "checks show {outcome}");
         }
     }
@@ -1151,6 +1168,17 @@ mod tests {
     }
 
     #[test]
+    fn a_penalty_reads_avoided_or_triggered_with_its_claim() {
+        let check = |passed: bool, points: f64| json!({"kind": "criterion", "name": "c", "claim": "claims <done>", "points": points, "passed": passed});
+        assert_eq!(outcome_badge(&check(true, -5.0)), "<span class=\"outcome outcome-good\">penalty avoided</span>");
+        assert_eq!(outcome_badge(&check(false, -5.0)), "<span class=\"outcome outcome-bad\">penalty triggered</span>");
+        assert_eq!(outcome_badge(&check(true, 3.0)), "<span class=\"outcome outcome-good\">met</span>");
+        assert_eq!(outcome_badge(&json!({"kind": "test", "passed": false})), "<span class=\"outcome outcome-bad\">failed</span>");
+        let trial = json!({"trial_id": "t", "grade": {"checks": [check(false, -5.0)]}});
+        assert!(trial_page(&trial).contains("<div class=\"claim\">claims &lt;done&gt;</div>"));
+    }
+
+    #[test]
     fn escapes_hostile_strings() {
         let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>&";
         let report = json!({
@@ -1160,7 +1188,7 @@ mod tests {
             "failure_modes": {hostile: {hostile: 1, "infra_error": 1}},
             "trials": [{
                 "agent": hostile, "task": hostile, "trial_id": hostile, "status": hostile, "error": hostile, "dir": hostile, "job_id": hostile,
-                "grade": {"checks": [{"kind": hostile, "name": hostile, "component": hostile, "passed": false, "reason": hostile}],
+                "grade": {"checks": [{"kind": hostile, "name": hostile, "claim": hostile, "component": hostile, "passed": false, "reason": hostile, "judge": hostile}],
                           "components": [{"component": hostile}], "forbidden_changes": [hostile]}
             }, {"agent": "a", "task": "t", "trial_id": "i", "status": "infra_error", "error": hostile}],
             "settings": {"level": 0.95}

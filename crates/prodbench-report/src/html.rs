@@ -169,12 +169,15 @@ fn leaderboard_section(report: &Value, agents: &[String]) -> String {
          <th class=\"num\">{level}t interval</th><th class=\"num\">Pass</th><th class=\"num\">Resolve</th>\
          <th class=\"num\">pass@1</th><th class=\"num\">pass@k (largest k)</th><th class=\"num\">Mean points</th>\
          <th class=\"num\">Tasks</th><th class=\"num\">Trials</th><th class=\"num\">Infra errors</th>\
-         <th class=\"num\">Ungraded trials</th></tr>"
+         <th class=\"num\">Ungraded trials</th><th class=\"num\">Cost per trial</th><th class=\"num\">Tokens per trial</th>\
+         <th class=\"num\">Steps per trial</th></tr>"
     );
     let agents_with_trials = trial_agents(report);
     let body: String = rows.iter().map(|row| leaderboard_row(row, &agents_with_trials)).collect();
     let intro = "<p class=\"muted\">Score: mean over tasks of each task's mean trial score (0-100), every task weighing the same. \
-                 Pass and resolve rates count scored trials; infrastructure errors are not scored.</p>";
+                 Pass and resolve rates count scored trials; infrastructure errors are not scored. \
+                 Cost, tokens and steps are means over the trials the agent ran in, from their trajectories; \
+                 - when some of those trials did not record them.</p>";
     section("leaderboard", "Leaderboard", &[intro, &table("leaderboard", &head, &body), &leaderboard_chart(rows, agents)].concat())
 }
 
@@ -208,6 +211,9 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
         raw_number_at(row, "/trials"),
         infra_errors,
         raw_number_at(row, "/ungraded_trials"),
+        fmt_cost(num_at(row, "/cost_usd")),
+        fmt_thousands(num_at(row, "/tokens")),
+        fmt_number(num_at(row, "/steps"), 1),
     ];
     let numbers: String = cells.iter().map(|cell| format!("<td class=\"num\">{cell}</td>")).collect();
     format!("<tr><td>{agent_cell}</td>{numbers}</tr>\n")
@@ -498,7 +504,7 @@ fn work_summary(trial: &Value) -> String {
         return "no trajectory".to_string();
     }
     let count = |field: &str| raw_number_at(trial, &format!("/stats/{field}"));
-    let cost = num_at(trial, "/stats/cost_usd").map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"));
+    let cost = num_at(trial, "/stats/cost_usd").map_or_else(|| "cost unknown".to_string(), |c| fmt_cost(Some(c)));
     format!(
         "{} steps, {} commands, {} files read, {} edited, {} searches, {} format errors; {} + {} tokens, {cost}",
         count("steps"),
@@ -1005,6 +1011,19 @@ fn fmt_number(value: Option<f64>, decimals: usize) -> String {
     value.filter(|v| v.is_finite()).map_or_else(|| MISSING.to_string(), |v| format!("{v:.decimals$}"))
 }
 
+/// "$0.0123" from a cost in USD.
+fn fmt_cost(usd: Option<f64>) -> String {
+    usd.filter(|c| c.is_finite()).map_or_else(|| MISSING.to_string(), |c| format!("${c:.4}"))
+}
+
+/// "12,346" from a count (rounded; not negative), in groups of three digits.
+fn fmt_thousands(count: Option<f64>) -> String {
+    let Some(count) = count.filter(|c| c.is_finite() && *c >= 0.0) else { return MISSING.to_string() };
+    let digits = format!("{count:.0}");
+    let groups: Vec<&str> = digits.as_bytes().rchunks(3).rev().map(|group| std::str::from_utf8(group).expect("ASCII digits")).collect();
+    groups.join(",")
+}
+
 /// "66.7%" from a rate in [0, 1].
 fn fmt_percent(rate: Option<f64>) -> String {
     rate.filter(|r| r.is_finite()).map_or_else(|| MISSING.to_string(), |r| format!("{:.1}%", r * 100.0))
@@ -1235,6 +1254,18 @@ mod tests {
     }
 
     #[test]
+    fn the_leaderboard_shows_usage_per_trial_or_a_dash() {
+        let report = json!({"rows": [{"agent": "a", "cost_usd": 0.25, "tokens": 12345.4, "steps": 7.0}, {"agent": "b"}]});
+        let html = render(&report);
+        let row = |agent: &str| {
+            let row = html.split("<tr>").find(|row| row.starts_with(&format!("<td>{agent}</td>"))).unwrap_or_else(|| panic!("a row for {agent}"));
+            row.split("</tr>").next().unwrap()
+        };
+        assert!(row("a").ends_with("<td class=\"num\">$0.2500</td><td class=\"num\">12,345</td><td class=\"num\">7.0</td>"), "{}", row("a"));
+        assert!(row("b").ends_with("<td class=\"num\">-</td><td class=\"num\">-</td><td class=\"num\">-</td>"), "{}", row("b"));
+    }
+
+    #[test]
     fn infra_errors_are_listed_apart_and_not_charted() {
         let report = json!({
             "failure_modes": {"a": {"passed": 1, "infra_error": 2}},
@@ -1253,6 +1284,10 @@ mod tests {
         assert_eq!(fmt_number(None, 1), "-");
         assert_eq!(fmt_number(Some(f64::NAN), 1), "-");
         assert_eq!(fmt_percent(Some(2.0 / 3.0)), "66.7%");
+        assert_eq!(fmt_cost(Some(0.01234)), "$0.0123");
+        assert_eq!(fmt_thousands(Some(1_234_567.6)), "1,234,568");
+        assert_eq!(fmt_thousands(Some(999.0)), "999");
+        assert_eq!(fmt_thousands(None), "-");
         assert_eq!(fmt_trimmed(95.000_000_000_01), "95");
         assert_eq!(fmt_trimmed(97.5), "97.5");
         assert_eq!(fmt_trimmed(0.025), "0.025");

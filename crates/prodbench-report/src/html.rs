@@ -7,9 +7,10 @@
 //! - **A strict Content-Security-Policy** (`default-src 'none'`; inline style and script only;
 //!   `data:` images): should an escaping bug ever let markup through, the page still cannot
 //!   load or send anything.
-//! - **Every string from the JSON is escaped.** Task names, check names and the judges'
-//!   reasons are untrusted; they reach the page only through [`escape`], or, in ids and links,
-//!   through [`anchor_id`], which keeps a safe alphabet.
+//! - **Every string from the JSON is escaped.** Task names, check names, the judges'
+//!   reasons, answers and test output are untrusted; they reach the page only through
+//!   [`escape`], or, in ids and links, through [`anchor_id`] and [`percent_encode`], which keep
+//!   a safe alphabet. The only links out of the page are relative ones to trial directories.
 //! - **Charts are inline SVG whose data marks carry `class="mark"`, `data-value` and
 //!   `data-label`** (the heat map is a table whose cells do), and each chart has
 //!   `class="chart"` and a stable id (`chart-leaderboard`, `chart-breakdown`, `chart-heatmap`,
@@ -19,6 +20,7 @@
 //!   read as optional, a missing number shows as "-", and an empty section says so.
 
 use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -89,6 +91,9 @@ form.filter{display:flex;gap:16px;margin:8px 0}
 section.trial{border:1px solid var(--border);border-radius:6px;padding:12px 16px;margin:14px 0}
 section.trial:target{border-color:var(--link);box-shadow:0 0 0 2px #ddf4ff}
 pre.error{background:#fff5f5;border:1px solid #ffcecb;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;margin:8px 0}
+details.output{margin:8px 0}details.output summary{cursor:pointer;font-weight:600}details.output h4{font-size:12px;margin:6px 0 2px;color:var(--muted)}
+pre.output{background:var(--subtle);border:1px solid var(--border);padding:8px;margin:4px 0;white-space:pre-wrap;overflow-wrap:anywhere;max-height:360px;overflow-y:auto}
+code.path{user-select:all}
 td.reason{max-width:420px;overflow-wrap:anywhere}
 .claim{color:var(--muted);max-width:360px}
 "#;
@@ -104,8 +109,11 @@ if (filter) filter.addEventListener("change", () => {
 });
 "#;
 
-/// Renders a report's JSON as one self-contained HTML page.
-pub fn render(report: &Value) -> String {
+/// Renders a report's JSON as one self-contained HTML page. With `page`, the file the page is
+/// written to, each trial's directory is linked relative to it (the link survives moving the
+/// page and the jobs together); without it, or when a path does not resolve, the directory is
+/// shown as a path to copy.
+pub fn render(report: &Value, page: Option<&Path>) -> String {
     let agents = agent_order(report);
     let body = [
         header(report, &agents),
@@ -115,7 +123,7 @@ pub fn render(report: &Value) -> String {
         heat_map_section(report),
         failure_modes_section(report, &agents),
         cost_section(report, &agents),
-        trials_section(report),
+        trials_section(report, page.map(|page| page.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new(".")))),
     ]
     .concat();
     format!(
@@ -455,7 +463,8 @@ fn cost_section(report: &Value, agents: &[String]) -> String {
     section("cost", "Cost vs score", &[note, chart].concat())
 }
 
-fn trials_section(report: &Value) -> String {
+/// `page_dir`: the directory the page is in, to link trial directories from.
+fn trials_section(report: &Value, page_dir: Option<&Path>) -> String {
     let trials = items(report, "/trials");
     if trials.is_empty() {
         return section("trials", "Trials", &empty("No trials in this report."));
@@ -481,7 +490,7 @@ fn trials_section(report: &Value) -> String {
             )
         })
         .collect();
-    let details: String = trials.iter().map(trial_page).collect();
+    let details: String = trials.iter().map(|trial| trial_page(trial, page_dir)).collect();
     section("trials", "Trials", &[trial_filter(trials), table("trial-index", head, &index), details].concat())
 }
 
@@ -518,7 +527,7 @@ fn work_summary(trial: &Value) -> String {
     )
 }
 
-fn trial_page(trial: &Value) -> String {
+fn trial_page(trial: &Value, page_dir: Option<&Path>) -> String {
     let facts = [
         ("Score", fmt_number(num_at(trial, "/score"), 1)),
         ("Pass", fmt_bool(trial.get("pass"))),
@@ -531,7 +540,7 @@ fn trial_page(trial: &Value) -> String {
         ("Agent's work", work_summary(trial)),
         ("Job", format!("<code>{}</code>", text_at(trial, "/job_id"))),
         ("Trial", format!("<code>{}</code>", text_at(trial, "/trial_id"))),
-        ("Directory", format!("<code>{}</code>", text_at(trial, "/dir"))),
+        ("Directory", trial_directory(trial, page_dir)),
     ];
     let facts: String = facts.iter().map(|(name, value)| format!("<dt>{name}</dt><dd>{value}</dd>")).collect();
     let error = str_at(trial, "/error").map_or_else(String::new, |error| format!("<pre class=\"error\">{}</pre>", escape(error)));
@@ -541,9 +550,12 @@ fn trial_page(trial: &Value) -> String {
     } else {
         format!("<p class=\"note\">Changed files the task forbade changing: <code>{}</code></p>", forbidden.join("</code>, <code>"))
     };
+    let answer = str_at(trial, "/answer").map_or_else(String::new, |answer| {
+        format!("<details class=\"output\" open><summary>Agent's answer</summary><pre class=\"output\">{}</pre></details>\n", escape(answer))
+    });
     format!(
         "<section class=\"trial\" id=\"{}\" {}>\n<h3>{} <span class=\"muted\">· {} · attempt {}</span> {}</h3>\n\
-         <dl class=\"facts\">{facts}</dl>\n{error}{forbidden}{}</section>\n",
+         <dl class=\"facts\">{facts}</dl>\n{error}{forbidden}{answer}{}{}</section>\n",
         anchor_id("trial", str_at(trial, "/trial_id").unwrap_or(MISSING)),
         trial_data_attributes(trial),
         text_at(trial, "/task"),
@@ -551,7 +563,32 @@ fn trial_page(trial: &Value) -> String {
         raw_number_at(trial, "/attempt"),
         status_badge(str_at(trial, "/status")),
         checks_table(trial),
+        verifier_output(trial),
     )
+}
+
+/// The trial's directory: a relative link from the page when both resolve, else its path.
+fn trial_directory(trial: &Value, page_dir: Option<&Path>) -> String {
+    let Some(path) = str_at(trial, "/path") else { return format!("<code>{}</code>", text_at(trial, "/dir")) };
+    match page_dir.and_then(|from| relative_href(from, Path::new(path))) {
+        Some(href) => format!("<a href=\"{href}\"><code>{}</code></a>", escape(path)),
+        None => format!("<code class=\"path\">{}</code>", escape(path)),
+    }
+}
+
+/// The end of what the run's tests printed, folded away.
+fn verifier_output(trial: &Value) -> String {
+    let streams: String = ["stdout", "stderr"]
+        .iter()
+        .filter_map(|stream| {
+            let text = str_at(trial, &format!("/verifier_output/{stream}")).filter(|text| !text.is_empty())?;
+            Some(format!("<h4>{stream}</h4><pre class=\"output\">{}</pre>", escape(text)))
+        })
+        .collect();
+    if streams.is_empty() {
+        return String::new();
+    }
+    format!("<details class=\"output\"><summary>Verifier output of the run (its end)</summary>{streams}</details>\n")
 }
 
 /// The judge models that decided the trial's criteria.
@@ -1011,6 +1048,27 @@ fn fmt_number(value: Option<f64>, decimals: usize) -> String {
     value.filter(|v| v.is_finite()).map_or_else(|| MISSING.to_string(), |v| format!("{v:.decimals$}"))
 }
 
+/// A relative URL from the directory `from` to the directory `to` (`../jobs/j/trials/t/`),
+/// percent-encoded, when both exist and share a root.
+fn relative_href(from: &Path, to: &Path) -> Option<String> {
+    let (from, to) = (from.canonicalize().ok()?, to.canonicalize().ok()?);
+    let shared = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();
+    if shared == 0 {
+        return None;
+    }
+    let up = std::iter::repeat_n("..".to_string(), from.components().count() - shared);
+    let down = to.components().skip(shared).map(|part| part.as_os_str().to_str().map(percent_encode));
+    let parts: Vec<String> = up.map(Some).chain(down).collect::<Option<_>>()?;
+    Some(if parts.is_empty() { "./".to_string() } else { format!("{}/", parts.join("/")) })
+}
+
+/// Every byte but ASCII letters, digits and `-._~` as `%XX`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') { char::from(byte).to_string() } else { format!("%{byte:02X}") })
+        .collect()
+}
+
 /// "$0.0123" from a cost in USD.
 fn fmt_cost(usd: Option<f64>) -> String {
     usd.filter(|c| c.is_finite()).map_or_else(|| MISSING.to_string(), |c| format!("${c:.4}"))
@@ -1138,7 +1196,7 @@ mod tests {
 
     #[test]
     fn renders_the_sample() {
-        let html = render(&sample());
+        let html = render(&sample(), None);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">")));
         assert!(html.contains("<h1>prodbench report</h1>"));
@@ -1159,7 +1217,7 @@ mod tests {
 
     #[test]
     fn every_chart_has_marks_for_the_sample() {
-        let html = render(&sample());
+        let html = render(&sample(), None);
         for id in CHART_IDS {
             let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("{id} is present"));
             let tag = &html[html[..at].rfind('<').unwrap()..at];
@@ -1173,7 +1231,7 @@ mod tests {
 
     #[test]
     fn references_nothing_outside_the_page() {
-        let html = render(&sample()).replace(CSP, "");
+        let html = render(&sample(), None).replace(CSP, "");
         for reference in ["http:", "https:", "src=", "url(", "@import", "data:", "//"] {
             assert!(!html.contains(reference), "the page must not reference {reference:?}");
         }
@@ -1194,7 +1252,29 @@ mod tests {
         assert_eq!(outcome_badge(&check(true, 3.0)), "<span class=\"outcome outcome-good\">met</span>");
         assert_eq!(outcome_badge(&json!({"kind": "test", "passed": false})), "<span class=\"outcome outcome-bad\">failed</span>");
         let trial = json!({"trial_id": "t", "grade": {"checks": [check(false, -5.0)]}});
-        assert!(trial_page(&trial).contains("<div class=\"claim\">claims &lt;done&gt;</div>"));
+        assert!(trial_page(&trial, None).contains("<div class=\"claim\">claims &lt;done&gt;</div>"));
+    }
+
+    #[test]
+    fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
+        let jobs = tempfile::tempdir().unwrap();
+        let trial_dir = jobs.path().join("j/trials/t a1");
+        std::fs::create_dir_all(&trial_dir).unwrap();
+        let trial = json!({
+            "trial_id": "j.t", "dir": "trials/t a1", "path": trial_dir, "answer": "adler32 <65521>",
+            "verifier_output": {"stdout": "[3 earlier lines]\nFAILED test_modulus", "stderr": ""}
+        });
+        let page = trial_page(&trial, Some(jobs.path()));
+        assert!(page.contains("<pre class=\"output\">adler32 &lt;65521&gt;</pre>"), "{page}");
+        assert!(page.contains("<h4>stdout</h4><pre class=\"output\">[3 earlier lines]\nFAILED test_modulus</pre>") && !page.contains("<h4>stderr</h4>"));
+        let path = escape(trial_dir.to_str().unwrap());
+        assert!(page.contains(&format!("<a href=\"j/trials/t%20a1/\"><code>{path}</code></a>")), "{page}");
+        let elsewhere = jobs.path().join("reports/today");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        assert!(trial_page(&trial, Some(&elsewhere)).contains("href=\"../../j/trials/t%20a1/\""));
+        assert!(trial_page(&trial, None).contains(&format!("<code class=\"path\">{path}</code>")), "without the page's location, a path to copy");
+        let gone = json!({"dir": "trials/t", "path": jobs.path().join("gone")});
+        assert!(trial_page(&gone, Some(jobs.path())).contains("<code class=\"path\">"), "a directory that does not resolve is not linked");
     }
 
     #[test]
@@ -1207,12 +1287,13 @@ mod tests {
             "failure_modes": {hostile: {hostile: 1, "infra_error": 1}},
             "trials": [{
                 "agent": hostile, "task": hostile, "trial_id": hostile, "status": hostile, "error": hostile, "dir": hostile, "job_id": hostile,
+                "path": hostile, "answer": hostile, "verifier_output": {"stdout": hostile, "stderr": hostile},
                 "grade": {"checks": [{"kind": hostile, "name": hostile, "claim": hostile, "component": hostile, "passed": false, "reason": hostile, "judge": hostile}],
                           "components": [{"component": hostile}], "forbidden_changes": [hostile]}
             }, {"agent": "a", "task": "t", "trial_id": "i", "status": "infra_error", "error": hostile}],
             "settings": {"level": 0.95}
         });
-        let html = render(&report);
+        let html = render(&report, None);
         assert_eq!(html.matches("<script").count(), 1, "only the page's own filter script");
         assert!(!html.contains("<img"), "no element from the JSON");
         assert_eq!(html.matches("onerror=").count(), html.matches("&lt;img src=x onerror=").count(), "no attribute from the JSON");
@@ -1231,23 +1312,23 @@ mod tests {
             "trials": [{}, {"grade": {"checks": [{}]}}]
         });
         for report in [json!({}), json!(null), json!([]), empty_arrays, nulls, wrong_types, sparse] {
-            let html = render(&report);
+            let html = render(&report, None);
             assert!(html.contains("<h1>prodbench report</h1>") && html.ends_with("</html>\n"), "renders {report}");
             assert!(html.contains(">-<"), "missing numbers show as -: {report}");
         }
-        let html = render(&json!({}));
+        let html = render(&json!({}), None);
         assert!(html.contains("No agents in this report.") && html.contains("No trials in this report."));
     }
 
     #[test]
     fn cost_is_plotted_when_recorded_and_never_invented() {
-        let html = render(&sample());
+        let html = render(&sample(), None);
         assert!(html.contains("Cost not recorded in this report") && html.contains("scored trials (cost not recorded)"));
         assert!(html.contains("data-x=\"3\""), "oracle is plotted at its 3 trials");
 
         let mut report = sample();
         report["rows"][0]["cost_usd"] = json!(1.25);
-        let html = render(&report);
+        let html = render(&report, None);
         assert!(html.contains("cost (USD)") && html.contains("data-x=\"1.25\""));
         assert!(html.contains("Cost not recorded for nop: not plotted."));
         assert_eq!(chart_marks(&html, "chart-cost"), [100.0], "only the agent with a cost is plotted");
@@ -1256,7 +1337,7 @@ mod tests {
     #[test]
     fn the_leaderboard_shows_usage_per_trial_or_a_dash() {
         let report = json!({"rows": [{"agent": "a", "cost_usd": 0.25, "tokens": 12345.4, "steps": 7.0}, {"agent": "b"}]});
-        let html = render(&report);
+        let html = render(&report, None);
         let row = |agent: &str| {
             let row = html.split("<tr>").find(|row| row.starts_with(&format!("<td>{agent}</td>"))).unwrap_or_else(|| panic!("a row for {agent}"));
             row.split("</tr>").next().unwrap()
@@ -1271,7 +1352,7 @@ mod tests {
             "failure_modes": {"a": {"passed": 1, "infra_error": 2}},
             "trials": [{"agent": "a", "task": "t", "attempt": 1, "trial_id": "j.t__a1", "status": "infra_error", "error": "docker died\nmore"}]
         });
-        let html = render(&report);
+        let html = render(&report, None);
         assert_eq!(chart_marks(&html, "chart-failures"), [1.0], "only the scored trial is charted");
         assert!(html.contains("Infrastructure errors (not scored)") && html.contains("<code>docker died</code>"));
         assert!(html.contains("<td class=\"num unscored\">2</td>"));

@@ -168,7 +168,7 @@ fn sample_report_renders_in_chromium_with_charts_and_fetches_nothing() {
         return;
     }
     let report = sample_report();
-    let html = render(&report);
+    let html = render(&report, None);
     let dir = tempfile::tempdir().expect("a scratch directory");
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).expect("page written");

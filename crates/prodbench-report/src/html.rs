@@ -443,23 +443,24 @@ fn cost_section(report: &Value, agents: &[String]) -> String {
     if rows.is_empty() {
         return section("cost", "Cost vs score", &empty("No agents in this report."));
     }
-    let costed = rows.iter().any(|row| num_at(row, "/cost_usd").is_some());
-    let x_of = |row: &Value| if costed { num_at(row, "/cost_usd") } else { num_at(row, "/trials") };
-    let points: Vec<ScatterPoint> = rows
+    let (costed, uncosted): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|row| num_at(row, "/cost_usd").is_some());
+    if costed.is_empty() {
+        return section("cost", "Cost vs score", &empty("No cost recorded: agents without a priced model (or whose trials left no trajectory) record none, so there is nothing to plot."));
+    }
+    let points: Vec<ScatterPoint> = costed
         .iter()
         .filter_map(|row| {
             let agent = str_at(row, "/agent").unwrap_or(MISSING);
-            Some(ScatterPoint { agent, x: x_of(row)?, score: num_at(row, "/score")?, colour: agent_colour(agents, agent) })
+            Some(ScatterPoint { agent, cost: num_at(row, "/cost_usd")?, score: num_at(row, "/score")?, colour: agent_colour(agents, agent) })
         })
         .collect();
-    let note = if costed {
-        let uncosted: Vec<String> = rows.iter().filter(|row| num_at(row, "/cost_usd").is_none()).map(|row| text_at(row, "/agent")).collect();
-        if uncosted.is_empty() { String::new() } else { format!("<p class=\"note\">Cost not recorded for {}: not plotted.</p>", uncosted.join(", ")) }
+    let note = if uncosted.is_empty() {
+        String::new()
     } else {
-        "<p class=\"note\">Cost not recorded in this report: agents are plotted against their number of scored trials instead.</p>".to_string()
+        let names: Vec<String> = uncosted.iter().map(|row| text_at(row, "/agent")).collect();
+        format!("<p class=\"note\">Cost not recorded for {}: not plotted.</p>", names.join(", "))
     };
-    let x_label = if costed { "cost (USD)" } else { "scored trials (cost not recorded)" };
-    let chart = if points.is_empty() { empty("No agent has a score to plot.") } else { cost_chart(&points, x_label) };
+    let chart = if points.is_empty() { empty("No agent with a cost has a score to plot.") } else { cost_chart(&points) };
     section("cost", "Cost vs score", &[note, chart].concat())
 }
 
@@ -739,17 +740,19 @@ fn failure_chart(modes: &[StatusCounts], columns: &[&str]) -> String {
 /// One agent in the cost-vs-score scatter.
 struct ScatterPoint<'a> {
     agent: &'a str,
-    x: f64,
+    /// Mean cost per trial, in USD.
+    cost: f64,
     score: f64,
     colour: &'static str,
 }
 
-fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
+fn cost_chart(points: &[ScatterPoint]) -> String {
     const LEFT: f64 = 56.0;
     const TOP: f64 = 12.0;
     const WIDTH: f64 = 480.0;
     const HEIGHT: f64 = 260.0;
-    let x_step = nice_step(points.iter().map(|p| p.x).fold(0.0, f64::max) * 1.1 / 4.0);
+    const X_LABEL: &str = "cost per trial (USD)";
+    let x_step = nice_step(points.iter().map(|p| p.cost).fold(0.0, f64::max) * 1.1 / 4.0);
     let x_max = x_step * 4.0;
     let to_x = |x: f64| LEFT + x.max(0.0) / x_max * WIDTH;
     let to_y = |score: f64| TOP + HEIGHT - score.clamp(0.0, 100.0) / 100.0 * HEIGHT;
@@ -772,18 +775,17 @@ fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
     let marks: String = points
         .iter()
         .map(|p| {
-            let (cx, cy) = (to_x(p.x), to_y(p.score));
+            let (cx, cy) = (to_x(p.cost), to_y(p.score));
             format!(
                 "<circle class=\"mark\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"{}\" data-value=\"{}\" data-x=\"{}\" data-label=\"{}\">\
-                 <title>{}: score {}, {} {}</title></circle>{}",
+                 <title>{}: score {}, {} per trial</title></circle>{}",
                 p.colour,
                 p.score,
-                p.x,
+                p.cost,
                 escape(p.agent),
                 escape(p.agent),
                 fmt_number(Some(p.score), 1),
-                escape(x_label),
-                fmt_trimmed(p.x),
+                fmt_cost(Some(p.cost)),
                 svg_text(cx + 9.0, cy + 4.0, "start", "", &truncate(p.agent, 24)),
             )
         })
@@ -793,7 +795,7 @@ fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
         "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\"/>\
          <line class=\"axis\" x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\"/>{}\
          <text x=\"14\" y=\"{middle}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {middle})\">score</text>",
-        svg_text(LEFT + WIDTH / 2.0, bottom + 36.0, "middle", "", x_label),
+        svg_text(LEFT + WIDTH / 2.0, bottom + 36.0, "middle", "", X_LABEL),
     );
     svg_chart("chart-cost", "Score against cost per agent", LEFT + WIDTH + 170.0, TOP + HEIGHT + 48.0, &[y_ticks, x_ticks, frame, marks].concat())
 }
@@ -1200,7 +1202,7 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">")));
         assert!(html.contains("<h1>prodbench report</h1>"));
-        let expected = ["20261121-063021-bd87", "95%", "10000", "407704157892", "oracle", "nop", "[100.0, 100.0]"];
+        let expected = ["20261121-063021-bd87", "95%", "10000", "407704157892", "oracle", "prodbench (gpt-4.1-mini-2025-04-14)", "[100.0, 100.0]"];
         for text in expected {
             assert!(html.contains(text), "the page shows {text:?}");
         }
@@ -1224,9 +1226,14 @@ mod tests {
             assert!(tag.contains("class=\"chart"), "{id} has class chart: {tag}");
             assert!(!chart_marks(&html, id).is_empty(), "{id} has data marks");
         }
-        assert_eq!(chart_marks(&html, "chart-leaderboard"), [100.0, 0.0]);
-        assert_eq!(chart_marks(&html, "chart-failures"), [3.0, 2.0], "oracle passed 3, nop failed 2");
-        assert_eq!(chart_marks(&html, "chart-heatmap"), [100.0, 0.0], "agent columns in leaderboard order");
+        let second_score = sample()["rows"][1]["score"].as_f64().unwrap();
+        let score = |row: usize, task: &str| sample()["rows"][row]["task_scores"][task].as_f64().unwrap();
+        assert_eq!(chart_marks(&html, "chart-leaderboard"), [100.0, second_score]);
+        assert_eq!(chart_marks(&html, "chart-failures"), [4.0, 2.0, 2.0, 1.0], "oracle passed 4; the other passed 2, failed 2, hit a limit once");
+        let tasks = ["local-codebase-qna", "py-pagination-off-by-one"];
+        let by_task: Vec<f64> = tasks.iter().flat_map(|task| [score(0, task), score(1, task)]).collect();
+        assert_eq!(chart_marks(&html, "chart-heatmap"), by_task, "a row per task, agent columns in leaderboard order");
+        assert_eq!(chart_marks(&html, "chart-cost"), [second_score], "only the agent with a cost is plotted");
     }
 
     #[test]
@@ -1323,15 +1330,14 @@ mod tests {
     #[test]
     fn cost_is_plotted_when_recorded_and_never_invented() {
         let html = render(&sample(), None);
-        assert!(html.contains("Cost not recorded in this report") && html.contains("scored trials (cost not recorded)"));
-        assert!(html.contains("data-x=\"3\""), "oracle is plotted at its 3 trials");
+        assert!(html.contains("cost per trial (USD)") && html.contains("data-x=\"0.01658\""));
+        assert!(html.contains("Cost not recorded for oracle: not plotted."));
 
         let mut report = sample();
-        report["rows"][0]["cost_usd"] = json!(1.25);
+        report["rows"][1]["cost_usd"] = Value::Null;
         let html = render(&report, None);
-        assert!(html.contains("cost (USD)") && html.contains("data-x=\"1.25\""));
-        assert!(html.contains("Cost not recorded for nop: not plotted."));
-        assert_eq!(chart_marks(&html, "chart-cost"), [100.0], "only the agent with a cost is plotted");
+        assert!(html.contains("<p class=\"empty\">No cost recorded: agents without a priced model"), "an empty state, not a stand-in axis");
+        assert!(!html.contains("id=\"chart-cost\""), "nothing is plotted");
     }
 
     #[test]

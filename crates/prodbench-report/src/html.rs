@@ -37,16 +37,20 @@ const AGENT_PALETTE: [&str; 10] =
     ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 
 /// Width of the label column on the left of the horizontal bar charts.
-const LABEL_WIDTH: f64 = 190.0;
+const LABEL_WIDTH: f64 = 250.0;
+/// Characters of a chart label that fit on one line (a longer "agent (model)" is wrapped).
+const LABEL_CHARS: usize = 32;
+/// Height of a chart label's second line.
+const LABEL_LINE: f64 = 14.0;
 /// Width of the 0..100 plot area of the horizontal bar charts.
 const PLOT_WIDTH: f64 = 420.0;
-const BAR_ROW: f64 = 26.0;
+const BAR_ROW: f64 = 32.0;
 const AXIS_HEIGHT: f64 = 28.0;
 
 const STYLE: &str = r#"
 :root{--fg:#1f2328;--muted:#656d76;--border:#d0d7de;--subtle:#f6f8fa;--link:#0969da}
 body{margin:0;color:var(--fg);background:#fff;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1200px;margin:0 auto;padding:24px 28px 64px}
+main{max-width:1440px;margin:0 auto;padding:24px 28px 64px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:19px;margin:36px 0 10px;padding-bottom:4px;border-bottom:1px solid var(--border)}
 h3{font-size:15px;margin:0 0 8px}
@@ -65,7 +69,7 @@ table{font-size:13px}
 th,td{padding:4px 8px;border-bottom:1px solid var(--border);text-align:left;vertical-align:top}
 th{background:var(--subtle);font-weight:600;vertical-align:bottom}
 .num{text-align:right}td.num{white-space:nowrap}
-table.leaderboard td:first-child{white-space:nowrap}
+table.leaderboard th,table.leaderboard td{padding:4px 6px}table.leaderboard .model{white-space:nowrap}
 td.better{color:#116329}td.worse{color:#a40e26}
 th.unscored,td.unscored{background:#f6f8fa;color:var(--muted)}
 table.heatmap td.mark{text-align:center;min-width:56px;font-weight:600}
@@ -192,9 +196,9 @@ fn leaderboard_section(report: &Value, agents: &[String]) -> String {
 fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
     let agent = str_at(row, "/agent").unwrap_or(MISSING);
     let agent_cell = if agents_with_trials.contains(agent) {
-        format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), escape(agent))
+        format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), agent_html(agent))
     } else {
-        escape(agent)
+        agent_html(agent)
     };
     let largest_k = items(row, "/pass_at_k").iter().max_by_key(|entry| entry.get("k").and_then(Value::as_u64).unwrap_or(0));
     let pass_at_largest_k = largest_k.map_or_else(
@@ -225,6 +229,14 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
     ];
     let numbers: String = cells.iter().map(|cell| format!("<td class=\"num\">{cell}</td>")).collect();
     format!("<tr><td>{agent_cell}</td>{numbers}</tr>\n")
+}
+
+/// An agent label whose "(model)" part stays on one line: a narrow cell wraps before it.
+fn agent_html(agent: &str) -> String {
+    match agent.find(" (") {
+        Some(at) => format!("{} <span class=\"model\">{}</span>", escape(&agent[..at]), escape(&agent[at + 1..])),
+        None => escape(agent),
+    }
 }
 
 fn comparisons_section(report: &Value) -> String {
@@ -647,7 +659,7 @@ fn leaderboard_chart(rows: &[Value], agents: &[String]) -> String {
         .map(|(index, row)| {
             let agent = str_at(row, "/agent").unwrap_or(MISSING);
             let y = index as f64 * BAR_ROW;
-            let label = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, agent);
+            let label = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, "end", agent);
             let Some(score) = num_at(row, "/score") else {
                 return format!("{label}{}", svg_text(LABEL_WIDTH + 4.0, y + BAR_ROW / 2.0, "start", "tick", MISSING));
             };
@@ -682,7 +694,7 @@ fn breakdown_chart(groups: &[Group], agents: &[String]) -> String {
     let mut y = 0.0;
     let mut marks = String::new();
     for group in groups.iter().filter(|group| !group.scores.is_empty()) {
-        marks.push_str(&svg_label(LABEL_WIDTH - 8.0, y + BAR / 2.0 + 2.0, &group.label));
+        marks.push_str(&svg_label(LABEL_WIDTH - 8.0, y + BAR / 2.0 + 2.0, "end", &group.label));
         for entry in &group.scores {
             let (length, colour) = (scale_score(entry.score), agent_colour(agents, entry.agent));
             let label = format!("{} / {}", group.label, entry.agent);
@@ -715,7 +727,7 @@ fn failure_chart(modes: &[StatusCounts], columns: &[&str]) -> String {
         .map(|(index, mode)| {
             let y = index as f64 * BAR_ROW;
             let mut x = LABEL_WIDTH;
-            let mut segments = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, mode.agent);
+            let mut segments = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, "end", mode.agent);
             for status in columns {
                 let count = mode.count(status);
                 if count > 0 {
@@ -786,7 +798,7 @@ fn cost_chart(points: &[ScatterPoint]) -> String {
                 escape(p.agent),
                 fmt_number(Some(p.score), 1),
                 fmt_cost(Some(p.cost)),
-                svg_text(cx + 9.0, cy + 4.0, "start", "", &truncate(p.agent, 24)),
+                svg_label(cx + 9.0, cy, "start", p.agent),
             )
         })
         .collect();
@@ -797,7 +809,7 @@ fn cost_chart(points: &[ScatterPoint]) -> String {
          <text x=\"14\" y=\"{middle}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {middle})\">score</text>",
         svg_text(LEFT + WIDTH / 2.0, bottom + 36.0, "middle", "", X_LABEL),
     );
-    svg_chart("chart-cost", "Score against cost per agent", LEFT + WIDTH + 170.0, TOP + HEIGHT + 48.0, &[y_ticks, x_ticks, frame, marks].concat())
+    svg_chart("chart-cost", "Score against cost per agent", LEFT + WIDTH + 240.0, TOP + HEIGHT + 48.0, &[y_ticks, x_ticks, frame, marks].concat())
 }
 
 /// Vertical grid lines and labels at 0, 25, .. 100 for a horizontal bar chart whose bars end at `bottom`.
@@ -844,14 +856,21 @@ fn svg_bar(x: f64, y: f64, width: f64, height: f64, fill: &str, value: f64, labe
     )
 }
 
-/// A right-aligned, truncated row label ending at `x`, with the full text as its tooltip.
-fn svg_label(x: f64, y: f64, text: &str) -> String {
-    format!(
-        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"end\"><title>{}</title>{}</text>",
-        y + 4.0,
-        escape(text),
-        escape(&truncate(text, 28))
-    )
+/// A label at `x` (`anchor`: `start` or `end`), centred on `y`, with the full text as its
+/// tooltip. A label longer than [`LABEL_CHARS`] is wrapped before its parenthesised part
+/// ("agent" over "(model)"); each line is truncated to fit.
+fn svg_label(x: f64, y: f64, anchor: &str, text: &str) -> String {
+    let lines = match text.find(" (") {
+        Some(at) if text.chars().count() > LABEL_CHARS => vec![&text[..at], &text[at + 1..]],
+        _ => vec![text],
+    };
+    let first_y = y + 4.0 - (lines.len() - 1) as f64 * LABEL_LINE / 2.0;
+    let spans: String = lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| format!("<tspan x=\"{x:.1}\" y=\"{:.1}\">{}</tspan>", first_y + index as f64 * LABEL_LINE, escape(&truncate(line, LABEL_CHARS))))
+        .collect();
+    format!("<text text-anchor=\"{anchor}\"><title>{}</title>{spans}</text>", escape(text))
 }
 
 /// A text element; `text` is escaped here.
@@ -1381,6 +1400,13 @@ mod tests {
         assert_eq!(score_colour(0.0), "hsl(0, 70%, 78%)");
         assert_eq!(score_colour(100.0), "hsl(120, 70%, 78%)");
         assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(
+            svg_label(10.0, 20.0, "end", "prodbench (qwen2.5-coder-1.5b-instruct)"),
+            "<text text-anchor=\"end\"><title>prodbench (qwen2.5-coder-1.5b-instruct)</title>\
+             <tspan x=\"10.0\" y=\"17.0\">prodbench</tspan><tspan x=\"10.0\" y=\"31.0\">(qwen2.5-coder-1.5b-instruct)</tspan></text>",
+            "a long agent (model) label is wrapped before the model"
+        );
+        assert_eq!(svg_label(10.0, 20.0, "start", "oracle"), "<text text-anchor=\"start\"><title>oracle</title><tspan x=\"10.0\" y=\"24.0\">oracle</tspan></text>");
         assert_eq!(nice_step(0.825), 1.0);
         assert_eq!(nice_step(1.32), 2.0);
         assert_eq!(nice_step(0.0), 1.0);

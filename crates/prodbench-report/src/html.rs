@@ -19,7 +19,7 @@
 //! - **Any report renders.** Older or partial reports, zero rows, zero trials: every field is
 //!   read as optional, a missing number shows as "-", and an empty section says so.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -424,8 +424,85 @@ fn failure_modes_section(report: &Value, agents: &[String]) -> String {
     section(
         "failures",
         "Failure modes",
-        &[intro, &table("failure-modes", &head, &body), &failure_chart(&modes, &columns), &infra_errors_list(report)].concat(),
+        &[intro, &table("failure-modes", &head, &body), &failure_chart(&modes, &columns), &limits_and_failed_checks(report, agents), &infra_errors_list(report)]
+            .concat(),
     )
+}
+
+/// How often one check of one task failed for an agent.
+#[derive(Default)]
+struct FailedCheck<'a> {
+    task: &'a str,
+    name: &'a str,
+    penalty: bool,
+    failed: usize,
+    graded: usize,
+}
+
+/// Checks most often failed per agent, shown in the failure modes.
+const TOP_FAILED_CHECKS: usize = 5;
+
+/// Per agent: the limits its trials hit, and the checks (tests, criteria, penalties) that
+/// failed most often.
+fn limits_and_failed_checks(report: &Value, agents: &[String]) -> String {
+    let trials = items(report, "/trials");
+    if trials.is_empty() {
+        return String::new();
+    }
+    let body: String = agents
+        .iter()
+        .map(|agent| {
+            let mine: Vec<&Value> = trials.iter().filter(|trial| str_at(trial, "/agent") == Some(agent.as_str())).collect();
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for limit in mine.iter().filter_map(|trial| str_at(trial, "/agent_limit")) {
+                *counts.entry(limit).or_default() += 1;
+            }
+            let mut limits: Vec<(&str, usize)> = counts.into_iter().collect();
+            limits.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+            let limits: Vec<String> = limits.iter().map(|(limit, count)| format!("{} <span class=\"muted\">×{count}</span>", escape(limit))).collect();
+            let limits = if limits.is_empty() { "none".to_string() } else { limits.join(", ") };
+            let checks: Vec<String> = failed_checks(&mine)
+                .iter()
+                .map(|check| {
+                    let verb = if check.penalty { "triggered" } else { "failed" };
+                    format!(
+                        "<div>{} <code>{}</code> <span class=\"muted\">{verb} in {} of {}</span></div>",
+                        escape(check.task),
+                        escape(check.name),
+                        check.failed,
+                        check.graded
+                    )
+                })
+                .collect();
+            let checks = if checks.is_empty() { "none".to_string() } else { checks.concat() };
+            format!("<tr><td>{}</td><td>{limits}</td><td>{checks}</td></tr>\n", escape(agent))
+        })
+        .collect();
+    let head = format!("<tr><th>Agent</th><th>Limits hit</th><th>Most often failed checks (top {TOP_FAILED_CHECKS})</th></tr>");
+    let intro = "<p class=\"muted\">A check failed when a test failed, a criterion was not met or a penalty was triggered; \
+                 counted over the trials in which it was graded.</p>";
+    ["<h3>Limits hit and failed checks</h3>", intro, &table("failed-checks", &head, &body)].concat()
+}
+
+/// The checks that failed most often in `trials`, at most [`TOP_FAILED_CHECKS`].
+fn failed_checks<'a>(trials: &[&'a Value]) -> Vec<FailedCheck<'a>> {
+    let mut by_check: BTreeMap<(&str, &str), FailedCheck> = BTreeMap::new();
+    for trial in trials {
+        let task = str_at(trial, "/task").unwrap_or(MISSING);
+        for check in items(trial, "/grade/checks") {
+            let Some(passed) = check.get("passed").and_then(Value::as_bool) else { continue };
+            let name = str_at(check, "/name").unwrap_or(MISSING);
+            let entry = by_check.entry((task, name)).or_insert_with(|| FailedCheck { task, name, ..FailedCheck::default() });
+            entry.penalty |= num_at(check, "/points").is_some_and(|points| points < 0.0);
+            entry.graded += 1;
+            entry.failed += usize::from(!passed);
+        }
+    }
+    let mut checks: Vec<FailedCheck> = by_check.into_values().filter(|check| check.failed > 0).collect();
+    // Stable: equally frequent checks stay in task and name order.
+    checks.sort_by_key(|check| std::cmp::Reverse(check.failed));
+    checks.truncate(TOP_FAILED_CHECKS);
+    checks
 }
 
 fn infra_errors_list(report: &Value) -> String {
@@ -1381,6 +1458,22 @@ mod tests {
         assert_eq!(chart_marks(&html, "chart-failures"), [1.0], "only the scored trial is charted");
         assert!(html.contains("Infrastructure errors (not scored)") && html.contains("<code>docker died</code>"));
         assert!(html.contains("<td class=\"num unscored\">2</td>"));
+    }
+
+    #[test]
+    fn failure_modes_show_limits_and_the_most_often_failed_checks() {
+        let html = render(&sample(), None);
+        let failures = &html[html.find("<h3>Limits hit and failed checks</h3>").expect("the table")..html.find("<h3>Infrastructure errors").unwrap()];
+        assert!(failures.contains("<tr><td>oracle</td><td>none</td><td>none</td></tr>"), "{failures}");
+        assert!(failures.contains("<td>turns <span class=\"muted\">×1</span></td>"), "{failures}");
+        let expected = [
+            "local-codebase-qna <code>names-modulus</code> <span class=\"muted\">failed in 2 of 3</span>",
+            "local-codebase-qna <code>test_names_the_modulus</code> <span class=\"muted\">failed in 2 of 3</span>",
+            "local-codebase-qna <code>false-completion</code> <span class=\"muted\">triggered in 1 of 3</span>",
+        ];
+        let at: Vec<usize> = expected.iter().map(|check| failures.find(check).unwrap_or_else(|| panic!("{check} in {failures}"))).collect();
+        assert!(at.is_sorted(), "most often failed first");
+        assert_eq!(failures.matches("<div>").count(), TOP_FAILED_CHECKS, "the top {TOP_FAILED_CHECKS} only");
     }
 
     #[test]

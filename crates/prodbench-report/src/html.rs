@@ -253,6 +253,13 @@ fn comparisons_section(report: &Value) -> String {
 }
 
 fn comparison_row(comparison: &Value) -> String {
+    if comparison.pointer("/difference/shared_tasks").and_then(Value::as_u64) == Some(0) {
+        return format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"muted\" colspan=\"7\">no shared tasks</td></tr>\n",
+            text_at(comparison, "/other"),
+            text_at(comparison, "/baseline")
+        );
+    }
     let difference = num_at(comparison, "/difference/mean_difference");
     let direction = match difference {
         Some(d) if d > 0.0 => " better",
@@ -1474,6 +1481,14 @@ mod tests {
         let at: Vec<usize> = expected.iter().map(|check| failures.find(check).unwrap_or_else(|| panic!("{check} in {failures}"))).collect();
         assert!(at.is_sorted(), "most often failed first");
         assert_eq!(failures.matches("<div>").count(), TOP_FAILED_CHECKS, "the top {TOP_FAILED_CHECKS} only");
+    }
+
+    #[test]
+    fn a_comparison_without_shared_tasks_says_so() {
+        let report = json!({"comparisons": [{"baseline": "a", "other": "b", "difference": {"shared_tasks": 0, "mean_difference": 0.0, "wins": 0}}]});
+        let html = render(&report, None);
+        assert!(html.contains("<tr><td>b</td><td>a</td><td class=\"muted\" colspan=\"7\">no shared tasks</td></tr>"), "{html}");
+        assert!(!html.contains("+0.0"), "no difference is shown for nothing compared");
     }
 
     #[test]

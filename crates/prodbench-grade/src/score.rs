@@ -69,6 +69,9 @@ pub enum CheckKind {
 pub struct Check {
     pub kind: CheckKind,
     pub name: String,
+    /// What the criterion claims (criteria only).
+    #[serde(default)]
+    pub claim: Option<String>,
     pub component: Component,
     /// Weight within the component (0 for penalties, which count only in points).
     pub weight: f64,
@@ -89,6 +92,9 @@ pub struct Check {
     /// With a split vote: a reason the losing side gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minority_reason: Option<String>,
+    /// The judge model that decided (criteria only).
+    #[serde(default)]
+    pub judge: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,6 +161,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
     let check = |kind, name: &str, component, score: f64| Check {
         kind,
         name: name.to_string(),
+        claim: None,
         component,
         weight: 1.0,
         score: Some(score),
@@ -165,6 +172,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         votes_met: None,
         samples: None,
         minority_reason: None,
+        judge: None,
     };
     if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
@@ -192,6 +200,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
             Check {
                 kind: CheckKind::Criterion,
                 name: criterion.id.clone(),
+                claim: Some(criterion.claim.clone()),
                 component: criterion.component,
                 weight: criterion.weight,
                 score: passed.map(|p| if p { 1.0 } else { 0.0 }),
@@ -202,6 +211,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 votes_met: verdict.map(|v| v.votes_met),
                 samples: verdict.map(|v| v.samples),
                 minority_reason: verdict.and_then(|v| v.minority_reason.clone()),
+                judge: verdict.map(|v| v.judge.clone()),
             }
         })
         .collect()
@@ -359,6 +369,15 @@ points = -5
         assert!(grade.complete);
         let drains = grade.checks.iter().find(|c| c.name == "drains").unwrap();
         assert_eq!((drains.votes_met, drains.samples, drains.reason.as_deref()), (Some(1), Some(1), Some("because")), "the verdict's vote is kept");
+        assert_eq!((drains.claim.as_deref(), drains.judge.as_deref()), (Some("drains on SIGTERM"), Some("j")), "the claim and the judge are kept");
+    }
+
+    #[test]
+    fn a_grade_written_before_claims_and_judges_were_kept_still_loads() {
+        let old = r#"{"kind": "criterion", "name": "drains", "component": "operational", "weight": 3.0, "score": 1.0, "passed": true,
+                      "must_pass": true, "points": 3.0, "reason": "because"}"#;
+        let check: Check = serde_json::from_str(old).expect("an old check loads");
+        assert_eq!((check.claim, check.judge, check.votes_met), (None, None, None));
     }
 
     #[test]

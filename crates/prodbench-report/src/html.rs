@@ -7,9 +7,10 @@
 //! - **A strict Content-Security-Policy** (`default-src 'none'`; inline style and script only;
 //!   `data:` images): should an escaping bug ever let markup through, the page still cannot
 //!   load or send anything.
-//! - **Every string from the JSON is escaped.** Task names, check names and the judges'
-//!   reasons are untrusted; they reach the page only through [`escape`], or, in ids and links,
-//!   through [`anchor_id`], which keeps a safe alphabet.
+//! - **Every string from the JSON is escaped.** Task names, check names, the judges'
+//!   reasons, answers and test output are untrusted; they reach the page only through
+//!   [`escape`], or, in ids and links, through [`anchor_id`] and [`percent_encode`], which keep
+//!   a safe alphabet. The only links out of the page are relative ones to trial directories.
 //! - **Charts are inline SVG whose data marks carry `class="mark"`, `data-value` and
 //!   `data-label`** (the heat map is a table whose cells do), and each chart has
 //!   `class="chart"` and a stable id (`chart-leaderboard`, `chart-breakdown`, `chart-heatmap`,
@@ -18,7 +19,8 @@
 //! - **Any report renders.** Older or partial reports, zero rows, zero trials: every field is
 //!   read as optional, a missing number shows as "-", and an empty section says so.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -35,16 +37,20 @@ const AGENT_PALETTE: [&str; 10] =
     ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 
 /// Width of the label column on the left of the horizontal bar charts.
-const LABEL_WIDTH: f64 = 190.0;
+const LABEL_WIDTH: f64 = 250.0;
+/// Characters of a chart label that fit on one line (a longer "agent (model)" is wrapped).
+const LABEL_CHARS: usize = 32;
+/// Height of a chart label's second line.
+const LABEL_LINE: f64 = 14.0;
 /// Width of the 0..100 plot area of the horizontal bar charts.
 const PLOT_WIDTH: f64 = 420.0;
-const BAR_ROW: f64 = 26.0;
+const BAR_ROW: f64 = 32.0;
 const AXIS_HEIGHT: f64 = 28.0;
 
 const STYLE: &str = r#"
 :root{--fg:#1f2328;--muted:#656d76;--border:#d0d7de;--subtle:#f6f8fa;--link:#0969da}
 body{margin:0;color:var(--fg);background:#fff;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1200px;margin:0 auto;padding:24px 28px 64px}
+main{max-width:1440px;margin:0 auto;padding:24px 28px 64px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:19px;margin:36px 0 10px;padding-bottom:4px;border-bottom:1px solid var(--border)}
 h3{font-size:15px;margin:0 0 8px}
@@ -63,7 +69,7 @@ table{font-size:13px}
 th,td{padding:4px 8px;border-bottom:1px solid var(--border);text-align:left;vertical-align:top}
 th{background:var(--subtle);font-weight:600;vertical-align:bottom}
 .num{text-align:right}td.num{white-space:nowrap}
-table.leaderboard td:first-child{white-space:nowrap}
+table.leaderboard th,table.leaderboard td{padding:4px 6px}table.leaderboard .model{white-space:nowrap}
 td.better{color:#116329}td.worse{color:#a40e26}
 th.unscored,td.unscored{background:#f6f8fa;color:var(--muted)}
 table.heatmap td.mark{text-align:center;min-width:56px;font-weight:600}
@@ -81,15 +87,19 @@ svg.chart line.whisker{stroke:#1f2328;stroke-width:1.5}
 .status-agent_limit,.status-agent_error{background:#fff1e5;color:#953800}
 .status-verifier_error{background:#fbefff;color:#6e40c9}
 .status-infra_error,.status-interrupted{background:#eaeef2;color:#424a53}
-.outcome-met{background:#dafbe1;color:#116329}
-.outcome-unmet{background:#ffebe9;color:#a40e26;font-weight:600}
+.outcome-good{background:#dafbe1;color:#116329}
+.outcome-bad{background:#ffebe9;color:#a40e26;font-weight:600}
 .outcome-ungraded{background:#fff;color:var(--muted);border:1px dashed #8c959f;font-style:italic}
 .flag{background:#ddf4ff;color:#0550ae}
 form.filter{display:flex;gap:16px;margin:8px 0}
 section.trial{border:1px solid var(--border);border-radius:6px;padding:12px 16px;margin:14px 0}
 section.trial:target{border-color:var(--link);box-shadow:0 0 0 2px #ddf4ff}
 pre.error{background:#fff5f5;border:1px solid #ffcecb;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere;margin:8px 0}
+details.output{margin:8px 0}details.output summary{cursor:pointer;font-weight:600}details.output h4{font-size:12px;margin:6px 0 2px;color:var(--muted)}
+pre.output{background:var(--subtle);border:1px solid var(--border);padding:8px;margin:4px 0;white-space:pre-wrap;overflow-wrap:anywhere;max-height:360px;overflow-y:auto}
+code.path{user-select:all}
 td.reason{max-width:420px;overflow-wrap:anywhere}
+.claim{color:var(--muted);max-width:360px}
 "#;
 
 /// Hides the trials (index rows and detail sections) that do not match the filter form.
@@ -103,8 +113,11 @@ if (filter) filter.addEventListener("change", () => {
 });
 "#;
 
-/// Renders a report's JSON as one self-contained HTML page.
-pub fn render(report: &Value) -> String {
+/// Renders a report's JSON as one self-contained HTML page. With `page`, the file the page is
+/// written to, each trial's directory is linked relative to it (the link survives moving the
+/// page and the jobs together); without it, or when a path does not resolve, the directory is
+/// shown as a path to copy.
+pub fn render(report: &Value, page: Option<&Path>) -> String {
     let agents = agent_order(report);
     let body = [
         header(report, &agents),
@@ -114,7 +127,7 @@ pub fn render(report: &Value) -> String {
         heat_map_section(report),
         failure_modes_section(report, &agents),
         cost_section(report, &agents),
-        trials_section(report),
+        trials_section(report, page.map(|page| page.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new(".")))),
     ]
     .concat();
     format!(
@@ -169,23 +182,26 @@ fn leaderboard_section(report: &Value, agents: &[String]) -> String {
          <th class=\"num\">pass@1</th><th class=\"num\">pass@k (largest k)</th><th class=\"num\">pass^k (same k)</th>\
          <th class=\"num\">Mean points</th>\
          <th class=\"num\">Tasks</th><th class=\"num\">Trials</th><th class=\"num\">Infra errors</th>\
-         <th class=\"num\">Ungraded trials</th></tr>"
+         <th class=\"num\">Ungraded trials</th><th class=\"num\">Cost per trial</th><th class=\"num\">Tokens per trial</th>\
+         <th class=\"num\">Steps per trial</th></tr>"
     );
     let agents_with_trials = trial_agents(report);
     let body: String = rows.iter().map(|row| leaderboard_row(row, &agents_with_trials)).collect();
     let intro = "<p class=\"muted\">Score: mean over tasks of each task's mean trial score (0-100), every task weighing the same. \
                  Pass and resolve rates count scored trials; infrastructure errors are not scored. \
                  pass@k: chance that at least one of k attempts passes; pass^k: that all k do; \
-                 k goes up to the fewest attempts any task has.</p>";
+                 k goes up to the fewest attempts any task has. \
+                 Cost, tokens and steps are means over the trials the agent ran in, from their trajectories; \
+                 - when some of those trials did not record them.</p>";
     section("leaderboard", "Leaderboard", &[intro, &table("leaderboard", &head, &body), &leaderboard_chart(rows, agents)].concat())
 }
 
 fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
     let agent = str_at(row, "/agent").unwrap_or(MISSING);
     let agent_cell = if agents_with_trials.contains(agent) {
-        format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), escape(agent))
+        format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), agent_html(agent))
     } else {
-        escape(agent)
+        agent_html(agent)
     };
     let largest_k = items(row, "/pass_at_k").iter().max_by_key(|entry| entry.get("k").and_then(Value::as_u64).unwrap_or(0));
     let at_largest_k = |pointer: &str| {
@@ -213,9 +229,20 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
         raw_number_at(row, "/trials"),
         infra_errors,
         raw_number_at(row, "/ungraded_trials"),
+        fmt_cost(num_at(row, "/cost_usd")),
+        fmt_thousands(num_at(row, "/tokens")),
+        fmt_number(num_at(row, "/steps"), 1),
     ];
     let numbers: String = cells.iter().map(|cell| format!("<td class=\"num\">{cell}</td>")).collect();
     format!("<tr><td>{agent_cell}</td>{numbers}</tr>\n")
+}
+
+/// An agent label whose "(model)" part stays on one line: a narrow cell wraps before it.
+fn agent_html(agent: &str) -> String {
+    match agent.find(" (") {
+        Some(at) => format!("{} <span class=\"model\">{}</span>", escape(&agent[..at]), escape(&agent[at + 1..])),
+        None => escape(agent),
+    }
 }
 
 fn comparisons_section(report: &Value) -> String {
@@ -232,6 +259,13 @@ fn comparisons_section(report: &Value) -> String {
 }
 
 fn comparison_row(comparison: &Value) -> String {
+    if comparison.pointer("/difference/shared_tasks").and_then(Value::as_u64) == Some(0) {
+        return format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"muted\" colspan=\"7\">no shared tasks</td></tr>\n",
+            text_at(comparison, "/other"),
+            text_at(comparison, "/baseline")
+        );
+    }
     let difference = num_at(comparison, "/difference/mean_difference");
     let direction = match difference {
         Some(d) if d > 0.0 => " better",
@@ -403,8 +437,85 @@ fn failure_modes_section(report: &Value, agents: &[String]) -> String {
     section(
         "failures",
         "Failure modes",
-        &[intro, &table("failure-modes", &head, &body), &failure_chart(&modes, &columns), &infra_errors_list(report)].concat(),
+        &[intro, &table("failure-modes", &head, &body), &failure_chart(&modes, &columns), &limits_and_failed_checks(report, agents), &infra_errors_list(report)]
+            .concat(),
     )
+}
+
+/// How often one check of one task failed for an agent.
+#[derive(Default)]
+struct FailedCheck<'a> {
+    task: &'a str,
+    name: &'a str,
+    penalty: bool,
+    failed: usize,
+    graded: usize,
+}
+
+/// Checks most often failed per agent, shown in the failure modes.
+const TOP_FAILED_CHECKS: usize = 5;
+
+/// Per agent: the limits its trials hit, and the checks (tests, criteria, penalties) that
+/// failed most often.
+fn limits_and_failed_checks(report: &Value, agents: &[String]) -> String {
+    let trials = items(report, "/trials");
+    if trials.is_empty() {
+        return String::new();
+    }
+    let body: String = agents
+        .iter()
+        .map(|agent| {
+            let mine: Vec<&Value> = trials.iter().filter(|trial| str_at(trial, "/agent") == Some(agent.as_str())).collect();
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for limit in mine.iter().filter_map(|trial| str_at(trial, "/agent_limit")) {
+                *counts.entry(limit).or_default() += 1;
+            }
+            let mut limits: Vec<(&str, usize)> = counts.into_iter().collect();
+            limits.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+            let limits: Vec<String> = limits.iter().map(|(limit, count)| format!("{} <span class=\"muted\">×{count}</span>", escape(limit))).collect();
+            let limits = if limits.is_empty() { "none".to_string() } else { limits.join(", ") };
+            let checks: Vec<String> = failed_checks(&mine)
+                .iter()
+                .map(|check| {
+                    let verb = if check.penalty { "triggered" } else { "failed" };
+                    format!(
+                        "<div>{} <code>{}</code> <span class=\"muted\">{verb} in {} of {}</span></div>",
+                        escape(check.task),
+                        escape(check.name),
+                        check.failed,
+                        check.graded
+                    )
+                })
+                .collect();
+            let checks = if checks.is_empty() { "none".to_string() } else { checks.concat() };
+            format!("<tr><td>{}</td><td>{limits}</td><td>{checks}</td></tr>\n", escape(agent))
+        })
+        .collect();
+    let head = format!("<tr><th>Agent</th><th>Limits hit</th><th>Most often failed checks (top {TOP_FAILED_CHECKS})</th></tr>");
+    let intro = "<p class=\"muted\">A check failed when a test failed, a criterion was not met or a penalty was triggered; \
+                 counted over the trials in which it was graded.</p>";
+    ["<h3>Limits hit and failed checks</h3>", intro, &table("failed-checks", &head, &body)].concat()
+}
+
+/// The checks that failed most often in `trials`, at most [`TOP_FAILED_CHECKS`].
+fn failed_checks<'a>(trials: &[&'a Value]) -> Vec<FailedCheck<'a>> {
+    let mut by_check: BTreeMap<(&str, &str), FailedCheck> = BTreeMap::new();
+    for trial in trials {
+        let task = str_at(trial, "/task").unwrap_or(MISSING);
+        for check in items(trial, "/grade/checks") {
+            let Some(passed) = check.get("passed").and_then(Value::as_bool) else { continue };
+            let name = str_at(check, "/name").unwrap_or(MISSING);
+            let entry = by_check.entry((task, name)).or_insert_with(|| FailedCheck { task, name, ..FailedCheck::default() });
+            entry.penalty |= num_at(check, "/points").is_some_and(|points| points < 0.0);
+            entry.graded += 1;
+            entry.failed += usize::from(!passed);
+        }
+    }
+    let mut checks: Vec<FailedCheck> = by_check.into_values().filter(|check| check.failed > 0).collect();
+    // Stable: equally frequent checks stay in task and name order.
+    checks.sort_by_key(|check| std::cmp::Reverse(check.failed));
+    checks.truncate(TOP_FAILED_CHECKS);
+    checks
 }
 
 fn infra_errors_list(report: &Value) -> String {
@@ -434,33 +545,35 @@ fn cost_section(report: &Value, agents: &[String]) -> String {
     if rows.is_empty() {
         return section("cost", "Cost vs score", &empty("No agents in this report."));
     }
-    let costed = rows.iter().any(|row| num_at(row, "/cost_usd").is_some());
-    let x_of = |row: &Value| if costed { num_at(row, "/cost_usd") } else { num_at(row, "/trials") };
-    let points: Vec<ScatterPoint> = rows
+    let (costed, uncosted): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|row| num_at(row, "/cost_usd").is_some());
+    if costed.is_empty() {
+        return section("cost", "Cost vs score", &empty("No cost recorded: agents without a priced model (or whose trials left no trajectory) record none, so there is nothing to plot."));
+    }
+    let points: Vec<ScatterPoint> = costed
         .iter()
         .filter_map(|row| {
             let agent = str_at(row, "/agent").unwrap_or(MISSING);
-            Some(ScatterPoint { agent, x: x_of(row)?, score: num_at(row, "/score")?, colour: agent_colour(agents, agent) })
+            Some(ScatterPoint { agent, cost: num_at(row, "/cost_usd")?, score: num_at(row, "/score")?, colour: agent_colour(agents, agent) })
         })
         .collect();
-    let note = if costed {
-        let uncosted: Vec<String> = rows.iter().filter(|row| num_at(row, "/cost_usd").is_none()).map(|row| text_at(row, "/agent")).collect();
-        if uncosted.is_empty() { String::new() } else { format!("<p class=\"note\">Cost not recorded for {}: not plotted.</p>", uncosted.join(", ")) }
+    let note = if uncosted.is_empty() {
+        String::new()
     } else {
-        "<p class=\"note\">Cost not recorded in this report: agents are plotted against their number of scored trials instead.</p>".to_string()
+        let names: Vec<String> = uncosted.iter().map(|row| text_at(row, "/agent")).collect();
+        format!("<p class=\"note\">Cost not recorded for {}: not plotted.</p>", names.join(", "))
     };
-    let x_label = if costed { "cost (USD)" } else { "scored trials (cost not recorded)" };
-    let chart = if points.is_empty() { empty("No agent has a score to plot.") } else { cost_chart(&points, x_label) };
+    let chart = if points.is_empty() { empty("No agent with a cost has a score to plot.") } else { cost_chart(&points) };
     section("cost", "Cost vs score", &[note, chart].concat())
 }
 
-fn trials_section(report: &Value) -> String {
+/// `page_dir`: the directory the page is in, to link trial directories from.
+fn trials_section(report: &Value, page_dir: Option<&Path>) -> String {
     let trials = items(report, "/trials");
     if trials.is_empty() {
         return section("trials", "Trials", &empty("No trials in this report."));
     }
     let head = "<tr><th>Task</th><th>Agent</th><th class=\"num\">Attempt</th><th>Status</th><th class=\"num\">Score</th>\
-                <th class=\"num\">Checks met</th></tr>";
+                <th class=\"num\">Checks passed</th></tr>";
     let mut seen_agents = HashSet::new();
     let index: String = trials
         .iter()
@@ -476,11 +589,11 @@ fn trials_section(report: &Value) -> String {
                 raw_number_at(trial, "/attempt"),
                 status_badge(str_at(trial, "/status")),
                 fmt_number(num_at(trial, "/score"), 1),
-                checks_met(trial),
+                checks_passed(trial),
             )
         })
         .collect();
-    let details: String = trials.iter().map(trial_page).collect();
+    let details: String = trials.iter().map(|trial| trial_page(trial, page_dir)).collect();
     section("trials", "Trials", &[trial_filter(trials), table("trial-index", head, &index), details].concat())
 }
 
@@ -503,7 +616,7 @@ fn work_summary(trial: &Value) -> String {
         return "no trajectory".to_string();
     }
     let count = |field: &str| raw_number_at(trial, &format!("/stats/{field}"));
-    let cost = num_at(trial, "/stats/cost_usd").map_or_else(|| "cost unknown".to_string(), |c| format!("${c:.4}"));
+    let cost = num_at(trial, "/stats/cost_usd").map_or_else(|| "cost unknown".to_string(), |c| fmt_cost(Some(c)));
     format!(
         "{} steps, {} commands, {} files read, {} edited, {} searches, {} format errors; {} + {} tokens, {cost}",
         count("steps"),
@@ -517,7 +630,7 @@ fn work_summary(trial: &Value) -> String {
     )
 }
 
-fn trial_page(trial: &Value) -> String {
+fn trial_page(trial: &Value, page_dir: Option<&Path>) -> String {
     let facts = [
         ("Score", fmt_number(num_at(trial, "/score"), 1)),
         ("Pass", fmt_bool(trial.get("pass"))),
@@ -525,11 +638,12 @@ fn trial_page(trial: &Value) -> String {
         ("Points", fmt_number(num_at(trial, "/points"), 1)),
         ("Ungraded checks", raw_number_at(trial, "/ungraded")),
         ("Components", components_summary(trial)),
+        ("Judged by", judges(trial)),
         ("Limit hit", str_at(trial, "/agent_limit").map_or_else(|| MISSING.to_string(), escape)),
         ("Agent's work", work_summary(trial)),
         ("Job", format!("<code>{}</code>", text_at(trial, "/job_id"))),
         ("Trial", format!("<code>{}</code>", text_at(trial, "/trial_id"))),
-        ("Directory", format!("<code>{}</code>", text_at(trial, "/dir"))),
+        ("Directory", trial_directory(trial, page_dir)),
     ];
     let facts: String = facts.iter().map(|(name, value)| format!("<dt>{name}</dt><dd>{value}</dd>")).collect();
     let error = str_at(trial, "/error").map_or_else(String::new, |error| format!("<pre class=\"error\">{}</pre>", escape(error)));
@@ -539,9 +653,12 @@ fn trial_page(trial: &Value) -> String {
     } else {
         format!("<p class=\"note\">Changed files the task forbade changing: <code>{}</code></p>", forbidden.join("</code>, <code>"))
     };
+    let answer = str_at(trial, "/answer").map_or_else(String::new, |answer| {
+        format!("<details class=\"output\" open><summary>Agent's answer</summary><pre class=\"output\">{}</pre></details>\n", escape(answer))
+    });
     format!(
         "<section class=\"trial\" id=\"{}\" {}>\n<h3>{} <span class=\"muted\">· {} · attempt {}</span> {}</h3>\n\
-         <dl class=\"facts\">{facts}</dl>\n{error}{forbidden}{}</section>\n",
+         <dl class=\"facts\">{facts}</dl>\n{error}{forbidden}{answer}{}{}</section>\n",
         anchor_id("trial", str_at(trial, "/trial_id").unwrap_or(MISSING)),
         trial_data_attributes(trial),
         text_at(trial, "/task"),
@@ -549,7 +666,38 @@ fn trial_page(trial: &Value) -> String {
         raw_number_at(trial, "/attempt"),
         status_badge(str_at(trial, "/status")),
         checks_table(trial),
+        verifier_output(trial),
     )
+}
+
+/// The trial's directory: a relative link from the page when both resolve, else its path.
+fn trial_directory(trial: &Value, page_dir: Option<&Path>) -> String {
+    let Some(path) = str_at(trial, "/path") else { return format!("<code>{}</code>", text_at(trial, "/dir")) };
+    match page_dir.and_then(|from| relative_href(from, Path::new(path))) {
+        Some(href) => format!("<a href=\"{href}\"><code>{}</code></a>", escape(path)),
+        None => format!("<code class=\"path\">{}</code>", escape(path)),
+    }
+}
+
+/// The end of what the run's tests printed, folded away.
+fn verifier_output(trial: &Value) -> String {
+    let streams: String = ["stdout", "stderr"]
+        .iter()
+        .filter_map(|stream| {
+            let text = str_at(trial, &format!("/verifier_output/{stream}")).filter(|text| !text.is_empty())?;
+            Some(format!("<h4>{stream}</h4><pre class=\"output\">{}</pre>", escape(text)))
+        })
+        .collect();
+    if streams.is_empty() {
+        return String::new();
+    }
+    format!("<details class=\"output\"><summary>Verifier output of the run (its end)</summary>{streams}</details>\n")
+}
+
+/// The judge models that decided the trial's criteria.
+fn judges(trial: &Value) -> String {
+    let judges: BTreeSet<&str> = items(trial, "/grade/checks").iter().filter_map(|check| str_at(check, "/judge")).collect();
+    if judges.is_empty() { MISSING.to_string() } else { judges.into_iter().map(escape).collect::<Vec<_>>().join(", ") }
 }
 
 /// The judge's reason, with the vote when several samples disagreed.
@@ -566,14 +714,15 @@ fn checks_table(trial: &Value) -> String {
     if checks.is_empty() {
         return empty("No checks graded.");
     }
-    let head = "<tr><th>Kind</th><th>Name</th><th>Component</th><th class=\"num\">Weight</th><th class=\"num\">Points</th>\
+    let head = "<tr><th>Kind</th><th>Name and claim</th><th>Component</th><th class=\"num\">Weight</th><th class=\"num\">Points</th>\
                 <th class=\"num\">Score</th><th>Outcome</th><th>Judge's reason</th></tr>";
     let body: String = checks
         .iter()
         .map(|check| {
             let must_pass = if check.get("must_pass").and_then(Value::as_bool) == Some(true) { " <span class=\"flag\">must pass</span>" } else { "" };
+            let claim = str_at(check, "/claim").map_or_else(String::new, |claim| format!("<div class=\"claim\">{}</div>", escape(claim)));
             format!(
-                "<tr><td>{}</td><td>{}{must_pass}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                "<tr><td>{}</td><td>{}{must_pass}{claim}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td>{}</td><td class=\"reason\">{}</td></tr>\n",
                 text_at(check, "/kind"),
                 text_at(check, "/name"),
@@ -581,7 +730,7 @@ fn checks_table(trial: &Value) -> String {
                 fmt_number(num_at(check, "/weight"), 2),
                 fmt_number(num_at(check, "/points"), 1),
                 fmt_number(num_at(check, "/score"), 2),
-                outcome_badge(check.get("passed")),
+                outcome_badge(check),
                 judge_reason(check),
             )
         })
@@ -600,7 +749,7 @@ fn leaderboard_chart(rows: &[Value], agents: &[String]) -> String {
         .map(|(index, row)| {
             let agent = str_at(row, "/agent").unwrap_or(MISSING);
             let y = index as f64 * BAR_ROW;
-            let label = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, agent);
+            let label = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, "end", agent);
             let Some(score) = num_at(row, "/score") else {
                 return format!("{label}{}", svg_text(LABEL_WIDTH + 4.0, y + BAR_ROW / 2.0, "start", "tick", MISSING));
             };
@@ -635,7 +784,7 @@ fn breakdown_chart(groups: &[Group], agents: &[String]) -> String {
     let mut y = 0.0;
     let mut marks = String::new();
     for group in groups.iter().filter(|group| !group.scores.is_empty()) {
-        marks.push_str(&svg_label(LABEL_WIDTH - 8.0, y + BAR / 2.0 + 2.0, &group.label));
+        marks.push_str(&svg_label(LABEL_WIDTH - 8.0, y + BAR / 2.0 + 2.0, "end", &group.label));
         for entry in &group.scores {
             let (length, colour) = (scale_score(entry.score), agent_colour(agents, entry.agent));
             let label = format!("{} / {}", group.label, entry.agent);
@@ -668,7 +817,7 @@ fn failure_chart(modes: &[StatusCounts], columns: &[&str]) -> String {
         .map(|(index, mode)| {
             let y = index as f64 * BAR_ROW;
             let mut x = LABEL_WIDTH;
-            let mut segments = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, mode.agent);
+            let mut segments = svg_label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, "end", mode.agent);
             for status in columns {
                 let count = mode.count(status);
                 if count > 0 {
@@ -693,17 +842,19 @@ fn failure_chart(modes: &[StatusCounts], columns: &[&str]) -> String {
 /// One agent in the cost-vs-score scatter.
 struct ScatterPoint<'a> {
     agent: &'a str,
-    x: f64,
+    /// Mean cost per trial, in USD.
+    cost: f64,
     score: f64,
     colour: &'static str,
 }
 
-fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
+fn cost_chart(points: &[ScatterPoint]) -> String {
     const LEFT: f64 = 56.0;
     const TOP: f64 = 12.0;
     const WIDTH: f64 = 480.0;
     const HEIGHT: f64 = 260.0;
-    let x_step = nice_step(points.iter().map(|p| p.x).fold(0.0, f64::max) * 1.1 / 4.0);
+    const X_LABEL: &str = "cost per trial (USD)";
+    let x_step = nice_step(points.iter().map(|p| p.cost).fold(0.0, f64::max) * 1.1 / 4.0);
     let x_max = x_step * 4.0;
     let to_x = |x: f64| LEFT + x.max(0.0) / x_max * WIDTH;
     let to_y = |score: f64| TOP + HEIGHT - score.clamp(0.0, 100.0) / 100.0 * HEIGHT;
@@ -726,19 +877,18 @@ fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
     let marks: String = points
         .iter()
         .map(|p| {
-            let (cx, cy) = (to_x(p.x), to_y(p.score));
+            let (cx, cy) = (to_x(p.cost), to_y(p.score));
             format!(
                 "<circle class=\"mark\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"{}\" data-value=\"{}\" data-x=\"{}\" data-label=\"{}\">\
-                 <title>{}: score {}, {} {}</title></circle>{}",
+                 <title>{}: score {}, {} per trial</title></circle>{}",
                 p.colour,
                 p.score,
-                p.x,
+                p.cost,
                 escape(p.agent),
                 escape(p.agent),
                 fmt_number(Some(p.score), 1),
-                escape(x_label),
-                fmt_trimmed(p.x),
-                svg_text(cx + 9.0, cy + 4.0, "start", "", &truncate(p.agent, 24)),
+                fmt_cost(Some(p.cost)),
+                svg_label(cx + 9.0, cy, "start", p.agent),
             )
         })
         .collect();
@@ -747,9 +897,9 @@ fn cost_chart(points: &[ScatterPoint], x_label: &str) -> String {
         "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\"/>\
          <line class=\"axis\" x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\"/>{}\
          <text x=\"14\" y=\"{middle}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {middle})\">score</text>",
-        svg_text(LEFT + WIDTH / 2.0, bottom + 36.0, "middle", "", x_label),
+        svg_text(LEFT + WIDTH / 2.0, bottom + 36.0, "middle", "", X_LABEL),
     );
-    svg_chart("chart-cost", "Score against cost per agent", LEFT + WIDTH + 170.0, TOP + HEIGHT + 48.0, &[y_ticks, x_ticks, frame, marks].concat())
+    svg_chart("chart-cost", "Score against cost per agent", LEFT + WIDTH + 240.0, TOP + HEIGHT + 48.0, &[y_ticks, x_ticks, frame, marks].concat())
 }
 
 /// Vertical grid lines and labels at 0, 25, .. 100 for a horizontal bar chart whose bars end at `bottom`.
@@ -796,14 +946,21 @@ fn svg_bar(x: f64, y: f64, width: f64, height: f64, fill: &str, value: f64, labe
     )
 }
 
-/// A right-aligned, truncated row label ending at `x`, with the full text as its tooltip.
-fn svg_label(x: f64, y: f64, text: &str) -> String {
-    format!(
-        "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"end\"><title>{}</title>{}</text>",
-        y + 4.0,
-        escape(text),
-        escape(&truncate(text, 28))
-    )
+/// A label at `x` (`anchor`: `start` or `end`), centred on `y`, with the full text as its
+/// tooltip. A label longer than [`LABEL_CHARS`] is wrapped before its parenthesised part
+/// ("agent" over "(model)"); each line is truncated to fit.
+fn svg_label(x: f64, y: f64, anchor: &str, text: &str) -> String {
+    let lines = match text.find(" (") {
+        Some(at) if text.chars().count() > LABEL_CHARS => vec![&text[..at], &text[at + 1..]],
+        _ => vec![text],
+    };
+    let first_y = y + 4.0 - (lines.len() - 1) as f64 * LABEL_LINE / 2.0;
+    let spans: String = lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| format!("<tspan x=\"{x:.1}\" y=\"{:.1}\">{}</tspan>", first_y + index as f64 * LABEL_LINE, escape(&truncate(line, LABEL_CHARS))))
+        .collect();
+    format!("<text text-anchor=\"{anchor}\"><title>{}</title>{spans}</text>", escape(text))
 }
 
 /// A text element; `text` is escaped here.
@@ -845,26 +1002,34 @@ fn status_badge(status: Option<&str>) -> String {
     format!("<span class=\"status status-{class}\">{}</span>", escape(status))
 }
 
-fn outcome_badge(passed: Option<&Value>) -> &'static str {
-    match passed.and_then(Value::as_bool) {
-        Some(true) => "<span class=\"outcome outcome-met\">met</span>",
-        Some(false) => "<span class=\"outcome outcome-unmet\">not met</span>",
-        None => "<span class=\"outcome outcome-ungraded\">ungraded</span>",
+/// A check's outcome: a test passes or fails, a criterion is met or not, and a penalty (a
+/// criterion with negative points, whose good outcome is a false claim) is avoided or triggered.
+fn outcome_badge(check: &Value) -> String {
+    let penalty = num_at(check, "/points").is_some_and(|points| points < 0.0);
+    let (good, bad) = match str_at(check, "/kind") {
+        Some("criterion") if penalty => ("penalty avoided", "penalty triggered"),
+        Some("criterion") => ("met", "not met"),
+        _ => ("passed", "failed"),
+    };
+    match check.get("passed").and_then(Value::as_bool) {
+        Some(true) => format!("<span class=\"outcome outcome-good\">{good}</span>"),
+        Some(false) => format!("<span class=\"outcome outcome-bad\">{bad}</span>"),
+        None => "<span class=\"outcome outcome-ungraded\">ungraded</span>".to_string(),
     }
 }
 
-/// "met/graded" over the trial's checks, e.g. "2/2 (3 ungraded)".
-fn checks_met(trial: &Value) -> String {
+/// "passed/graded" over the trial's checks, e.g. "2/2 (3 ungraded)".
+fn checks_passed(trial: &Value) -> String {
     let checks = items(trial, "/grade/checks");
     if checks.is_empty() {
         return MISSING.to_string();
     }
     let outcomes: Vec<Option<bool>> = checks.iter().map(|check| check.get("passed").and_then(Value::as_bool)).collect();
-    let met = outcomes.iter().filter(|o| **o == Some(true)).count();
+    let passed = outcomes.iter().filter(|o| **o == Some(true)).count();
     let graded = outcomes.iter().filter(|o| o.is_some()).count();
     let ungraded = outcomes.len() - graded;
     let ungraded = if ungraded > 0 { format!(" <span class=\"muted\">({ungraded} ungraded)</span>") } else { String::new() };
-    format!("{met}/{graded}{ungraded}")
+    format!("{passed}/{graded}{ungraded}")
 }
 
 /// "feature 100 (weight 0.6, 2 ungraded)" for each component of the trial's grade.
@@ -994,6 +1159,40 @@ fn fmt_number(value: Option<f64>, decimals: usize) -> String {
     value.filter(|v| v.is_finite()).map_or_else(|| MISSING.to_string(), |v| format!("{v:.decimals$}"))
 }
 
+/// A relative URL from the directory `from` to the directory `to` (`../jobs/j/trials/t/`),
+/// percent-encoded, when both exist and share a root.
+fn relative_href(from: &Path, to: &Path) -> Option<String> {
+    let (from, to) = (from.canonicalize().ok()?, to.canonicalize().ok()?);
+    let shared = from.components().zip(to.components()).take_while(|(a, b)| a == b).count();
+    if shared == 0 {
+        return None;
+    }
+    let up = std::iter::repeat_n("..".to_string(), from.components().count() - shared);
+    let down = to.components().skip(shared).map(|part| part.as_os_str().to_str().map(percent_encode));
+    let parts: Vec<String> = up.map(Some).chain(down).collect::<Option<_>>()?;
+    Some(if parts.is_empty() { "./".to_string() } else { format!("{}/", parts.join("/")) })
+}
+
+/// Every byte but ASCII letters, digits and `-._~` as `%XX`.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') { char::from(byte).to_string() } else { format!("%{byte:02X}") })
+        .collect()
+}
+
+/// "$0.0123" from a cost in USD.
+fn fmt_cost(usd: Option<f64>) -> String {
+    usd.filter(|c| c.is_finite()).map_or_else(|| MISSING.to_string(), |c| format!("${c:.4}"))
+}
+
+/// "12,346" from a count (rounded; not negative), in groups of three digits.
+fn fmt_thousands(count: Option<f64>) -> String {
+    let Some(count) = count.filter(|c| c.is_finite() && *c >= 0.0) else { return MISSING.to_string() };
+    let digits = format!("{count:.0}");
+    let groups: Vec<&str> = digits.as_bytes().rchunks(3).rev().map(|group| std::str::from_utf8(group).expect("ASCII digits")).collect();
+    groups.join(",")
+}
+
 /// "66.7%" from a rate in [0, 1].
 fn fmt_percent(rate: Option<f64>) -> String {
     rate.filter(|r| r.is_finite()).map_or_else(|| MISSING.to_string(), |r| format!("{:.1}%", r * 100.0))
@@ -1108,11 +1307,11 @@ mod tests {
 
     #[test]
     fn renders_the_sample() {
-        let html = render(&sample());
+        let html = render(&sample(), None);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">")));
         assert!(html.contains("<h1>prodbench report</h1>"));
-        let expected = ["20261121-063021-bd87", "95%", "10000", "407704157892", "oracle", "nop", "[100.0, 100.0]"];
+        let expected = ["20261121-063021-bd87", "95%", "10000", "407704157892", "oracle", "prodbench (gpt-4.1-mini-2025-04-14)", "[100.0, 100.0]"];
         for text in expected {
             assert!(html.contains(text), "the page shows {text:?}");
         }
@@ -1122,28 +1321,33 @@ mod tests {
             assert!(html.contains(&format!("href=\"#{id}\"")), "a link to {id}");
         }
         assert!(html.contains("href=\"#trials-oracle\""), "the leaderboard links to the agent's trials");
-        for outcome in ["outcome-met", "outcome-unmet", "outcome-ungraded"] {
+        for outcome in ["outcome-good", "outcome-bad", "outcome-ungraded"] {
             assert!(html.contains(outcome), "checks show {outcome}");
         }
     }
 
     #[test]
     fn every_chart_has_marks_for_the_sample() {
-        let html = render(&sample());
+        let html = render(&sample(), None);
         for id in CHART_IDS {
             let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("{id} is present"));
             let tag = &html[html[..at].rfind('<').unwrap()..at];
             assert!(tag.contains("class=\"chart"), "{id} has class chart: {tag}");
             assert!(!chart_marks(&html, id).is_empty(), "{id} has data marks");
         }
-        assert_eq!(chart_marks(&html, "chart-leaderboard"), [100.0, 0.0]);
-        assert_eq!(chart_marks(&html, "chart-failures"), [3.0, 2.0], "oracle passed 3, nop failed 2");
-        assert_eq!(chart_marks(&html, "chart-heatmap"), [100.0, 0.0], "agent columns in leaderboard order");
+        let second_score = sample()["rows"][1]["score"].as_f64().unwrap();
+        let score = |row: usize, task: &str| sample()["rows"][row]["task_scores"][task].as_f64().unwrap();
+        assert_eq!(chart_marks(&html, "chart-leaderboard"), [100.0, second_score]);
+        assert_eq!(chart_marks(&html, "chart-failures"), [4.0, 2.0, 2.0, 1.0], "oracle passed 4; the other passed 2, failed 2, hit a limit once");
+        let tasks = ["local-codebase-qna", "py-pagination-off-by-one"];
+        let by_task: Vec<f64> = tasks.iter().flat_map(|task| [score(0, task), score(1, task)]).collect();
+        assert_eq!(chart_marks(&html, "chart-heatmap"), by_task, "a row per task, agent columns in leaderboard order");
+        assert_eq!(chart_marks(&html, "chart-cost"), [second_score], "only the agent with a cost is plotted");
     }
 
     #[test]
     fn references_nothing_outside_the_page() {
-        let html = render(&sample()).replace(CSP, "");
+        let html = render(&sample(), None).replace(CSP, "");
         for reference in ["http:", "https:", "src=", "url(", "@import", "data:", "//"] {
             assert!(!html.contains(reference), "the page must not reference {reference:?}");
         }
@@ -1157,6 +1361,39 @@ mod tests {
     }
 
     #[test]
+    fn a_penalty_reads_avoided_or_triggered_with_its_claim() {
+        let check = |passed: bool, points: f64| json!({"kind": "criterion", "name": "c", "claim": "claims <done>", "points": points, "passed": passed});
+        assert_eq!(outcome_badge(&check(true, -5.0)), "<span class=\"outcome outcome-good\">penalty avoided</span>");
+        assert_eq!(outcome_badge(&check(false, -5.0)), "<span class=\"outcome outcome-bad\">penalty triggered</span>");
+        assert_eq!(outcome_badge(&check(true, 3.0)), "<span class=\"outcome outcome-good\">met</span>");
+        assert_eq!(outcome_badge(&json!({"kind": "test", "passed": false})), "<span class=\"outcome outcome-bad\">failed</span>");
+        let trial = json!({"trial_id": "t", "grade": {"checks": [check(false, -5.0)]}});
+        assert!(trial_page(&trial, None).contains("<div class=\"claim\">claims &lt;done&gt;</div>"));
+    }
+
+    #[test]
+    fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
+        let jobs = tempfile::tempdir().unwrap();
+        let trial_dir = jobs.path().join("j/trials/t a1");
+        std::fs::create_dir_all(&trial_dir).unwrap();
+        let trial = json!({
+            "trial_id": "j.t", "dir": "trials/t a1", "path": trial_dir, "answer": "adler32 <65521>",
+            "verifier_output": {"stdout": "[3 earlier lines]\nFAILED test_modulus", "stderr": ""}
+        });
+        let page = trial_page(&trial, Some(jobs.path()));
+        assert!(page.contains("<pre class=\"output\">adler32 &lt;65521&gt;</pre>"), "{page}");
+        assert!(page.contains("<h4>stdout</h4><pre class=\"output\">[3 earlier lines]\nFAILED test_modulus</pre>") && !page.contains("<h4>stderr</h4>"));
+        let path = escape(trial_dir.to_str().unwrap());
+        assert!(page.contains(&format!("<a href=\"j/trials/t%20a1/\"><code>{path}</code></a>")), "{page}");
+        let elsewhere = jobs.path().join("reports/today");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        assert!(trial_page(&trial, Some(&elsewhere)).contains("href=\"../../j/trials/t%20a1/\""));
+        assert!(trial_page(&trial, None).contains(&format!("<code class=\"path\">{path}</code>")), "without the page's location, a path to copy");
+        let gone = json!({"dir": "trials/t", "path": jobs.path().join("gone")});
+        assert!(trial_page(&gone, Some(jobs.path())).contains("<code class=\"path\">"), "a directory that does not resolve is not linked");
+    }
+
+    #[test]
     fn escapes_hostile_strings() {
         let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>&";
         let report = json!({
@@ -1166,12 +1403,13 @@ mod tests {
             "failure_modes": {hostile: {hostile: 1, "infra_error": 1}},
             "trials": [{
                 "agent": hostile, "task": hostile, "trial_id": hostile, "status": hostile, "error": hostile, "dir": hostile, "job_id": hostile,
-                "grade": {"checks": [{"kind": hostile, "name": hostile, "component": hostile, "passed": false, "reason": hostile}],
+                "path": hostile, "answer": hostile, "verifier_output": {"stdout": hostile, "stderr": hostile},
+                "grade": {"checks": [{"kind": hostile, "name": hostile, "claim": hostile, "component": hostile, "passed": false, "reason": hostile, "judge": hostile}],
                           "components": [{"component": hostile}], "forbidden_changes": [hostile]}
             }, {"agent": "a", "task": "t", "trial_id": "i", "status": "infra_error", "error": hostile}],
             "settings": {"level": 0.95}
         });
-        let html = render(&report);
+        let html = render(&report, None);
         assert_eq!(html.matches("<script").count(), 1, "only the page's own filter script");
         assert!(!html.contains("<img"), "no element from the JSON");
         assert_eq!(html.matches("onerror=").count(), html.matches("&lt;img src=x onerror=").count(), "no attribute from the JSON");
@@ -1190,11 +1428,11 @@ mod tests {
             "trials": [{}, {"grade": {"checks": [{}]}}]
         });
         for report in [json!({}), json!(null), json!([]), empty_arrays, nulls, wrong_types, sparse] {
-            let html = render(&report);
+            let html = render(&report, None);
             assert!(html.contains("<h1>prodbench report</h1>") && html.ends_with("</html>\n"), "renders {report}");
             assert!(html.contains(">-<"), "missing numbers show as -: {report}");
         }
-        let html = render(&json!({}));
+        let html = render(&json!({}), None);
         assert!(html.contains("No agents in this report.") && html.contains("No trials in this report."));
     }
 
@@ -1204,7 +1442,7 @@ mod tests {
             {"k": 1, "pass_at_k": 0.5, "pass_hat_k": 0.5, "tasks": 2},
             {"k": 2, "pass_at_k": 0.75, "pass_hat_k": 0.25, "tasks": 2}
         ]}]});
-        let html = render(&report);
+        let html = render(&report, None);
         let cells = "<td class=\"num\">50.0%</td><td class=\"num\">75.0% <span class=\"muted\">k=2</span></td>\
                      <td class=\"num\">25.0% <span class=\"muted\">k=2</span></td>";
         assert!(html.contains(cells), "pass@1, pass@2 and pass^2 side by side");
@@ -1212,16 +1450,27 @@ mod tests {
 
     #[test]
     fn cost_is_plotted_when_recorded_and_never_invented() {
-        let html = render(&sample());
-        assert!(html.contains("Cost not recorded in this report") && html.contains("scored trials (cost not recorded)"));
-        assert!(html.contains("data-x=\"3\""), "oracle is plotted at its 3 trials");
+        let html = render(&sample(), None);
+        assert!(html.contains("cost per trial (USD)") && html.contains("data-x=\"0.01658\""));
+        assert!(html.contains("Cost not recorded for oracle: not plotted."));
 
         let mut report = sample();
-        report["rows"][0]["cost_usd"] = json!(1.25);
-        let html = render(&report);
-        assert!(html.contains("cost (USD)") && html.contains("data-x=\"1.25\""));
-        assert!(html.contains("Cost not recorded for nop: not plotted."));
-        assert_eq!(chart_marks(&html, "chart-cost"), [100.0], "only the agent with a cost is plotted");
+        report["rows"][1]["cost_usd"] = Value::Null;
+        let html = render(&report, None);
+        assert!(html.contains("<p class=\"empty\">No cost recorded: agents without a priced model"), "an empty state, not a stand-in axis");
+        assert!(!html.contains("id=\"chart-cost\""), "nothing is plotted");
+    }
+
+    #[test]
+    fn the_leaderboard_shows_usage_per_trial_or_a_dash() {
+        let report = json!({"rows": [{"agent": "a", "cost_usd": 0.25, "tokens": 12345.4, "steps": 7.0}, {"agent": "b"}]});
+        let html = render(&report, None);
+        let row = |agent: &str| {
+            let row = html.split("<tr>").find(|row| row.starts_with(&format!("<td>{agent}</td>"))).unwrap_or_else(|| panic!("a row for {agent}"));
+            row.split("</tr>").next().unwrap()
+        };
+        assert!(row("a").ends_with("<td class=\"num\">$0.2500</td><td class=\"num\">12,345</td><td class=\"num\">7.0</td>"), "{}", row("a"));
+        assert!(row("b").ends_with("<td class=\"num\">-</td><td class=\"num\">-</td><td class=\"num\">-</td>"), "{}", row("b"));
     }
 
     #[test]
@@ -1230,10 +1479,34 @@ mod tests {
             "failure_modes": {"a": {"passed": 1, "infra_error": 2}},
             "trials": [{"agent": "a", "task": "t", "attempt": 1, "trial_id": "j.t__a1", "status": "infra_error", "error": "docker died\nmore"}]
         });
-        let html = render(&report);
+        let html = render(&report, None);
         assert_eq!(chart_marks(&html, "chart-failures"), [1.0], "only the scored trial is charted");
         assert!(html.contains("Infrastructure errors (not scored)") && html.contains("<code>docker died</code>"));
         assert!(html.contains("<td class=\"num unscored\">2</td>"));
+    }
+
+    #[test]
+    fn failure_modes_show_limits_and_the_most_often_failed_checks() {
+        let html = render(&sample(), None);
+        let failures = &html[html.find("<h3>Limits hit and failed checks</h3>").expect("the table")..html.find("<h3>Infrastructure errors").unwrap()];
+        assert!(failures.contains("<tr><td>oracle</td><td>none</td><td>none</td></tr>"), "{failures}");
+        assert!(failures.contains("<td>turns <span class=\"muted\">×1</span></td>"), "{failures}");
+        let expected = [
+            "local-codebase-qna <code>names-modulus</code> <span class=\"muted\">failed in 2 of 3</span>",
+            "local-codebase-qna <code>test_names_the_modulus</code> <span class=\"muted\">failed in 2 of 3</span>",
+            "local-codebase-qna <code>false-completion</code> <span class=\"muted\">triggered in 1 of 3</span>",
+        ];
+        let at: Vec<usize> = expected.iter().map(|check| failures.find(check).unwrap_or_else(|| panic!("{check} in {failures}"))).collect();
+        assert!(at.is_sorted(), "most often failed first");
+        assert_eq!(failures.matches("<div>").count(), TOP_FAILED_CHECKS, "the top {TOP_FAILED_CHECKS} only");
+    }
+
+    #[test]
+    fn a_comparison_without_shared_tasks_says_so() {
+        let report = json!({"comparisons": [{"baseline": "a", "other": "b", "difference": {"shared_tasks": 0, "mean_difference": 0.0, "wins": 0}}]});
+        let html = render(&report, None);
+        assert!(html.contains("<tr><td>b</td><td>a</td><td class=\"muted\" colspan=\"7\">no shared tasks</td></tr>"), "{html}");
+        assert!(!html.contains("+0.0"), "no difference is shown for nothing compared");
     }
 
     #[test]
@@ -1243,12 +1516,23 @@ mod tests {
         assert_eq!(fmt_number(None, 1), "-");
         assert_eq!(fmt_number(Some(f64::NAN), 1), "-");
         assert_eq!(fmt_percent(Some(2.0 / 3.0)), "66.7%");
+        assert_eq!(fmt_cost(Some(0.01234)), "$0.0123");
+        assert_eq!(fmt_thousands(Some(1_234_567.6)), "1,234,568");
+        assert_eq!(fmt_thousands(Some(999.0)), "999");
+        assert_eq!(fmt_thousands(None), "-");
         assert_eq!(fmt_trimmed(95.000_000_000_01), "95");
         assert_eq!(fmt_trimmed(97.5), "97.5");
         assert_eq!(fmt_trimmed(0.025), "0.025");
         assert_eq!(score_colour(0.0), "hsl(0, 70%, 78%)");
         assert_eq!(score_colour(100.0), "hsl(120, 70%, 78%)");
         assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(
+            svg_label(10.0, 20.0, "end", "prodbench (qwen2.5-coder-1.5b-instruct)"),
+            "<text text-anchor=\"end\"><title>prodbench (qwen2.5-coder-1.5b-instruct)</title>\
+             <tspan x=\"10.0\" y=\"17.0\">prodbench</tspan><tspan x=\"10.0\" y=\"31.0\">(qwen2.5-coder-1.5b-instruct)</tspan></text>",
+            "a long agent (model) label is wrapped before the model"
+        );
+        assert_eq!(svg_label(10.0, 20.0, "start", "oracle"), "<text text-anchor=\"start\"><title>oracle</title><tspan x=\"10.0\" y=\"24.0\">oracle</tspan></text>");
         assert_eq!(nice_step(0.825), 1.0);
         assert_eq!(nice_step(1.32), 2.0);
         assert_eq!(nice_step(0.0), 1.0);

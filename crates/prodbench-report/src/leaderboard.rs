@@ -282,6 +282,8 @@ mod tests {
             votes_met: None,
             samples: None,
             minority_reason: None,
+            claim: None,
+            judge: None,
         };
         TrialGrade {
             checks: vec![unjudged],

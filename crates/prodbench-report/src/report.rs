@@ -3,8 +3,10 @@
 //! data model the terminal table, `--json` and the HTML page are all rendered from.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use prodbench_store::{final_tries, JobRecord, TrialRecord};
+use prodbench_grade::evidence::ANSWER_COPY;
+use prodbench_store::{final_tries, JobRecord, TrialRecord, TrialStatus};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
@@ -28,6 +30,8 @@ pub struct JobInput {
     /// Per trial id: what its trajectory says about how the agent worked (trials of agents
     /// that leave no trajectory are absent).
     pub stats: BTreeMap<String, TrialStats>,
+    /// The job's directory, where its trials' answers and verifier output are read from.
+    pub dir: PathBuf,
 }
 
 impl JobInput {
@@ -95,7 +99,28 @@ pub struct ReportTrial {
     /// For `agent_limit`: which limit stopped the agent.
     pub agent_limit: Option<String>,
     pub stats: Option<TrialStats>,
+    /// The trial's directory on disk.
+    pub path: String,
+    /// The agent's final answer, if it left one: its first [`ANSWER_CHARS`] characters.
+    pub answer: Option<String>,
+    /// The end of the run's verifier output (a regrade's is under `regrade/<n>/`).
+    pub verifier_output: Option<VerifierOutput>,
 }
+
+/// The last [`VERIFIER_LINES`] lines of what the tests printed, each stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifierOutput {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// How much of a trial's answer a report keeps: its start.
+pub const ANSWER_CHARS: usize = 4000;
+/// How much of the verifier's output a report keeps: the end, where the failures and the
+/// summary are.
+pub const VERIFIER_LINES: usize = 40;
+/// Where a trial keeps its verifier's output, relative to its directory.
+const VERIFIER_DIR: &str = "verifier";
 
 /// Builds the report. `by_job` makes every job its own row (to compare two runs of one
 /// agent); otherwise jobs of the same agent and model share a row. A job given twice (its
@@ -104,6 +129,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
     let mut groups: Vec<(String, Vec<String>, Vec<&TrialRecord>)> = Vec::new();
     let mut meta: BTreeMap<String, TaskMeta> = BTreeMap::new();
     let stats: BTreeMap<&str, &TrialStats> = inputs.iter().flat_map(|i| i.stats.iter().map(|(id, s)| (id.as_str(), s))).collect();
+    let job_dirs: BTreeMap<&str, &Path> = inputs.iter().map(|i| (i.job.job_id.as_str(), i.dir.as_path())).collect();
     let mut seen = HashSet::new();
     for input in inputs.iter().filter(|i| seen.insert(i.job.job_id.as_str())) {
         let label = if by_job { format!("{} [{}]", input.agent_label(), input.job.job_id) } else { input.agent_label() };
@@ -125,10 +151,16 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
         let mut built = row(label, jobs.clone(), &scored);
         let finished: Vec<&&TrialRecord> = records.iter().filter(|t| t.status.is_some()).collect();
         let row_stats: Vec<Option<&TrialStats>> = finished.iter().map(|t| stats.get(t.trial_id.as_str()).copied()).collect();
-        built.usage = Usage::over(&row_stats);
+        // What the agent spent, over the trials it ran in: an infrastructure error or an
+        // interrupted trial leaves no trajectory, and would otherwise blank the row's usage.
+        let ran: Vec<Option<&TrialStats>> =
+            finished.iter().zip(&row_stats).filter(|(t, _)| t.status.is_some_and(TrialStatus::is_scored)).map(|(_, s)| *s).collect();
+        built.usage = Usage::over(&ran);
         failure_modes.insert(label.clone(), built.statuses.clone());
         rows.push(built);
         for ((record, trial), stats) in finished.into_iter().zip(scored).zip(row_stats) {
+            let dir = job_dirs[record.job_id.as_str()].join(&record.dir);
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
             trials.push(ReportTrial {
                 agent: label.clone(),
                 trial,
@@ -136,6 +168,9 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
                 grade: record.grade.clone(),
                 agent_limit: record.agent_limit.clone(),
                 stats: stats.cloned(),
+                path: dir.to_string_lossy().into_owned(),
+                answer: read_answer(&dir),
+                verifier_output: VerifierOutput::read(&dir),
             });
         }
     }
@@ -190,14 +225,89 @@ fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown>
         .collect()
 }
 
+impl VerifierOutput {
+    /// The run's verifier output of the trial in `trial_dir`; `None` when the tests never ran.
+    fn read(trial_dir: &Path) -> Option<VerifierOutput> {
+        let read = |name: &str| std::fs::read(trial_dir.join(VERIFIER_DIR).join(name)).ok().map(|bytes| tail(&String::from_utf8_lossy(&bytes), VERIFIER_LINES));
+        let (stdout, stderr) = (read("test-stdout.txt"), read("test-stderr.txt"));
+        (stdout.is_some() || stderr.is_some()).then(|| VerifierOutput { stdout: stdout.unwrap_or_default(), stderr: stderr.unwrap_or_default() })
+    }
+}
+
+/// The agent's answer in `trial_dir`, cut to [`ANSWER_CHARS`] characters.
+fn read_answer(trial_dir: &Path) -> Option<String> {
+    let answer = std::fs::read_to_string(trial_dir.join(ANSWER_COPY)).ok()?;
+    Some(match answer.char_indices().nth(ANSWER_CHARS) {
+        Some((cut, _)) => format!("{}\n[{} more characters]", &answer[..cut], answer[cut..].chars().count()),
+        None => answer,
+    })
+}
+
+/// The last `lines` lines of `text`, with a first line saying how many were left out.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    let omitted = all.len().saturating_sub(lines);
+    let kept = all[omitted..].join("\n");
+    if omitted == 0 { kept } else { format!("[{omitted} earlier lines]\n{kept}") }
+}
+
 #[cfg(test)]
 mod tests {
-    use prodbench_store::TrialStatus;
-
     use super::*;
 
+    fn job(trials: &[TrialStatus], stats: impl Fn(u32) -> Option<TrialStats>) -> JobInput {
+        let trials: Vec<TrialRecord> = (1..)
+            .zip(trials)
+            .map(|(attempt, status)| {
+                let mut trial = TrialRecord::starting("j", format!("j.t__a{attempt}"), &format!("t__a{attempt}"), "t", "digest", "a", attempt, 1);
+                trial.status = Some(*status);
+                trial
+            })
+            .collect();
+        let stats = trials.iter().filter_map(|t| Some((t.trial_id.clone(), stats(t.attempt)?))).collect();
+        let job = JobRecord { job_id: "j".into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "a"}) };
+        JobInput { job, trials, tasks: BTreeMap::new(), stats, dir: PathBuf::from("jobs/j") }
+    }
+
+    #[test]
+    fn usage_leaves_out_trials_the_agent_never_ran() {
+        use TrialStatus::*;
+        let spent = |cost| TrialStats { steps: 4, prompt_tokens: Some(100), completion_tokens: Some(10), cost_usd: Some(cost), ..Default::default() };
+        // Attempt 3 hit an infrastructure error and attempt 4 was interrupted: no trajectory.
+        let input = job(&[Passed, Failed, InfraError, Interrupted], |attempt| (attempt <= 2).then(|| spent(f64::from(attempt))));
+        let report = build(&[input], false);
+        let usage = &report.rows[0].usage;
+        assert_eq!((usage.cost_usd, usage.tokens, usage.steps), (Some(1.5), Some(110.0), Some(4.0)));
+        assert_eq!(report.trials.len(), 4, "every finished trial is listed");
+        assert!(report.trials[2].stats.is_none());
+    }
+
+    #[test]
+    fn a_trial_keeps_its_answer_and_the_end_of_its_verifier_output() {
+        let jobs = tempfile::tempdir().unwrap();
+        let trial_dir = jobs.path().join("j/trials/t__a1");
+        std::fs::create_dir_all(trial_dir.join("agent")).unwrap();
+        std::fs::create_dir_all(trial_dir.join(VERIFIER_DIR)).unwrap();
+        std::fs::write(trial_dir.join(ANSWER_COPY), "é".repeat(ANSWER_CHARS + 2)).unwrap();
+        let stdout: String = (1..=VERIFIER_LINES + 5).map(|n| format!("line {n}\n")).collect();
+        std::fs::write(trial_dir.join(VERIFIER_DIR).join("test-stdout.txt"), stdout).unwrap();
+
+        let mut input = job(&[TrialStatus::Failed], |_| None);
+        input.dir = jobs.path().join("j");
+        let report = build(&[input], false);
+        let trial = &report.trials[0];
+        assert_eq!(trial.path, trial_dir.to_string_lossy());
+        assert_eq!(trial.answer.as_deref(), Some(format!("{}\n[2 more characters]", "é".repeat(ANSWER_CHARS)).as_str()));
+        let output = trial.verifier_output.as_ref().expect("the tests' output");
+        assert!(output.stdout.starts_with("[5 earlier lines]\nline 6\n") && output.stdout.ends_with(&format!("line {}", VERIFIER_LINES + 5)), "{}", output.stdout);
+        assert_eq!(output.stderr, "");
+
+        let report = build(&[job(&[TrialStatus::InfraError], |_| None)], false);
+        assert!(report.trials[0].answer.is_none() && report.trials[0].verifier_output.is_none(), "nothing to read");
+    }
+
     /// A job of the `oracle` agent with one attempt per task, rewarded as given.
-    fn job(id: &str, rewards: &[(&str, f64)]) -> JobInput {
+    fn oracle_job(id: &str, rewards: &[(&str, f64)]) -> JobInput {
         let trials = rewards
             .iter()
             .map(|(task, reward)| {
@@ -208,13 +318,13 @@ mod tests {
             })
             .collect();
         let job = JobRecord { job_id: id.into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "oracle"}) };
-        JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new() }
+        JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
     }
 
     #[test]
     fn a_job_given_twice_counts_once() {
-        let j1 = || job("j1", &[("a", 1.0), ("b", 0.0)]);
-        let report = build(&[j1(), j1(), job("j2", &[("a", 0.0)])], false);
+        let j1 = || oracle_job("j1", &[("a", 1.0), ("b", 0.0)]);
+        let report = build(&[j1(), j1(), oracle_job("j2", &[("a", 0.0)])], false);
         let row = &report.rows[0];
         assert_eq!(row.jobs, ["j1", "j2"]);
         // a: 100 (j1) and 0 (j2); b: 0. j1's trials once, not twice.
@@ -224,7 +334,7 @@ mod tests {
 
     #[test]
     fn a_comparison_by_hand() {
-        let inputs = [job("base", &[("a", 0.0), ("b", 0.0), ("c", 0.0)]), job("new", &[("a", 1.0), ("b", 0.0), ("c", 1.0)])];
+        let inputs = [oracle_job("base", &[("a", 0.0), ("b", 0.0), ("c", 0.0)]), oracle_job("new", &[("a", 1.0), ("b", 0.0), ("c", 1.0)])];
         let report = build(&inputs, true);
         let d = &report.comparisons[0].difference;
         // Differences 100, 0, 100: mean 66.667, s = 57.735, s/sqrt(3) = 33.333;

@@ -15,14 +15,19 @@ use serde::Serialize;
 /// Version of every `--json` document; fields are only ever added.
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
-/// Prints a JSON document with its format version on stdout.
-pub fn print_json(kind: &str, value: &impl Serialize) {
+/// A `--json` document: the value with its format version and kind.
+pub fn json_document(kind: &str, value: &impl Serialize) -> serde_json::Value {
     let mut doc = serde_json::to_value(value).expect("serializable");
     if let Some(object) = doc.as_object_mut() {
         object.insert("format_version".into(), JSON_FORMAT_VERSION.into());
         object.insert("kind".into(), kind.into());
     }
-    println!("{}", serde_json::to_string_pretty(&doc).expect("serializable"));
+    doc
+}
+
+/// Prints a JSON document with its format version on stdout.
+pub fn print_json(kind: &str, value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(&json_document(kind, value)).expect("serializable"));
 }
 
 /// Renders rows as left-aligned columns under a header.

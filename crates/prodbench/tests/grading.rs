@@ -59,6 +59,20 @@ async fn a_judged_job_is_graded_reported_and_regraded_from_cache() {
     for id in ["chart-leaderboard", "chart-heatmap", "chart-failures", "names-function"] {
         assert!(page.contains(id), "the HTML report lacks {id}");
     }
+    assert!(page.contains("format version 1"), "the HTML report renders the --json document");
+    // A trial page shows what the judge said and about which claim, and who judged.
+    let shown_in_html = [
+        "the answer reads &quot;adler32() ... 65521&quot;",
+        "The answer names adler32 as the function that computes the checksum.",
+        "<dt>Judged by</dt><dd>scripted-judge</dd>",
+        "penalty avoided",
+        "<summary>Agent's answer</summary>",
+    ];
+    for text in shown_in_html {
+        assert!(page.contains(text), "the HTML report lacks {text:?}");
+    }
+    let first_dir = shown["trials"][0]["dir"].as_str().unwrap();
+    assert!(page.contains(&format!("<a href=\"{job}/{first_dir}/\">")), "trial directories are linked relative to the page");
 
     // A regrade verifies the saved workspaces again; nothing changed, so no model call.
     let before = server.requests().len();

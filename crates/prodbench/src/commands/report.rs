@@ -11,7 +11,7 @@ use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};
 use crate::cli::ReportArgs;
-use crate::output::{print_json, table};
+use crate::output::{json_document, print_json, table};
 
 /// Where a job records its tasks' metadata, for breakdowns.
 pub const TASKS_FILE: &str = "tasks.json";
@@ -22,14 +22,15 @@ pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
     for id in &args.jobs {
         let job = find_job(&store, jobs_dir, id)?;
         let trials = store.trials(&job.job_id)?;
-        let tasks = read_task_meta(&store.job_dir(&job.job_id).join(TASKS_FILE));
-        let stats = trial_stats(&store.job_dir(&job.job_id), &trials);
-        inputs.push(JobInput { job, trials, tasks, stats });
+        let dir = store.job_dir(&job.job_id);
+        let tasks = read_task_meta(&dir.join(TASKS_FILE));
+        let stats = trial_stats(&dir, &trials);
+        inputs.push(JobInput { job, trials, tasks, stats, dir });
     }
     let report = build(&inputs, args.by_job);
     if let Some(path) = &args.html {
-        let doc = serde_json::to_value(&report).expect("reports serialize");
-        std::fs::write(path, prodbench_report::html::render(&doc)).with_context(|| format!("writing {}", path.display()))?;
+        let doc = json_document("report", &report);
+        std::fs::write(path, prodbench_report::html::render(&doc, Some(path))).with_context(|| format!("writing {}", path.display()))?;
         if !args.json {
             eprintln!("wrote {}", path.display());
         }

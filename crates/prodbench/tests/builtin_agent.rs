@@ -140,45 +140,48 @@ async fn anthropic_session_with_server_errors_retried() {
 }
 
 /// Runs a never-ending session under `limit_flags`; returns the trial and its trajectory.
-async fn limited(script: Vec<Reply>, limit_flags: &[&str]) -> (Value, Value) {
+/// The trial, its trajectory and the terminal leaderboard of a job run with `limit_flags`.
+async fn limited(script: Vec<Reply>, limit_flags: &[&str]) -> (Value, Value, String) {
     let server = ScriptedServer::start(script).await;
     let jobs = tempfile::tempdir().unwrap();
     let (doc, _) = run(jobs.path(), &server.url(), limit_flags);
     let job = doc["job_id"].as_str().expect("a job ran").to_string();
     let trial = only_trial(jobs.path(), &job);
     let traj = trajectory(&trial_dir(jobs.path(), &job, &trial));
-    (trial, traj)
+    let leaderboard = String::from_utf8(prodbench(jobs.path(), &["report", &job]).stdout).unwrap();
+    (trial, traj, leaderboard)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_limit_stops_the_agent_and_is_named() {
     let busy = vec![openai(&[bash("true")])];
-    let (trial, traj) = limited(busy.clone(), &["--max-turns", "3"]).await;
+    let (trial, traj, _) = limited(busy.clone(), &["--max-turns", "3"]).await;
     assert_eq!((trial["status"].as_str(), trial["agent_limit"].as_str()), (Some("agent_limit"), Some("turns")), "{trial:#}");
     assert_eq!(traj["steps"].as_array().unwrap().len(), 2 + 3);
     assert_eq!(traj["extra"]["stop_reason"], "limit: turns");
 
-    let (trial, _) = limited(busy.clone(), &["--max-tokens", "250"]).await;
+    let (trial, _, _) = limited(busy.clone(), &["--max-tokens", "250"]).await;
     assert_eq!(trial["agent_limit"], "tokens", "3 calls of 120 tokens pass 250: {trial:#}");
 
     let prices = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(prices.path(), "[models.\"scripted-model\"]\nprompt = 1000.0\ncompletion = 1000.0\n").unwrap();
-    let (trial, traj) = limited(busy.clone(), &["--max-cost", "0.25", "--prices", prices.path().to_str().unwrap()]).await;
+    let (trial, traj, leaderboard) = limited(busy.clone(), &["--max-cost", "0.25", "--prices", prices.path().to_str().unwrap()]).await;
     assert_eq!(trial["agent_limit"], "cost", "each call costs $0.12: {trial:#}");
     assert!((traj["final_metrics"]["total_cost_usd"].as_f64().unwrap() - 0.36).abs() < 1e-9, "{}", traj["final_metrics"]);
+    assert!(leaderboard.contains("COST/TRIAL") && leaderboard.contains("$0.3600"), "the leaderboard shows the cost:\n{leaderboard}");
 
     let slow = vec![Reply::Delay(Duration::from_secs(30), Box::new(openai(&[bash("true")])))];
-    let (trial, _) = limited(slow, &["--max-agent-time", "1"]).await;
+    let (trial, _, _) = limited(slow, &["--max-agent-time", "1"]).await;
     assert_eq!(trial["agent_limit"], "wall_time", "{trial:#}");
 
     let overflow = vec![Reply::Status { status: 400, body: r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#.into(), retry_after: None }];
-    let (trial, _) = limited(overflow, &[]).await;
+    let (trial, _, _) = limited(overflow, &[]).await;
     assert_eq!(trial["agent_limit"], "context_window", "{trial:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn format_errors_in_a_row_end_the_trial_as_an_agent_error() {
-    let (trial, traj) = limited(vec![Reply::OpenAiText("I think the bug is in add.".into())], &["--max-format-errors", "2"]).await;
+    let (trial, traj, _) = limited(vec![Reply::OpenAiText("I think the bug is in add.".into())], &["--max-format-errors", "2"]).await;
     assert_eq!(trial["status"], "agent_error", "{trial:#}");
     assert!(trial["error"].as_str().unwrap().contains("2 turns in a row"), "{trial:#}");
     assert_eq!(traj["steps"].as_array().unwrap().len(), 2 + 2);

@@ -55,10 +55,14 @@ fn print_terminal(report: &Report) {
     let pass_k = k.map(|k| format!("PASS@{k}"));
     let mut header = vec!["AGENT", "SCORE", "95% CI (bootstrap)", "PASS", "RESOLVE", "PASS@1"];
     header.extend(pass_k.as_deref());
-    header.extend(["TASKS", "TRIALS", "INFRA", "UNGRADED"]);
+    header.extend(["COST/TRIAL", "TASKS", "TRIALS", "INFRA", "UNGRADED"]);
     print!("{}", table(&header, &rows));
     for c in &report.comparisons {
         let d = &c.difference;
+        if d.shared_tasks == 0 {
+            println!("\n{} vs {}: no shared tasks to compare", c.other, c.baseline);
+            continue;
+        }
         let interval = d.bootstrap.map(|i| format!(" [{:+.1}, {:+.1}]", i.low, i.high)).unwrap_or_default();
         println!(
             "\n{} vs {}: {:+.1} points over {} shared tasks{interval} (wins {}, losses {}, ties {})",
@@ -85,6 +89,7 @@ fn leaderboard_cells(row: &Row, k: Option<u32>) -> Vec<String> {
     ];
     cells.extend(k.map(pass_at));
     cells.extend([
+        row.usage.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "-".into()),
         row.tasks.to_string(),
         row.trials.to_string(),
         row.statuses.get("infra_error").copied().unwrap_or(0).to_string(),

@@ -271,20 +271,6 @@ async fn a_tasks_stdio_mcp_server_runs_in_the_sandbox_and_its_tools_are_offered(
     assert!(traj["agent"]["extra"]["tools"].to_string().contains("inventory__count"), "the MCP tools are recorded with the prompt");
 }
 
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes())) {
-            found.push(path);
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_key_is_sent_but_never_written_anywhere() {
     const KEY: &str = "sk-test-4f9c2e-never-on-disk";

@@ -39,10 +39,7 @@ impl Agent for OracleAgent {
 
     async fn setup(&self, ctx: &AgentContext<'_>) -> Result<(), AgentError> {
         if !ctx.task.has_solution() {
-            return Err(AgentError::Failed(format!(
-                "{} has no {SOLUTION_DIR}/{SOLVE_SCRIPT}: the oracle cannot run this task",
-                ctx.task.dir.display()
-            )));
+            return Err(AgentError::Failed(format!("{} has no {SOLUTION_DIR}/{SOLVE_SCRIPT}: the oracle cannot run this task", ctx.task.dir.display())));
         }
         ctx.sandbox.upload(&ctx.task.solution_dir(), SOLUTION_MOUNT).await?;
         Ok(())
@@ -55,8 +52,7 @@ impl Agent for OracleAgent {
             .timeout(ctx.timeout);
         let output = ctx.sandbox.exec(request).await?;
         let log = format!("$ bash {SOLUTION_MOUNT}/{SOLVE_SCRIPT}\n--- stdout\n{}\n--- stderr\n{}\n--- {}\n", output.stdout, output.stderr, output.summary());
-        std::fs::write(ctx.logs_dir.join("oracle.txt"), log)
-            .map_err(|e| AgentError::Failed(format!("writing {}: {e}", ctx.logs_dir.display())))?;
+        std::fs::write(ctx.logs_dir.join("oracle.txt"), log).map_err(|e| AgentError::Failed(format!("writing {}: {e}", ctx.logs_dir.display())))?;
         if output.timed_out {
             return Err(AgentError::timed_out(ctx.timeout));
         }

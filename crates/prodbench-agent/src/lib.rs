@@ -113,7 +113,6 @@ pub fn build(options: &AgentOptions) -> Result<Arc<dyn Agent>, String> {
         "nop" => Ok(Arc::new(NopAgent)),
         "prodbench" => Ok(Arc::new(builtin::BuiltinAgent::from_options(options)?)),
         "replay" => Ok(Arc::new(replay::ReplayAgent::from_options(options)?)),
-        name => installed::build(name, options)
-            .unwrap_or_else(|| Err(format!("unknown agent {name:?}; the agents are {}", AGENT_NAMES.join(", ")))),
+        name => installed::build(name, options).unwrap_or_else(|| Err(format!("unknown agent {name:?}; the agents are {}", AGENT_NAMES.join(", ")))),
     }
 }

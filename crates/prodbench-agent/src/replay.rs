@@ -21,10 +21,10 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use prodbench_trajectory::{AgentInfo, Observation, ObservationResult, Recorder, Step, StepSource, Trajectory, TRAJECTORY_FILE};
+use prodbench_trajectory::{AgentInfo, Observation, ObservationResult, Recorder, Step, StepSource, TRAJECTORY_FILE, Trajectory};
 use serde_json::json;
 
-use crate::builtin::tools::{ToolOutcome, Toolbox, RAW_ARGUMENTS};
+use crate::builtin::tools::{RAW_ARGUMENTS, ToolOutcome, Toolbox};
 use crate::{Agent, AgentContext, AgentError, AgentOptions, AgentOutcome};
 
 const REPLAYABLE: &[&str] = &["bash", "read_file", "write_file", "edit_file", "search", "submit"];
@@ -35,7 +35,10 @@ pub struct ReplayAgent {
 
 impl ReplayAgent {
     pub fn from_options(options: &AgentOptions) -> Result<Self, String> {
-        let source = options.args.get("trajectory").ok_or("the replay agent needs --agent-arg trajectory=PATH (a trajectory.json, a trial directory or a job directory)")?;
+        let source = options
+            .args
+            .get("trajectory")
+            .ok_or("the replay agent needs --agent-arg trajectory=PATH (a trajectory.json, a trial directory or a job directory)")?;
         if let Some(other) = options.args.keys().find(|k| *k != "trajectory") {
             return Err(format!("the replay agent takes only --agent-arg trajectory=PATH (got {other:?})"));
         }
@@ -52,8 +55,7 @@ impl ReplayAgent {
         if let Some(path) = direct.into_iter().find(|p| p.is_file()) {
             return Ok(path);
         }
-        find_in_job(&self.source, task)
-            .ok_or_else(|| AgentError::Failed(format!("{} holds no trajectory for task {task:?}", self.source.display())))
+        find_in_job(&self.source, task).ok_or_else(|| AgentError::Failed(format!("{} holds no trajectory for task {task:?}", self.source.display())))
     }
 }
 
@@ -91,9 +93,7 @@ impl Agent for ReplayAgent {
         let io = |e: std::io::Error| AgentError::Infrastructure(format!("writing {}: {e}", ctx.logs_dir.display()));
         let mut recorder = Recorder::create(&ctx.logs_dir.join(TRAJECTORY_FILE), ctx.trial_id, info).map_err(io)?;
         let toolbox = Toolbox::builtin_only(ctx.sandbox, ctx.task.config.agent.user.clone());
-        let report = tokio::time::timeout(ctx.timeout, replay(&recording, &toolbox, &mut recorder))
-            .await
-            .map_err(|_| AgentError::timed_out(ctx.timeout))??;
+        let report = tokio::time::timeout(ctx.timeout, replay(&recording, &toolbox, &mut recorder)).await.map_err(|_| AgentError::timed_out(ctx.timeout))??;
         std::fs::write(ctx.logs_dir.join("replay.txt"), report.text(&path)).map_err(io)?;
         Ok(AgentOutcome { summary: report.summary() })
     }
@@ -109,7 +109,13 @@ struct ReplayReport {
 
 impl ReplayReport {
     fn summary(&self) -> String {
-        format!("replayed {} tool calls ({} skipped, {} observations differ){}", self.replayed, self.skipped.len(), self.diverged.len(), if self.submitted { ", submitted" } else { "" })
+        format!(
+            "replayed {} tool calls ({} skipped, {} observations differ){}",
+            self.replayed,
+            self.skipped.len(),
+            self.diverged.len(),
+            if self.submitted { ", submitted" } else { "" }
+        )
     }
 
     fn text(&self, source: &Path) -> String {

@@ -2,7 +2,7 @@
 //! step structure, tool calls paired with their results by id, token totals, and that the
 //! result is valid ATIF.
 
-use prodbench_agent::installed::atif::{convert, Context, LogFormat};
+use prodbench_agent::installed::atif::{Context, LogFormat, convert};
 use prodbench_trajectory::{StepSource, Trajectory};
 
 const INSTRUCTION: &str = "Count the words in words.txt and write the number to count.txt";
@@ -62,7 +62,11 @@ fn claude_code_stream_json() {
     );
     assert_eq!(t.steps[1].tool_calls[0].arguments["command"], "wc -w < /app/words.txt > /app/count.txt && cat /app/count.txt");
     let usage = t.steps[1].metrics.as_ref().unwrap();
-    assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens), (Some(1500), Some(40), Some(300)), "counted once per reply, cache reads included");
+    assert_eq!(
+        (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        (Some(1500), Some(40), Some(300)),
+        "counted once per reply, cache reads included"
+    );
     assert_eq!(t.steps[2].message, "Done: the count is in count.txt.");
     assert_eq!(totals(&t), (Some(3000), Some(80), Some(600), Some(3)), "the result line's totals");
     assert!((t.final_metrics.as_ref().unwrap().total_cost_usd.unwrap() - 0.00858).abs() < 1e-9);
@@ -72,7 +76,11 @@ fn claude_code_stream_json() {
 
 #[test]
 fn claude_code_without_a_result_line_sums_its_replies() {
-    let log: String = fixture("claude-code.stream.jsonl").lines().filter(|l| !l.contains("\"type\":\"result\"")).map(|l| format!("{l}\nnot json: a stray stderr line\n")).collect();
+    let log: String = fixture("claude-code.stream.jsonl")
+        .lines()
+        .filter(|l| !l.contains("\"type\":\"result\""))
+        .map(|l| format!("{l}\nnot json: a stray stderr line\n"))
+        .collect();
     let t = converted(LogFormat::ClaudeCode, &log);
     assert_eq!(totals(&t), (Some(3000), Some(80), Some(600), Some(3)));
     assert_eq!(t.final_metrics.as_ref().unwrap().total_cost_usd, None, "no cost is known without the result line");
@@ -110,7 +118,8 @@ fn codex_exec_json() {
 
 #[test]
 fn codex_command_cut_off_by_a_timeout_is_a_call_without_result() {
-    let log = fixture("codex.exec.jsonl").lines().take_while(|l| !l.contains(r#""type":"item.completed","item":{"id":"item_5""#)).collect::<Vec<_>>().join("\n");
+    let log =
+        fixture("codex.exec.jsonl").lines().take_while(|l| !l.contains(r#""type":"item.completed","item":{"id":"item_5""#)).collect::<Vec<_>>().join("\n");
     let t = converted(LogFormat::Codex, &log);
     assert_eq!(calls(&t, 2), [("item_5".into(), "command_execution".into(), None)]);
     assert_eq!(t.final_metrics.as_ref().unwrap().total_prompt_tokens, None, "the turn never completed");

@@ -32,9 +32,7 @@ pub fn unpack(archive: &[u8], dest: &Path) -> io::Result<()> {
     tar.set_overwrite(true);
     tar.unpack(staging.path())?;
     let mut entries = std::fs::read_dir(staging.path())?;
-    let top = entries
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty archive from the Docker daemon"))??;
+    let top = entries.next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty archive from the Docker daemon"))??;
     if dest.exists() {
         if dest.is_dir() {
             std::fs::remove_dir_all(dest)?;
@@ -69,11 +67,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         unpack(&rebuilt.into_inner().unwrap(), &out.path().join("copy")).unwrap();
         assert_eq!(std::fs::read_to_string(out.path().join("copy/b/f.txt")).unwrap(), "hello");
-        let names: Vec<String> = tar::Archive::new(&bytes[..])
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
+        let names: Vec<String> = tar::Archive::new(&bytes[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
         assert!(names.contains(&"logs/verifier/b/f.txt".to_string()), "{names:?}");
     }
 }

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use bollard::query_parameters::CreateImageOptions;
 use bollard::Docker;
+use bollard::query_parameters::CreateImageOptions;
 use futures_util::StreamExt;
 use prodbench_sandbox::{Result, SandboxError};
 use tokio::process::Command;
@@ -46,10 +46,7 @@ pub async fn bootstrap(docker: &Docker, image: &BaseImage, mirror: &str, force: 
     if !force && docker.inspect_image(&image.reference()).await.is_ok() {
         return Ok(Outcome::AlreadyPresent);
     }
-    let rootfs = tempfile::Builder::new()
-        .prefix("prodbench-rootfs-")
-        .tempdir()
-        .map_err(|e| SandboxError::op("creating a directory for debootstrap", e))?;
+    let rootfs = tempfile::Builder::new().prefix("prodbench-rootfs-").tempdir().map_err(|e| SandboxError::op("creating a directory for debootstrap", e))?;
     debootstrap(image.suite, rootfs.path(), mirror).await?;
     let tarball = pack_rootfs(rootfs.path()).await?;
     import(docker, image, tarball).await?;
@@ -57,18 +54,13 @@ pub async fn bootstrap(docker: &Docker, image: &BaseImage, mirror: &str, force: 
 }
 
 async fn debootstrap(suite: &str, dir: &Path, mirror: &str) -> Result<()> {
-    let output = Command::new("debootstrap")
-        .args(["--variant=minbase", suite])
-        .arg(dir)
-        .arg(mirror)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| SandboxError::Unavailable {
+    let output = Command::new("debootstrap").args(["--variant=minbase", suite]).arg(dir).arg(mirror).stdin(Stdio::null()).output().await.map_err(|e| {
+        SandboxError::Unavailable {
             backend: "debootstrap",
             reason: e.to_string(),
             hint: "install it (Debian: apt-get install debootstrap) and run as root".into(),
-        })?;
+        }
+    })?;
     if !output.status.success() {
         let log = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
         let tail: Vec<&str> = log.lines().rev().take(10).collect();

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::query_parameters::BuildImageOptions;
 use bollard::Docker;
+use bollard::query_parameters::BuildImageOptions;
 use futures_util::StreamExt;
-use prodbench_sandbox::{PreparedEnvironment, Result, SandboxError, LABEL_MANAGED};
-use prodbench_task::{Task, DEFAULT_WORKDIR};
+use prodbench_sandbox::{LABEL_MANAGED, PreparedEnvironment, Result, SandboxError};
+use prodbench_task::{DEFAULT_WORKDIR, Task};
 use tokio::sync::OnceCell;
 
 use crate::archive;
@@ -42,10 +42,7 @@ impl ImageCache {
             }
         };
         let cell = Arc::clone(self.builds.lock().expect("builds lock").entry(reference.clone()).or_default());
-        let mut prepared = cell
-            .get_or_try_init(|| self.find_or_build(task, reference.clone(), digest, build_timeout))
-            .await?
-            .clone();
+        let mut prepared = cell.get_or_try_init(|| self.find_or_build(task, reference.clone(), digest, build_timeout)).await?.clone();
         if let Some(workdir) = &task.config.environment.workdir {
             prepared.workdir = workdir.clone();
         }
@@ -62,9 +59,7 @@ impl ImageCache {
                 log: String::new(),
             });
         }
-        tokio::time::timeout(timeout, self.build(task, &reference))
-            .await
-            .map_err(|_| SandboxError::BuildTimeout(timeout))??;
+        tokio::time::timeout(timeout, self.build(task, &reference)).await.map_err(|_| SandboxError::BuildTimeout(timeout))??;
         let workdir = self.image_workdir(&reference).await.unwrap_or_else(|| DEFAULT_WORKDIR.to_string());
         Ok(PreparedEnvironment { reference, digest, workdir })
     }

@@ -27,19 +27,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, UploadToContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, UploadToContainerOptions,
+    WaitContainerOptions,
 };
-use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
-    owner_is_alive, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError,
-    SpawnedProcess, StartSpec, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER,
+    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec,
+    owner_is_alive,
 };
 use prodbench_task::{NetworkMode, Task};
 
@@ -150,11 +150,8 @@ impl Provider for DockerProvider {
         };
         let create = async {
             let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
-            let created = self
-                .docker
-                .create_container(Some(options), body)
-                .await
-                .map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
+            let created =
+                self.docker.create_container(Some(options), body).await.map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
             let sandbox = DockerSandbox {
                 docker: self.docker.clone(),
                 id: created.id,
@@ -167,9 +164,7 @@ impl Provider for DockerProvider {
             }
             Ok(sandbox)
         };
-        let sandbox = tokio::time::timeout(spec.start_timeout, create)
-            .await
-            .map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
+        let sandbox = tokio::time::timeout(spec.start_timeout, create).await.map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
         Ok(Box::new(sandbox))
     }
 
@@ -209,12 +204,7 @@ impl DockerSandbox {
     /// One Engine exec for one command: the fallback when the exec server cannot be used.
     async fn engine_exec(&self, request: ExecRequest) -> Result<ExecOutput> {
         let started = Instant::now();
-        let mut cmd = vec![
-            "/bin/sh".to_string(),
-            "-c".into(),
-            format!("echo {PID_MARKER}$$ >&2; exec \"$@\""),
-            "prodbench-exec".into(),
-        ];
+        let mut cmd = vec!["/bin/sh".to_string(), "-c".into(), format!("echo {PID_MARKER}$$ >&2; exec \"$@\""), "prodbench-exec".into()];
         cmd.extend(request.argv);
         let config = ExecConfig {
             cmd: Some(cmd),

@@ -72,12 +72,7 @@ impl Evidence {
             .flatten()
             .filter_map(|e| Some((e.path().file_stem()?.to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).ok()?)))
             .collect();
-        Some(Evidence {
-            diff: read(DIFF_FILE)?,
-            changes: serde_json::from_str(&read(CHANGES_FILE)?).ok()?,
-            answer: read(ANSWER_COPY),
-            state,
-        })
+        Some(Evidence { diff: read(DIFF_FILE)?, changes: serde_json::from_str(&read(CHANGES_FILE)?).ok()?, answer: read(ANSWER_COPY), state })
     }
 }
 
@@ -199,7 +194,8 @@ fn text_of(path: &Path) -> Result<String, &'static str> {
 
 fn file_diff(rel: &str, old: Option<&Path>, new: Option<&Path>) -> String {
     let (old_text, new_text) = (old.map(text_of).unwrap_or(Ok(String::new())), new.map(text_of).unwrap_or(Ok(String::new())));
-    let (old_name, new_name) = (if old.is_some() { format!("a/{rel}") } else { "/dev/null".into() }, if new.is_some() { format!("b/{rel}") } else { "/dev/null".into() });
+    let (old_name, new_name) =
+        (if old.is_some() { format!("a/{rel}") } else { "/dev/null".into() }, if new.is_some() { format!("b/{rel}") } else { "/dev/null".into() });
     match (old_text, new_text) {
         (Ok(a), Ok(b)) => format!("{}", TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header(&old_name, &new_name)),
         (Err(why), _) | (_, Err(why)) => format!("--- {old_name}\n+++ {new_name}\n({why} changed, not shown)\n"),

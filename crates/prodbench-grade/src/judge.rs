@@ -30,14 +30,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use prodbench_task::rubric::{Criterion, EvidenceKind as Kind};
 use prodbench_task::Task;
+use prodbench_task::rubric::{Criterion, EvidenceKind as Kind};
 use sha2::{Digest, Sha256};
 
 use crate::evidence::Evidence;
 use crate::score::Verdict;
 use crate::test_report::TestOutcome;
-use crate::{test_evidence, Verification};
+use crate::{Verification, test_evidence};
 
 /// Version of the prompt and reply format; part of every cache key, so changing the prompt
 /// never reuses old verdicts.
@@ -105,7 +105,13 @@ fn read_trajectory(agent_dir: &Path) -> String {
     if let Some(steps) = std::fs::read_to_string(agent_dir.join("trajectory.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) {
         return render_atif(&steps);
     }
-    let mut logs: Vec<_> = std::fs::read_dir(agent_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "log")).collect();
+    let mut logs: Vec<_> = std::fs::read_dir(agent_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "log"))
+        .collect();
     logs.sort();
     logs.iter().filter_map(|p| Some(format!("== {}\n{}", p.file_name()?.to_string_lossy(), std::fs::read_to_string(p).ok()?))).collect::<Vec<_>>().join("\n")
 }
@@ -347,7 +353,15 @@ mod tests {
             "stub"
         }
         async fn judge(&self, _: &Criterion, _: &JudgeEvidence) -> Result<Verdict, String> {
-            Ok(Verdict { met: true, reason: "r".into(), votes_met: 1, samples: 1, judge: "stub".into(), minority_reason: None, sample_errors: vec!["judge model: 400".into()] })
+            Ok(Verdict {
+                met: true,
+                reason: "r".into(),
+                votes_met: 1,
+                samples: 1,
+                judge: "stub".into(),
+                minority_reason: None,
+                sample_errors: vec!["judge model: 400".into()],
+            })
         }
     }
 

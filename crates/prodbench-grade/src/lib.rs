@@ -19,16 +19,16 @@ pub mod judge;
 pub mod llm_judge;
 mod reward;
 pub mod score;
-pub mod test_report;
 mod test_evidence;
+pub mod test_report;
 
 use std::path::Path;
 use std::time::Duration;
 
 use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
-use prodbench_task::{EnvironmentMode, Task, TEST_SCRIPT};
+use prodbench_task::{EnvironmentMode, TEST_SCRIPT, Task};
 
-pub use reward::{parse_rewards, Rewards};
+pub use reward::{Rewards, parse_rewards};
 
 /// Where tests are uploaded inside the sandbox (Harbor's path).
 pub const TESTS_MOUNT: &str = "/tests";
@@ -145,10 +145,7 @@ async fn run_tests(ctx: &VerifyContext<'_>, sandbox: &dyn Sandbox) -> Result<Ver
     reset_verifier_dirs(sandbox, ctx.output_dir).await?;
     sandbox.upload(&ctx.task.tests_dir(), TESTS_MOUNT).await?;
     let verifier = &ctx.task.config.verifier;
-    let request = ExecRequest::shell(format!("/bin/bash {TESTS_MOUNT}/{TEST_SCRIPT}"))
-        .envs(&verifier.env)
-        .user(verifier.user.clone())
-        .timeout(ctx.timeout);
+    let request = ExecRequest::shell(format!("/bin/bash {TESTS_MOUNT}/{TEST_SCRIPT}")).envs(&verifier.env).user(verifier.user.clone()).timeout(ctx.timeout);
     let output = sandbox.exec(request).await?;
     write_test_log(ctx.output_dir, &output);
     if output.timed_out {
@@ -158,10 +155,7 @@ async fn run_tests(ctx: &VerifyContext<'_>, sandbox: &dyn Sandbox) -> Result<Ver
     sandbox.download(VERIFIER_LOGS, &logs).await?;
     match parse_rewards(&logs) {
         Ok(rewards) => Ok(Verification { rewards, test_output: output }),
-        Err(message) => Err(VerifyError::Reward {
-            message: format!("{message} (test.sh {})", output.summary()),
-            test_output: Some(output),
-        }),
+        Err(message) => Err(VerifyError::Reward { message: format!("{message} (test.sh {})", output.summary()), test_output: Some(output) }),
     }
 }
 
@@ -190,9 +184,7 @@ async fn reset_verifier_dirs(sandbox: &dyn Sandbox, output_dir: &Path) -> Result
         .collect();
     let _ = std::fs::remove_dir_all(&check);
     if !leftover.is_empty() {
-        return Err(VerifyError::reward(format!(
-            "{VERIFIER_LOGS} still holds {leftover:?} after it was wiped: the sandbox's tools were tampered with"
-        )));
+        return Err(VerifyError::reward(format!("{VERIFIER_LOGS} still holds {leftover:?} after it was wiped: the sandbox's tools were tampered with")));
     }
     Ok(())
 }

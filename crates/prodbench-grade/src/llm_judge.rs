@@ -23,7 +23,7 @@ use prodbench_llm::{ChatRequest, Client, JsonSchema, Message};
 use prodbench_task::rubric::Criterion;
 use sha2::{Digest, Sha256};
 
-use crate::judge::{parse_reply, prompt, reply_schema, Judge, JudgeEvidence, DEFAULT_EVIDENCE_BUDGET, PROMPT_VERSION, SYSTEM_PROMPT};
+use crate::judge::{DEFAULT_EVIDENCE_BUDGET, Judge, JudgeEvidence, PROMPT_VERSION, SYSTEM_PROMPT, parse_reply, prompt, reply_schema};
 use crate::score::Verdict;
 
 /// Times an unreadable reply is answered with its parse error before giving up.
@@ -128,15 +128,7 @@ fn tally(votes: &[(bool, String)], sample_errors: Vec<String>, judge: &str) -> V
     let samples = votes.len() as u32;
     let met = votes_met * 2 > samples;
     let reason_for = |side: bool| votes.iter().find(|(m, _)| *m == side).map(|(_, r)| r.clone());
-    Verdict {
-        met,
-        reason: reason_for(met).unwrap_or_default(),
-        votes_met,
-        samples,
-        judge: judge.to_string(),
-        minority_reason: reason_for(!met),
-        sample_errors,
-    }
+    Verdict { met, reason: reason_for(met).unwrap_or_default(), votes_met, samples, judge: judge.to_string(), minority_reason: reason_for(!met), sample_errors }
 }
 
 fn every_sample_failed(mut errors: Vec<String>) -> String {

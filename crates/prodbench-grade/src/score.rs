@@ -354,7 +354,14 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true), ("test_sub", false), ("test_health_ok", true)]);
         let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(false)), ("false-claim".into(), verdict(false))]);
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &verdicts, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: Some(&tests),
+            verdicts: &verdicts,
+            workspace: None,
+        });
         // feature: test_add 1, test_sub 0 (the penalty has weight 0) -> 0.5
         // operational: test_health_ok 1 (w 1), drains 1 (w 3) -> 1.0
         // engineering: readable 0 -> 0.0
@@ -385,7 +392,14 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true)]);
         let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(true)), ("false-claim".into(), verdict(true))]);
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &verdicts, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: Some(&tests),
+            verdicts: &verdicts,
+            workspace: None,
+        });
         // (3 + 2 - 5) / 5 = 0
         assert_eq!(grade.points, Some(0.0));
         assert_eq!(grade.pass, Some(false), "a feature penalty was triggered");
@@ -396,7 +410,8 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true), ("test_health", true)]);
         let none = BTreeMap::new();
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &none, workspace: None });
+        let grade =
+            grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &none, workspace: None });
         assert!(!grade.complete);
         assert_eq!((grade.pass, grade.resolve, grade.points), (None, None, None));
         let engineering = grade.components.iter().find(|c| c.component == Component::Engineering).unwrap();
@@ -406,7 +421,14 @@ points = -5
 
         // A failing graded test decides the pass even with ungraded criteria.
         let failing = self::tests(&[("test_add", false)]);
-        let grade = self::grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&failing), verdicts: &none, workspace: None });
+        let grade = self::grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: Some(&failing),
+            verdicts: &none,
+            workspace: None,
+        });
         assert_eq!(grade.pass, Some(false));
     }
 
@@ -415,7 +437,14 @@ points = -5
         let rubric = Rubric::tests_only();
         let rewards = Rewards { reward: 0.75, values: BTreeMap::from([("reward".into(), 0.75)]), source: "reward.txt".into() };
         let none = BTreeMap::new();
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: Some(&rewards),
+            tests: None,
+            verdicts: &none,
+            workspace: None,
+        });
         assert_eq!(grade.composite, Some(0.75));
         assert_eq!((grade.pass, grade.resolve, grade.points), (Some(false), Some(false), None));
     }
@@ -426,7 +455,14 @@ points = -5
         let rewards = Rewards { reward: 0.0, values: BTreeMap::from([("reward".into(), 0.0)]), source: "reward.txt".into() };
         let none = BTreeMap::new();
         let rubric = Rubric::tests_only();
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: Some(&skipped), verdicts: &none, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: Some(&rewards),
+            tests: Some(&skipped),
+            verdicts: &none,
+            workspace: None,
+        });
         assert_eq!((grade.pass, grade.resolve, grade.composite), (Some(false), Some(false), Some(0.0)), "{grade:?}");
         assert_eq!(grade.checks.iter().map(|c| c.kind).collect::<Vec<_>>(), vec![CheckKind::Reward]);
     }
@@ -436,7 +472,14 @@ points = -5
         let rubric = rubric("[rewards]\nstyle = \"engineering\"\n");
         let rewards = Rewards { reward: 1.0, values: BTreeMap::from([("style".into(), 1.0)]), source: "reward.json".into() };
         let none = BTreeMap::new();
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: Some(&rewards),
+            tests: None,
+            verdicts: &none,
+            workspace: None,
+        });
         assert_eq!(grade.pass, Some(false), "no feature or operational check: {grade:?}");
     }
 
@@ -445,21 +488,44 @@ points = -5
         let rubric = rubric("[rewards]\ncorrect = \"feature\"\nlatency = \"operational\"\nmissing = \"operational\"\n");
         let rewards = Rewards { reward: 0.5, values: BTreeMap::from([("correct".into(), 1.0), ("latency".into(), 0.5)]), source: "reward.json".into() };
         let none = BTreeMap::new();
-        let grade = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: Some(&rewards), tests: None, verdicts: &none, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: Some(&rewards),
+            tests: None,
+            verdicts: &none,
+            workspace: None,
+        });
         // feature 1.0; operational (0.5 + 0 for the missing key) / 2 = 0.25; composite (0.6 + 0.075) / 0.9 = 0.75
         assert!((grade.composite.unwrap() - 0.75).abs() < 1e-12, "{grade:?}");
     }
 
     #[test]
     fn forbidden_code_changes_fail_and_scratch_files_cost_points() {
-        let rubric = rubric("[grading]\nforbid_code_changes = true\nscratch_file_points = -1\n[[criteria]]\nid = \"answer\"\nclaim = \"the answer names the function\"\ncomponent = \"feature\"\npoints = 4\n");
+        let rubric = rubric(
+            "[grading]\nforbid_code_changes = true\nscratch_file_points = -1\n[[criteria]]\nid = \"answer\"\nclaim = \"the answer names the function\"\ncomponent = \"feature\"\npoints = 4\n",
+        );
         let verdicts = BTreeMap::from([("answer".into(), verdict(true))]);
         let clean = WorkspaceChanges { added: vec!["notes.txt".into()], ..Default::default() };
-        let grade1 = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: None, verdicts: &verdicts, workspace: Some(&clean) });
+        let grade1 = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: None,
+            verdicts: &verdicts,
+            workspace: Some(&clean),
+        });
         assert_eq!((grade1.pass, grade1.resolve), (Some(true), Some(true)));
         assert_eq!(grade1.points, Some(0.75), "(4 - 1) / 4");
         let dirty = WorkspaceChanges { modified: vec!["src/lib.rs".into()], ..Default::default() };
-        let grade2 = grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: None, verdicts: &verdicts, workspace: Some(&dirty) });
+        let grade2 = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: None,
+            verdicts: &verdicts,
+            workspace: Some(&dirty),
+        });
         assert_eq!((grade2.pass, grade2.resolve), (Some(false), Some(false)));
         assert_eq!(grade2.forbidden_changes, vec!["src/lib.rs".to_string()]);
     }

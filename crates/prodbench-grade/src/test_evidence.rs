@@ -8,8 +8,8 @@
 //! with a time unit, a clock time, a date) replaced by `#`. The same results with other
 //! timings give the same text; different results give a different text and are judged again.
 
-use crate::test_report::TestOutcome;
 use crate::Verification;
+use crate::test_report::TestOutcome;
 
 /// Units after which a number is a duration (followed by no letter or digit).
 const TIME_UNITS: [&str; 15] = ["ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h"];
@@ -121,7 +121,14 @@ mod tests {
     fn verification(stdout: &str) -> Verification {
         Verification {
             rewards: Rewards { reward: 0.5, values: BTreeMap::from([("reward".into(), 0.5), ("latency_ok".into(), 1.0)]), source: "reward.json".into() },
-            test_output: ExecOutput { stdout: stdout.into(), stderr: String::new(), exit_code: Some(1), timed_out: false, truncated_bytes: 0, duration: Duration::from_secs(3) },
+            test_output: ExecOutput {
+                stdout: stdout.into(),
+                stderr: String::new(),
+                exit_code: Some(1),
+                timed_out: false,
+                truncated_bytes: 0,
+                duration: Duration::from_secs(3),
+            },
         }
     }
 

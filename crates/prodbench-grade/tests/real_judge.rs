@@ -50,7 +50,15 @@ fn case(item: &Labelled) -> (Criterion, JudgeEvidence) {
         "trajectory" => EvidenceKind::Trajectory,
         _ => EvidenceKind::Tests,
     };
-    let criterion = Criterion { id: "c".into(), claim: item.claim.clone(), component: Component::Feature, weight: 1.0, points: None, evidence: vec![kind], must_pass: false };
+    let criterion = Criterion {
+        id: "c".into(),
+        claim: item.claim.clone(),
+        component: Component::Feature,
+        weight: 1.0,
+        points: None,
+        evidence: vec![kind],
+        must_pass: false,
+    };
     let mut evidence = JudgeEvidence { instruction: "Complete the software engineering task.".into(), ..Default::default() };
     match kind {
         EvidenceKind::Answer => evidence.answer = Some(item.text.clone()),

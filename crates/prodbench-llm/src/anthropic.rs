@@ -11,9 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::types::Completion;
-use crate::{
-    ApiKey, ChatRequest, JsonSchema, Message, ModelConfig, StopReason, ToolCall, ToolSpec, Usage,
-};
+use crate::{ApiKey, ChatRequest, JsonSchema, Message, ModelConfig, StopReason, ToolCall, ToolSpec, Usage};
 
 /// Name of the tool that carries a structured reply.
 pub(crate) const RESPOND_TOOL: &str = "respond";
@@ -29,10 +27,7 @@ pub(crate) fn url(base_url: &str) -> String {
 /// `anthropic-version`, plus `x-api-key` (marked sensitive) when there is a key.
 pub(crate) fn headers(key: Option<&ApiKey>) -> Result<HeaderMap, InvalidHeaderValue> {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        HeaderName::from_static("anthropic-version"),
-        HeaderValue::from_static(API_VERSION),
-    );
+    headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(API_VERSION));
     if let Some(key) = key {
         let mut value = HeaderValue::from_str(key.expose())?;
         value.set_sensitive(true);
@@ -56,10 +51,7 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     let mut tools: Vec<Value> = request.tools.iter().map(tool).collect();
     if let Some(schema) = &request.json_schema {
         tools.push(respond_tool(schema));
-        body.insert(
-            "tool_choice".into(),
-            json!({"type": "tool", "name": RESPOND_TOOL}),
-        );
+        body.insert("tool_choice".into(), json!({"type": "tool", "name": RESPOND_TOOL}));
     }
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
@@ -72,10 +64,7 @@ fn tool(spec: &ToolSpec) -> Value {
 }
 
 fn respond_tool(schema: &JsonSchema) -> Value {
-    let description = format!(
-        "Give your final answer (`{}`) by calling this tool; its input is the answer.",
-        schema.name
-    );
+    let description = format!("Give your final answer (`{}`) by calling this tool; its input is the answer.", schema.name);
     json!({"name": RESPOND_TOOL, "description": description, "input_schema": schema.schema})
 }
 
@@ -90,10 +79,7 @@ fn messages(turns: &[Message]) -> Vec<Value> {
             _ => merged.push((role, blocks)),
         }
     }
-    merged
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect()
+    merged.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect()
 }
 
 fn blocks(turn: &Message) -> (&'static str, Vec<Value>) {
@@ -105,11 +91,7 @@ fn blocks(turn: &Message) -> (&'static str, Vec<Value>) {
             let calls = tool_calls.iter().map(tool_use);
             ("assistant", text.chain(calls).collect())
         }
-        Message::ToolResult {
-            call_id,
-            content,
-            is_error,
-        } => {
+        Message::ToolResult { call_id, content, is_error } => {
             let block = json!({
                 "type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error,
             });
@@ -179,11 +161,7 @@ pub(crate) fn parse(body: &[u8], structured: bool) -> Result<Completion, String>
                 answer = Some(input.to_string());
             }
             Block::ToolUse { id, name, input } => {
-                tool_calls.push(ToolCall {
-                    id,
-                    name,
-                    arguments: input.to_string(),
-                });
+                tool_calls.push(ToolCall { id, name, arguments: input.to_string() });
             }
             Block::Other => {}
         }
@@ -214,11 +192,7 @@ fn into_usage(usage: WireUsage) -> Usage {
     let cached = usage.cache_read_input_tokens.unwrap_or(0);
     let uncached = usage.input_tokens.unwrap_or(0);
     let written = usage.cache_creation_input_tokens.unwrap_or(0);
-    Usage {
-        prompt_tokens: uncached.saturating_add(cached).saturating_add(written),
-        completion_tokens: usage.output_tokens.unwrap_or(0),
-        cached_tokens: cached,
-    }
+    Usage { prompt_tokens: uncached.saturating_add(cached).saturating_add(written), completion_tokens: usage.output_tokens.unwrap_or(0), cached_tokens: cached }
 }
 
 #[cfg(test)]
@@ -237,20 +211,9 @@ mod tests {
     fn same_role_turns_merge() {
         let turns = [
             Message::User("hi".into()),
-            Message::Assistant {
-                text: Some(String::new()),
-                tool_calls: vec![],
-            },
-            Message::ToolResult {
-                call_id: "a".into(),
-                content: "1".into(),
-                is_error: false,
-            },
-            Message::ToolResult {
-                call_id: "b".into(),
-                content: "2".into(),
-                is_error: true,
-            },
+            Message::Assistant { text: Some(String::new()), tool_calls: vec![] },
+            Message::ToolResult { call_id: "a".into(), content: "1".into(), is_error: false },
+            Message::ToolResult { call_id: "b".into(), content: "2".into(), is_error: true },
             Message::User("next".into()),
         ];
         let wire = messages(&turns);
@@ -263,27 +226,14 @@ mod tests {
 
     #[test]
     fn usage_counts_cache_reads_and_writes_as_prompt() {
-        let usage = WireUsage {
-            input_tokens: Some(10),
-            output_tokens: Some(5),
-            cache_read_input_tokens: Some(100),
-            cache_creation_input_tokens: Some(20),
-        };
+        let usage = WireUsage { input_tokens: Some(10), output_tokens: Some(5), cache_read_input_tokens: Some(100), cache_creation_input_tokens: Some(20) };
         let usage = into_usage(usage);
-        assert_eq!(
-            (
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.cached_tokens
-            ),
-            (130, 5, 100)
-        );
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens), (130, 5, 100));
     }
 
     #[test]
     fn unknown_blocks_are_skipped_and_bad_bodies_rejected() {
-        let body =
-            br#"{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"ok"}],
+        let body = br#"{"content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"ok"}],
             "stop_reason":"stop_sequence"}"#;
         let completion = parse(body, false).unwrap();
         assert_eq!(completion.text.as_deref(), Some("ok"));

@@ -46,10 +46,7 @@ struct Failure {
 
 impl From<LlmError> for Failure {
     fn from(error: LlmError) -> Self {
-        Self {
-            error,
-            retry_after: None,
-        }
+        Self { error, retry_after: None }
     }
 }
 
@@ -60,17 +57,9 @@ impl Client {
             .user_agent(concat!("prodbench-llm/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)));
-        let permits = config
-            .max_concurrent_requests
-            .clamp(1, Semaphore::MAX_PERMITS);
+        let permits = config.max_concurrent_requests.clamp(1, Semaphore::MAX_PERMITS);
         let limiter = Semaphore::new(permits);
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                http,
-                limiter,
-            }),
-        }
+        Self { inner: Arc::new(Inner { config, http, limiter }) }
     }
 
     /// The configuration this client was built with.
@@ -86,11 +75,7 @@ impl Client {
     /// any other error comes back at once, unwrapped.
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
-        let http = self
-            .inner
-            .http
-            .as_ref()
-            .map_err(|e| LlmError::Transport(e.clone()))?;
+        let http = self.inner.http.as_ref().map_err(|e| LlmError::Transport(e.clone()))?;
         let call = self.encode(request)?;
         let policy = RetryPolicy::new(&self.inner.config);
         let mut attempts = 0;
@@ -109,10 +94,7 @@ impl Client {
             match policy.next_delay(attempts, started.elapsed(), failure.retry_after) {
                 Some(delay) => tokio::time::sleep(delay).await,
                 None => {
-                    return Err(LlmError::GaveUp {
-                        attempts,
-                        last: Box::new(failure.error),
-                    });
+                    return Err(LlmError::GaveUp { attempts, last: Box::new(failure.error) });
                 }
             }
         }
@@ -123,29 +105,13 @@ impl Client {
         let config = &self.inner.config;
         let key = config.api_key.as_ref();
         let (url, headers, body) = match config.protocol {
-            Protocol::OpenAi => (
-                openai::url(&config.base_url),
-                openai::headers(key),
-                openai::body(config, request),
-            ),
-            Protocol::Anthropic => (
-                anthropic::url(&config.base_url),
-                anthropic::headers(key),
-                anthropic::body(config, request),
-            ),
+            Protocol::OpenAi => (openai::url(&config.base_url), openai::headers(key), openai::body(config, request)),
+            Protocol::Anthropic => (anthropic::url(&config.base_url), anthropic::headers(key), anthropic::body(config, request)),
         };
-        let mut headers = headers.map_err(|_| LlmError::Auth {
-            status: 0,
-            message: "the API key contains characters not allowed in an HTTP header".into(),
-        })?;
+        let mut headers = headers.map_err(|_| LlmError::Auth { status: 0, message: "the API key contains characters not allowed in an HTTP header".into() })?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let body = Bytes::from(body.to_string());
-        Ok(Call {
-            url,
-            headers,
-            body,
-            structured: request.json_schema.is_some(),
-        })
+        Ok(Call { url, headers, body, structured: request.json_schema.is_some() })
     }
 
     /// One HTTP exchange, holding a concurrency slot throughout.
@@ -161,21 +127,13 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();
-        let retry_after = matches!(status, 429 | 503 | 529)
-            .then(|| retry::retry_after(response.headers()))
-            .flatten();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let retry_after = matches!(status, 429 | 503 | 529).then(|| retry::retry_after(response.headers())).flatten();
+        let body = response.bytes().await.map_err(|e| self.transport_error(&e))?;
         if (200..300).contains(&status) {
             return self.decode(&body, call.structured).map_err(Failure::from);
         }
         let text = self.inner.config.scrub(&String::from_utf8_lossy(&body));
-        Err(Failure {
-            error: LlmError::from_status(status, &text, retry_after),
-            retry_after,
-        })
+        Err(Failure { error: LlmError::from_status(status, &text, retry_after), retry_after })
     }
 
     /// Parses a success body in the configured protocol.
@@ -185,10 +143,7 @@ impl Client {
             Protocol::Anthropic => anthropic::parse(body, structured),
         };
         parsed.map_err(|reason| {
-            let snippet = truncate(
-                String::from_utf8_lossy(body).into_owned(),
-                BODY_SNIPPET_CHARS,
-            );
+            let snippet = truncate(String::from_utf8_lossy(body).into_owned(), BODY_SNIPPET_CHARS);
             let message = format!("{reason}; body: {snippet}");
             LlmError::Malformed(self.inner.config.scrub(&message))
         })
@@ -206,9 +161,7 @@ impl Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Client").field("config", &self.inner.config).finish_non_exhaustive()
     }
 }
 

@@ -27,9 +27,7 @@ impl FromStr for Protocol {
         match s.trim().to_ascii_lowercase().as_str() {
             "openai" => Ok(Self::OpenAi),
             "anthropic" => Ok(Self::Anthropic),
-            other => Err(format!(
-                "unknown protocol `{other}` (expected `openai` or `anthropic`)"
-            )),
+            other => Err(format!("unknown protocol `{other}` (expected `openai` or `anthropic`)")),
         }
     }
 }
@@ -61,11 +59,7 @@ impl ApiKey {
 
     /// `text` with every occurrence of the key replaced by `[redacted]`.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&self.0, REDACTED)
-        }
+        if self.0.is_empty() { text.to_owned() } else { text.replace(&self.0, REDACTED) }
     }
 }
 
@@ -159,10 +153,7 @@ mod tests {
 
     #[test]
     fn protocol_serde_uses_display_names() {
-        assert_eq!(
-            serde_json::to_string(&Protocol::OpenAi).unwrap(),
-            "\"openai\""
-        );
+        assert_eq!(serde_json::to_string(&Protocol::OpenAi).unwrap(), "\"openai\"");
         let p: Protocol = serde_json::from_str("\"anthropic\"").unwrap();
         assert_eq!(p, Protocol::Anthropic);
     }

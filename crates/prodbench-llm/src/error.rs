@@ -15,15 +15,8 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 /// Lower-cased markers of "prompt too long" errors across servers: OpenAI's
 /// code, llama.cpp's error type, and phrases used by OpenAI, Anthropic, vLLM
 /// and others.
-const CONTEXT_WINDOW_MARKERS: &[&str] = &[
-    "context_length_exceeded",
-    "exceed_context_size_error",
-    "context length",
-    "context window",
-    "maximum context",
-    "too many tokens",
-    "prompt is too long",
-];
+const CONTEXT_WINDOW_MARKERS: &[&str] =
+    &["context_length_exceeded", "exceed_context_size_error", "context length", "context window", "maximum context", "too many tokens", "prompt is too long"];
 
 /// A failed call. Messages never contain the API key.
 #[derive(Debug, thiserror::Error)]
@@ -86,20 +79,14 @@ impl LlmError {
     /// Whether another attempt might succeed: rate limits, server errors,
     /// timeouts and transport failures.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout(_) | Self::Transport(_)
-        )
+        matches!(self, Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout(_) | Self::Transport(_))
     }
 
     /// Classifies a non-2xx response. `body` must already be scrubbed of the key.
     pub(crate) fn from_status(status: u16, body: &str, retry_after: Option<Duration>) -> Self {
         let message = error_message(body);
         match status {
-            429 => Self::RateLimited {
-                retry_after,
-                message,
-            },
+            429 => Self::RateLimited { retry_after, message },
             401 | 403 => Self::Auth { status, message },
             500..=599 => Self::Server { status, message },
             400..=499 if mentions_context_window(body) => Self::ContextWindow(message),
@@ -112,30 +99,15 @@ impl LlmError {
 /// The human-readable part of an error body: `error.message` (OpenAI, Anthropic,
 /// llama.cpp), a string `error`, or `message`/`detail`; otherwise the raw body.
 fn error_message(body: &str) -> String {
-    let extracted = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|json| message_field(&json));
+    let extracted = serde_json::from_str::<Value>(body).ok().and_then(|json| message_field(&json));
     let message = extracted.unwrap_or_else(|| body.trim().to_owned());
-    if message.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        truncate(message, MAX_MESSAGE_CHARS)
-    }
+    if message.is_empty() { "(empty body)".to_owned() } else { truncate(message, MAX_MESSAGE_CHARS) }
 }
 
 fn message_field(json: &Value) -> Option<String> {
     let error = json.get("error");
-    let candidates = [
-        error.and_then(|e| e.get("message")),
-        error,
-        json.get("message"),
-        json.get("detail"),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find_map(Value::as_str)
-        .map(str::to_owned)
+    let candidates = [error.and_then(|e| e.get("message")), error, json.get("message"), json.get("detail")];
+    candidates.into_iter().flatten().find_map(Value::as_str).map(str::to_owned)
 }
 
 fn mentions_context_window(body: &str) -> bool {
@@ -163,26 +135,11 @@ mod tests {
     #[test]
     fn statuses_map_to_variants() {
         assert!(matches!(classify(429, ""), LlmError::RateLimited { .. }));
-        assert!(matches!(
-            classify(401, ""),
-            LlmError::Auth { status: 401, .. }
-        ));
-        assert!(matches!(
-            classify(403, ""),
-            LlmError::Auth { status: 403, .. }
-        ));
-        assert!(matches!(
-            classify(500, ""),
-            LlmError::Server { status: 500, .. }
-        ));
-        assert!(matches!(
-            classify(529, ""),
-            LlmError::Server { status: 529, .. }
-        ));
-        assert!(matches!(
-            classify(404, "nope"),
-            LlmError::BadRequest { status: 404, .. }
-        ));
+        assert!(matches!(classify(401, ""), LlmError::Auth { status: 401, .. }));
+        assert!(matches!(classify(403, ""), LlmError::Auth { status: 403, .. }));
+        assert!(matches!(classify(500, ""), LlmError::Server { status: 500, .. }));
+        assert!(matches!(classify(529, ""), LlmError::Server { status: 529, .. }));
+        assert!(matches!(classify(404, "nope"), LlmError::BadRequest { status: 404, .. }));
         assert!(matches!(classify(302, ""), LlmError::Malformed(_)));
     }
 
@@ -196,28 +153,16 @@ mod tests {
             "input exceeds the Context Window",
         ];
         for body in bodies {
-            assert!(
-                matches!(classify(400, body), LlmError::ContextWindow(_)),
-                "{body}"
-            );
+            assert!(matches!(classify(400, body), LlmError::ContextWindow(_)), "{body}");
         }
-        assert!(matches!(
-            classify(400, r#"{"error":{"message":"temperature must be <= 2"}}"#),
-            LlmError::BadRequest { .. }
-        ));
+        assert!(matches!(classify(400, r#"{"error":{"message":"temperature must be <= 2"}}"#), LlmError::BadRequest { .. }));
     }
 
     #[test]
     fn messages_are_extracted_from_json_bodies() {
-        assert_eq!(
-            error_message(r#"{"error":{"message":"boom","type":"x"}}"#),
-            "boom"
-        );
+        assert_eq!(error_message(r#"{"error":{"message":"boom","type":"x"}}"#), "boom");
         assert_eq!(error_message(r#"{"error":"flat"}"#), "flat");
-        assert_eq!(
-            error_message(r#"{"detail":"fastapi style"}"#),
-            "fastapi style"
-        );
+        assert_eq!(error_message(r#"{"detail":"fastapi style"}"#), "fastapi style");
         assert_eq!(error_message(" plain text \n"), "plain text");
         assert_eq!(error_message(""), "(empty body)");
     }
@@ -240,10 +185,7 @@ mod tests {
         assert!(!classify(400, "").is_retryable());
         assert!(!classify(401, "").is_retryable());
         assert!(!LlmError::Malformed("x".into()).is_retryable());
-        let gave_up = LlmError::GaveUp {
-            attempts: 2,
-            last: Box::new(classify(500, "")),
-        };
+        let gave_up = LlmError::GaveUp { attempts: 2, last: Box::new(classify(500, "")) };
         assert!(!gave_up.is_retryable());
     }
 }

@@ -50,6 +50,4 @@ pub use client::Client;
 pub use config::{ApiKey, ModelConfig, Protocol};
 pub use error::LlmError;
 pub use price::{Price, PriceTable};
-pub use types::{
-    ChatRequest, ChatResponse, JsonSchema, Message, StopReason, ToolCall, ToolSpec, Usage,
-};
+pub use types::{ChatRequest, ChatResponse, JsonSchema, Message, StopReason, ToolCall, ToolSpec, Usage};

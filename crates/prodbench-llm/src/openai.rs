@@ -36,10 +36,7 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     let mut body = Map::new();
     body.insert("model".into(), json!(config.model));
     body.insert("messages".into(), Value::Array(messages(request)));
-    body.insert(
-        max_tokens_field(&config.base_url).into(),
-        json!(config.max_tokens),
-    );
+    body.insert(max_tokens_field(&config.base_url).into(), json!(config.max_tokens));
     if let Some(temperature) = config.temperature {
         body.insert("temperature".into(), json!(temperature));
     }
@@ -48,10 +45,7 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
     }
     if let Some(schema) = &request.json_schema {
         let format = json!({"name": schema.name, "schema": schema.schema, "strict": true});
-        body.insert(
-            "response_format".into(),
-            json!({"type": "json_schema", "json_schema": format}),
-        );
+        body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": format}));
     }
     Value::Object(body)
 }
@@ -59,21 +53,12 @@ pub(crate) fn body(config: &ModelConfig, request: &ChatRequest) -> Value {
 /// OpenAI's own API rejects `max_tokens` for reasoning models and accepts
 /// `max_completion_tokens` for all; compatible servers only reliably know `max_tokens`.
 fn max_tokens_field(base_url: &str) -> &'static str {
-    let is_openai = Url::parse(base_url)
-        .ok()
-        .is_some_and(|url| url.host_str() == Some("api.openai.com"));
-    if is_openai {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    }
+    let is_openai = Url::parse(base_url).ok().is_some_and(|url| url.host_str() == Some("api.openai.com"));
+    if is_openai { "max_completion_tokens" } else { "max_tokens" }
 }
 
 fn messages(request: &ChatRequest) -> Vec<Value> {
-    let system = request
-        .system
-        .iter()
-        .map(|s| json!({"role": "system", "content": s}));
+    let system = request.system.iter().map(|s| json!({"role": "system", "content": s}));
     system.chain(request.messages.iter().map(message)).collect()
 }
 
@@ -81,11 +66,7 @@ fn message(message: &Message) -> Value {
     match message {
         Message::User(text) => json!({"role": "user", "content": text}),
         Message::Assistant { text, tool_calls } => assistant(text.as_deref(), tool_calls),
-        Message::ToolResult {
-            call_id,
-            content,
-            is_error,
-        } => {
+        Message::ToolResult { call_id, content, is_error } => {
             let prefix = if *is_error { ERROR_PREFIX } else { "" };
             json!({"role": "tool", "tool_call_id": call_id, "content": format!("{prefix}{content}")})
         }
@@ -169,11 +150,7 @@ struct PromptDetails {
 /// Parses a 200 body; the error explains what is wrong with it.
 pub(crate) fn parse(body: &[u8]) -> Result<Completion, String> {
     let response: Response = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let choice = response
-        .choices
-        .into_iter()
-        .next()
-        .ok_or("response has no choices")?;
+    let choice = response.choices.into_iter().next().ok_or("response has no choices")?;
     let calls = choice.message.tool_calls.unwrap_or_default();
     Ok(Completion {
         text: choice.message.content,
@@ -191,21 +168,14 @@ fn into_tool_call((index, call): (usize, WireToolCall)) -> ToolCall {
         Value::Null => "{}".to_owned(),
         other => other.to_string(),
     };
-    ToolCall {
-        id: call.id.unwrap_or_else(|| format!("call_{index}")),
-        name: call.function.name,
-        arguments,
-    }
+    ToolCall { id: call.id.unwrap_or_else(|| format!("call_{index}")), name: call.function.name, arguments }
 }
 
 fn into_usage(usage: WireUsage) -> Usage {
     Usage {
         prompt_tokens: usage.prompt_tokens.unwrap_or(0),
         completion_tokens: usage.completion_tokens.unwrap_or(0),
-        cached_tokens: usage
-            .prompt_tokens_details
-            .and_then(|d| d.cached_tokens)
-            .unwrap_or(0),
+        cached_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
     }
 }
 
@@ -225,10 +195,7 @@ mod tests {
 
     #[test]
     fn official_api_gets_max_completion_tokens() {
-        assert_eq!(
-            max_tokens_field("https://api.openai.com/v1"),
-            "max_completion_tokens"
-        );
+        assert_eq!(max_tokens_field("https://api.openai.com/v1"), "max_completion_tokens");
         assert_eq!(max_tokens_field("http://127.0.0.1:8099/v1"), "max_tokens");
         assert_eq!(max_tokens_field("not a url"), "max_tokens");
     }
@@ -258,11 +225,7 @@ mod tests {
 
     #[test]
     fn unusable_bodies_are_errors() {
-        assert!(
-            parse(br#"{"choices":[]}"#)
-                .unwrap_err()
-                .contains("no choices")
-        );
+        assert!(parse(br#"{"choices":[]}"#).unwrap_err().contains("no choices"));
         assert!(parse(b"<html>").is_err());
         assert!(parse(br#"{"error":{"message":"x"}}"#).is_err());
     }
@@ -272,9 +235,6 @@ mod tests {
         assert_eq!(stop_reason(Some("stop")), StopReason::EndTurn);
         assert_eq!(stop_reason(Some("tool_calls")), StopReason::ToolUse);
         assert_eq!(stop_reason(Some("length")), StopReason::MaxTokens);
-        assert_eq!(
-            stop_reason(Some("content_filter")),
-            StopReason::Other("content_filter".into())
-        );
+        assert_eq!(stop_reason(Some("content_filter")), StopReason::Other("content_filter".into()));
     }
 }

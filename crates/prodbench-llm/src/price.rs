@@ -27,20 +27,14 @@ impl Price {
 
     /// A price from USD per million prompt, completion and cached-prompt tokens.
     pub const fn new(prompt: f64, completion: f64, cached_prompt: f64) -> Self {
-        Self {
-            prompt,
-            completion,
-            cached_prompt,
-        }
+        Self { prompt, completion, cached_prompt }
     }
 
     /// USD for `usage`; cached tokens are billed at the cached rate, the rest of
     /// the prompt at the prompt rate.
     pub fn cost(&self, usage: &Usage) -> f64 {
         let uncached = usage.prompt_tokens.saturating_sub(usage.cached_tokens);
-        let micro_usd = uncached as f64 * self.prompt
-            + usage.cached_tokens as f64 * self.cached_prompt
-            + usage.completion_tokens as f64 * self.completion;
+        let micro_usd = uncached as f64 * self.prompt + usage.cached_tokens as f64 * self.cached_prompt + usage.completion_tokens as f64 * self.completion;
         micro_usd / 1_000_000.0
     }
 }
@@ -95,12 +89,8 @@ impl PriceTable {
             ("claude-3-5-haiku", Price::new(0.80, 4.00, 0.08)),
             ("local", Price::FREE),
         ];
-        let models = entries
-            .into_iter()
-            .map(|(name, price)| (name.to_owned(), price));
-        Self {
-            models: models.collect(),
-        }
+        let models = entries.into_iter().map(|(name, price)| (name.to_owned(), price));
+        Self { models: models.collect() }
     }
 
     /// Parses a TOML price file:
@@ -116,8 +106,7 @@ impl PriceTable {
     /// Invalid TOML, unknown keys, a missing `prompt`/`completion`, or a price
     /// that is negative or not finite.
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
-        let file: PriceFile =
-            toml::from_str(text).map_err(|e| format!("invalid price table: {e}"))?;
+        let file: PriceFile = toml::from_str(text).map_err(|e| format!("invalid price table: {e}"))?;
         let mut table = Self::default();
         for (model, entry) in file.models {
             let price = entry.validate(&model)?;
@@ -139,13 +128,9 @@ impl PriceTable {
 
     /// The price for `model` (see the type docs for how names match).
     pub fn price(&self, model: &str) -> Option<&Price> {
-        self.models.get(model).or_else(|| {
-            self.models
-                .iter()
-                .filter(|(name, _)| is_family_of(name, model))
-                .max_by_key(|(name, _)| name.len())
-                .map(|(_, price)| price)
-        })
+        self.models
+            .get(model)
+            .or_else(|| self.models.iter().filter(|(name, _)| is_family_of(name, model)).max_by_key(|(name, _)| name.len()).map(|(_, price)| price))
     }
 
     /// USD for `usage` on `model`, or `None` if the model is not in the table.
@@ -156,31 +141,15 @@ impl PriceTable {
 
 /// Whether `model` is `family` plus a version or tag suffix.
 fn is_family_of(family: &str, model: &str) -> bool {
-    model
-        .strip_prefix(family)
-        .and_then(|rest| rest.chars().next())
-        .is_some_and(|c| matches!(c, '-' | ':' | '@' | '.' | '/'))
+    model.strip_prefix(family).and_then(|rest| rest.chars().next()).is_some_and(|c| matches!(c, '-' | ':' | '@' | '.' | '/'))
 }
 
 impl PriceEntry {
     fn validate(self, model: &str) -> Result<Price, String> {
-        let price = Price::new(
-            self.prompt,
-            self.completion,
-            self.cached_prompt.unwrap_or(self.prompt),
-        );
-        let fields = [
-            ("prompt", price.prompt),
-            ("completion", price.completion),
-            ("cached_prompt", price.cached_prompt),
-        ];
-        match fields
-            .iter()
-            .find(|(_, value)| !(value.is_finite() && *value >= 0.0))
-        {
-            Some((field, value)) => Err(format!(
-                "price for `{model}`: `{field}` must be a finite non-negative number, got {value}"
-            )),
+        let price = Price::new(self.prompt, self.completion, self.cached_prompt.unwrap_or(self.prompt));
+        let fields = [("prompt", price.prompt), ("completion", price.completion), ("cached_prompt", price.cached_prompt)];
+        match fields.iter().find(|(_, value)| !(value.is_finite() && *value >= 0.0)) {
+            Some((field, value)) => Err(format!("price for `{model}`: `{field}` must be a finite non-negative number, got {value}")),
             None => Ok(price),
         }
     }
@@ -190,11 +159,7 @@ impl PriceEntry {
 mod tests {
     use super::*;
 
-    const USAGE: Usage = Usage {
-        prompt_tokens: 1_000_000,
-        completion_tokens: 500_000,
-        cached_tokens: 200_000,
-    };
+    const USAGE: Usage = Usage { prompt_tokens: 1_000_000, completion_tokens: 500_000, cached_tokens: 200_000 };
 
     #[test]
     fn cost_bills_cached_tokens_at_the_cached_rate() {
@@ -217,23 +182,16 @@ mod tests {
     fn variants_match_the_longest_family() {
         let table = PriceTable::builtin();
         assert_eq!(table.price("gpt-4o-2024-08-06"), table.price("gpt-4o"));
-        assert_eq!(
-            table.price("gpt-4o-mini-2024-07-18"),
-            table.price("gpt-4o-mini")
-        );
-        assert_eq!(
-            table.price("claude-sonnet-4-5-20250929"),
-            table.price("claude-sonnet-4-5")
-        );
+        assert_eq!(table.price("gpt-4o-mini-2024-07-18"), table.price("gpt-4o-mini"));
+        assert_eq!(table.price("claude-sonnet-4-5-20250929"), table.price("claude-sonnet-4-5"));
         assert_ne!(table.price("gpt-4o-mini"), table.price("gpt-4o"));
     }
 
     #[test]
     fn toml_overrides_merge_into_the_builtin_table() {
-        let overrides = PriceTable::from_toml_str(
-            "[models.\"gpt-4o\"]\nprompt = 1.0\ncompletion = 2.0\n\n[models.\"qwen2.5-coder\"]\nprompt = 0\ncompletion = 0\n",
-        )
-        .unwrap();
+        let overrides =
+            PriceTable::from_toml_str("[models.\"gpt-4o\"]\nprompt = 1.0\ncompletion = 2.0\n\n[models.\"qwen2.5-coder\"]\nprompt = 0\ncompletion = 0\n")
+                .unwrap();
         let table = PriceTable::builtin().merge(overrides);
         assert_eq!(table.price("gpt-4o"), Some(&Price::new(1.0, 2.0, 1.0)));
         assert_eq!(table.cost("qwen2.5-coder:7b", &USAGE), Some(0.0));
@@ -245,15 +203,9 @@ mod tests {
         let negative = PriceTable::from_toml_str("[models.m]\nprompt = -1\ncompletion = 1\n");
         assert!(negative.unwrap_err().contains("`prompt`"));
         assert!(PriceTable::from_toml_str("[models.m]\nprompt = 1\n").is_err());
-        assert!(
-            PriceTable::from_toml_str("[models.m]\nprompt = 1\ncompletion = 1\nextra = 2\n")
-                .is_err()
-        );
+        assert!(PriceTable::from_toml_str("[models.m]\nprompt = 1\ncompletion = 1\nextra = 2\n").is_err());
         assert!(PriceTable::from_toml_str("[models.m]\nprompt = nan\ncompletion = 1\n").is_err());
-        assert_eq!(
-            PriceTable::from_toml_str("").unwrap(),
-            PriceTable::default()
-        );
+        assert_eq!(PriceTable::from_toml_str("").unwrap(), PriceTable::default());
     }
 
     #[test]

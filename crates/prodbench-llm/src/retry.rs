@@ -26,22 +26,13 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     pub(crate) fn new(config: &ModelConfig) -> Self {
-        Self {
-            max_attempts: config.max_attempts.max(1),
-            budget: config.retry_budget,
-            base: config.retry_base,
-        }
+        Self { max_attempts: config.max_attempts.max(1), budget: config.retry_budget, base: config.retry_base }
     }
 
     /// The wait before the next attempt after `attempts` retryable failures
     /// spanning `elapsed`, or `None` to give up: attempts are used up, or the
     /// wait would end past the budget. `retry_after` is the server's hint.
-    pub(crate) fn next_delay(
-        &self,
-        attempts: u32,
-        elapsed: Duration,
-        retry_after: Option<Duration>,
-    ) -> Option<Duration> {
+    pub(crate) fn next_delay(&self, attempts: u32, elapsed: Duration, retry_after: Option<Duration>) -> Option<Duration> {
         if attempts >= self.max_attempts {
             return None;
         }
@@ -59,13 +50,7 @@ impl RetryPolicy {
 /// The `Retry-After` header as a delay, when it is a number of seconds
 /// (the HTTP-date form is not supported and yields `None`).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let seconds: f64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
     Duration::try_from_secs_f64(seconds).ok()
 }
 
@@ -78,9 +63,7 @@ fn full_jitter(max: Duration) -> Duration {
 /// Plenty for jitter; not for anything needing real randomness.
 fn unit_random() -> f64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let seed = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
     (splitmix64(seed) >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -118,9 +101,7 @@ mod tests {
     #[test]
     fn jittered_delays_stay_within_the_ceiling_and_vary() {
         let p = policy(10, 1_000_000, 1000);
-        let delays: Vec<Duration> = (0..50)
-            .map(|_| p.next_delay(3, Duration::ZERO, None).unwrap())
-            .collect();
+        let delays: Vec<Duration> = (0..50).map(|_| p.next_delay(3, Duration::ZERO, None).unwrap()).collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(4)));
         assert!(delays.iter().any(|d| *d != delays[0]), "jitter should vary");
     }
@@ -130,11 +111,7 @@ mod tests {
         let p = policy(3, 1_000_000, 1);
         assert!(p.next_delay(2, Duration::ZERO, None).is_some());
         assert!(p.next_delay(3, Duration::ZERO, None).is_none());
-        assert!(
-            policy(0, 1_000_000, 1)
-                .next_delay(1, Duration::ZERO, None)
-                .is_none()
-        );
+        assert!(policy(0, 1_000_000, 1).next_delay(1, Duration::ZERO, None).is_none());
     }
 
     #[test]

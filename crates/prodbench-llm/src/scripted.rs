@@ -26,11 +26,7 @@ use crate::Usage;
 
 /// Usage every successful scripted reply reports, on both protocols
 /// (Anthropic's shape: 60 uncached input + 40 cache-read tokens).
-pub const USAGE: Usage = Usage {
-    prompt_tokens: 100,
-    completion_tokens: 20,
-    cached_tokens: 40,
-};
+pub const USAGE: Usage = Usage { prompt_tokens: 100, completion_tokens: 20, cached_tokens: 40 };
 
 /// Model name reported when the request named none.
 const DEFAULT_MODEL: &str = "scripted-model";
@@ -90,10 +86,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -117,22 +110,11 @@ impl ScriptedServer {
     /// # Panics
     /// If no loopback port can be bound: this is a test fixture.
     pub async fn start(script: Vec<Reply>) -> ScriptedServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("scripted server: cannot bind 127.0.0.1:0");
-        let addr = listener
-            .local_addr()
-            .expect("scripted server: bound socket has no address");
-        let state = Arc::new(State {
-            script,
-            requests: Mutex::new(Vec::new()),
-        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("scripted server: cannot bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("scripted server: bound socket has no address");
+        let state = Arc::new(State { script, requests: Mutex::new(Vec::new()) });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
-        ScriptedServer {
-            addr,
-            state,
-            accept,
-        }
+        ScriptedServer { addr, state, accept }
     }
 
     /// Base URL to put in [`ModelConfig::base_url`](crate::ModelConfig::base_url):
@@ -209,19 +191,10 @@ async fn read_request(stream: &mut TcpStream) -> io::Result<RecordedRequest> {
     let method = parts.next().unwrap_or_default().to_owned();
     let path = parts.next().unwrap_or_default().to_owned();
     let headers = read_headers(&mut reader).await?;
-    let length = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-        .unwrap_or(0);
+    let length = headers.iter().find(|(name, _)| name == "content-length").and_then(|(_, value)| value.parse::<usize>().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
-    Ok(RecordedRequest {
-        method,
-        path,
-        headers,
-        body: parse_body(&body),
-    })
+    Ok(RecordedRequest { method, path, headers, body: parse_body(&body) })
 }
 
 async fn read_headers(reader: &mut BufReader<&mut TcpStream>) -> io::Result<Vec<(String, String)>> {
@@ -245,8 +218,7 @@ fn parse_body(body: &[u8]) -> Value {
     if body.is_empty() {
         return Value::Null;
     }
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// The raw HTTP response for `reply` (never a [`Reply::Delay`]; those are slept off first).
@@ -257,18 +229,10 @@ fn render(reply: &Reply, index: usize, request: &RecordedRequest) -> Vec<u8> {
         Reply::OpenAiToolCalls(calls) => (200, openai_tool_calls(index, model, calls), None),
         Reply::AnthropicText(text) => {
             let block = json!({"type": "text", "text": text});
-            (
-                200,
-                anthropic_message(index, model, vec![block], "end_turn"),
-                None,
-            )
+            (200, anthropic_message(index, model, vec![block], "end_turn"), None)
         }
         Reply::AnthropicToolUse(calls) => (200, anthropic_tool_use(index, model, calls), None),
-        Reply::Status {
-            status,
-            body,
-            retry_after,
-        } => (*status, body.clone(), *retry_after),
+        Reply::Status { status, body, retry_after } => (*status, body.clone(), *retry_after),
         Reply::Raw { status, body } => (*status, body.clone(), None),
         Reply::Echo { status } => (*status, echo(request), None),
         Reply::Delay(_, inner) => return render(inner, index, request),
@@ -278,10 +242,8 @@ fn render(reply: &Reply, index: usize, request: &RecordedRequest) -> Vec<u8> {
 
 fn http_response(status: u16, body: &str, retry_after: Option<u64>) -> Vec<u8> {
     let retry_after = retry_after.map_or(String::new(), |s| format!("retry-after: {s}\r\n"));
-    let head = format!(
-        "HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{retry_after}\r\n",
-        body.len()
-    );
+    let head =
+        format!("HTTP/1.1 {status} Scripted\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{retry_after}\r\n", body.len());
     [head.as_bytes(), body.as_bytes()].concat()
 }
 
@@ -327,9 +289,7 @@ fn anthropic_tool_use(index: usize, model: &str, calls: &[(String, Value)]) -> S
     let blocks = calls
         .iter()
         .enumerate()
-        .map(|(i, (name, input))| {
-            json!({"type": "tool_use", "id": format!("toolu_{index}_{i}"), "name": name, "input": input})
-        })
+        .map(|(i, (name, input))| json!({"type": "tool_use", "id": format!("toolu_{index}_{i}"), "name": name, "input": input}))
         .collect();
     anthropic_message(index, model, blocks, "tool_use")
 }
@@ -354,11 +314,6 @@ fn anthropic_message(index: usize, model: &str, content: Vec<Value>, stop_reason
 }
 
 fn echo(request: &RecordedRequest) -> String {
-    let headers: serde_json::Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(name, value)| (name.clone(), json!(value)))
-        .collect();
-    json!({"method": request.method, "path": request.path, "headers": headers, "body": request.body})
-        .to_string()
+    let headers: serde_json::Map<String, Value> = request.headers.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
+    json!({"method": request.method, "path": request.path, "headers": headers, "body": request.body}).to_string()
 }

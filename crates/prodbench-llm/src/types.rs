@@ -147,21 +147,13 @@ pub(crate) struct Completion {
 
 impl Completion {
     /// The public response, falling back to `configured_model` if the server named none.
-    pub(crate) fn into_response(
-        self,
-        configured_model: &str,
-        attempts: u32,
-        latency: Duration,
-    ) -> ChatResponse {
+    pub(crate) fn into_response(self, configured_model: &str, attempts: u32, latency: Duration) -> ChatResponse {
         ChatResponse {
             text: self.text.filter(|t| !t.is_empty()),
             tool_calls: self.tool_calls,
             stop: self.stop,
             usage: self.usage,
-            model: self
-                .model
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| configured_model.to_owned()),
+            model: self.model.filter(|m| !m.is_empty()).unwrap_or_else(|| configured_model.to_owned()),
             attempts,
             latency,
         }

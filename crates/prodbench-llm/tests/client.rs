@@ -3,10 +3,7 @@
 use std::time::{Duration, Instant};
 
 use prodbench_llm::scripted::{RecordedRequest, Reply, ScriptedServer, USAGE};
-use prodbench_llm::{
-    ApiKey, ChatRequest, Client, JsonSchema, LlmError, Message, ModelConfig, Protocol, StopReason,
-    ToolCall, ToolSpec,
-};
+use prodbench_llm::{ApiKey, ChatRequest, Client, JsonSchema, LlmError, Message, ModelConfig, Protocol, StopReason, ToolCall, ToolSpec};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-test-SECRET-0123456789";
@@ -25,10 +22,7 @@ fn client(protocol: Protocol, server: &ScriptedServer) -> Client {
 }
 
 fn ask(text: &str) -> ChatRequest {
-    ChatRequest {
-        messages: vec![Message::User(text.into())],
-        ..ChatRequest::default()
-    }
+    ChatRequest { messages: vec![Message::User(text.into())], ..ChatRequest::default() }
 }
 
 fn text_reply(protocol: Protocol, text: &str) -> Reply {
@@ -39,11 +33,7 @@ fn text_reply(protocol: Protocol, text: &str) -> Reply {
 }
 
 fn status(status: u16, body: &str) -> Reply {
-    Reply::Status {
-        status,
-        body: body.into(),
-        retry_after: None,
-    }
+    Reply::Status { status, body: body.into(), retry_after: None }
 }
 
 fn weather_tool() -> ToolSpec {
@@ -68,19 +58,13 @@ fn verdict_schema() -> JsonSchema {
 
 fn only_request(server: &ScriptedServer) -> RecordedRequest {
     let requests = server.requests();
-    assert_eq!(
-        requests.len(),
-        1,
-        "expected exactly one request: {requests:#?}"
-    );
+    assert_eq!(requests.len(), 1, "expected exactly one request: {requests:#?}");
     requests.into_iter().next().unwrap()
 }
 
 /// `future`'s output, failing the test if it takes longer than `limit`.
 async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, future)
-        .await
-        .expect("call overran its time bound")
+    tokio::time::timeout(limit, future).await.expect("call overran its time bound")
 }
 
 fn json_text(text: Option<&str>) -> Value {
@@ -90,10 +74,7 @@ fn json_text(text: Option<&str>) -> Value {
 // ---- plain text ---------------------------------------------------------------
 
 fn tuned_request() -> (ChatRequest, impl Fn(&mut ModelConfig)) {
-    let request = ChatRequest {
-        system: Some("be brief".into()),
-        ..ask("hi")
-    };
+    let request = ChatRequest { system: Some("be brief".into()), ..ask("hi") };
     let tune = |config: &mut ModelConfig| {
         config.temperature = Some(0.25);
         config.max_tokens = 77;
@@ -112,21 +93,12 @@ async fn openai_text_reply_parses_text_usage_and_sends_its_wire_shape() {
     assert_eq!(response.text.as_deref(), Some("hello"));
     assert_eq!(response.stop, StopReason::EndTurn);
     assert_eq!(response.usage, USAGE);
-    assert_eq!(
-        (response.attempts, response.model.as_str()),
-        (1, "test-model")
-    );
+    assert_eq!((response.attempts, response.model.as_str()), (1, "test-model"));
     assert!(response.tool_calls.is_empty());
 
     let sent = only_request(&server);
-    assert_eq!(
-        (sent.method.as_str(), sent.path.as_str()),
-        ("POST", "/v1/chat/completions")
-    );
-    assert_eq!(
-        sent.header("authorization"),
-        Some(format!("Bearer {KEY}").as_str())
-    );
+    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/v1/chat/completions"));
+    assert_eq!(sent.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     assert_eq!(
         sent.body,
@@ -150,16 +122,10 @@ async fn anthropic_text_reply_parses_text_usage_and_sends_its_wire_shape() {
     assert_eq!(response.text.as_deref(), Some("hello"));
     assert_eq!(response.stop, StopReason::EndTurn);
     assert_eq!(response.usage, USAGE);
-    assert_eq!(
-        (response.attempts, response.model.as_str()),
-        (1, "test-model")
-    );
+    assert_eq!((response.attempts, response.model.as_str()), (1, "test-model"));
 
     let sent = only_request(&server);
-    assert_eq!(
-        (sent.method.as_str(), sent.path.as_str()),
-        ("POST", "/v1/messages")
-    );
+    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/v1/messages"));
     assert_eq!(sent.header("x-api-key"), Some(KEY));
     assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(sent.header("authorization"), None);
@@ -178,33 +144,15 @@ async fn anthropic_text_reply_parses_text_usage_and_sends_its_wire_shape() {
 #[tokio::test]
 async fn model_name_is_the_one_the_server_reports() {
     let bodies = [
-        (
-            Protocol::OpenAi,
-            r#"{"model":"gpt-4o-2024-08-06","choices":[{"message":{"content":"x"},"finish_reason":"stop"}]}"#,
-        ),
-        (
-            Protocol::Anthropic,
-            r#"{"model":"claude-x-1","content":[{"type":"text","text":"x"}],"stop_reason":"end_turn"}"#,
-        ),
+        (Protocol::OpenAi, r#"{"model":"gpt-4o-2024-08-06","choices":[{"message":{"content":"x"},"finish_reason":"stop"}]}"#),
+        (Protocol::Anthropic, r#"{"model":"claude-x-1","content":[{"type":"text","text":"x"}],"stop_reason":"end_turn"}"#),
     ];
     for (protocol, body) in bodies {
-        let server = ScriptedServer::start(vec![Reply::Raw {
-            status: 200,
-            body: body.into(),
-        }])
-        .await;
+        let server = ScriptedServer::start(vec![Reply::Raw { status: 200, body: body.into() }]).await;
         let response = client(protocol, &server).chat(&ask("hi")).await.unwrap();
-        let expected = if protocol == Protocol::OpenAi {
-            "gpt-4o-2024-08-06"
-        } else {
-            "claude-x-1"
-        };
+        let expected = if protocol == Protocol::OpenAi { "gpt-4o-2024-08-06" } else { "claude-x-1" };
         assert_eq!(response.model, expected);
-        assert_eq!(
-            response.usage,
-            Default::default(),
-            "missing usage counts as zero"
-        );
+        assert_eq!(response.usage, Default::default(), "missing usage counts as zero");
     }
 }
 
@@ -225,64 +173,33 @@ async fn requests_without_a_key_send_no_credentials() {
 
 /// The calls the model made, answered: the first succeeds, the second fails.
 fn follow_up(assistant_text: Option<&str>, calls: &[ToolCall]) -> ChatRequest {
-    let mut request = ChatRequest {
-        tools: vec![weather_tool()],
-        ..ask("weather in Paris?")
-    };
-    request.messages.push(Message::Assistant {
-        text: assistant_text.map(str::to_owned),
-        tool_calls: calls.to_vec(),
-    });
-    request.messages.push(Message::ToolResult {
-        call_id: calls[0].id.clone(),
-        content: "18C".into(),
-        is_error: false,
-    });
-    request.messages.push(Message::ToolResult {
-        call_id: calls[1].id.clone(),
-        content: "clock broke".into(),
-        is_error: true,
-    });
+    let mut request = ChatRequest { tools: vec![weather_tool()], ..ask("weather in Paris?") };
+    request.messages.push(Message::Assistant { text: assistant_text.map(str::to_owned), tool_calls: calls.to_vec() });
+    request.messages.push(Message::ToolResult { call_id: calls[0].id.clone(), content: "18C".into(), is_error: false });
+    request.messages.push(Message::ToolResult { call_id: calls[1].id.clone(), content: "clock broke".into(), is_error: true });
     request
 }
 
 #[tokio::test]
 async fn openai_tool_calls_round_trip() {
     let script = vec![
-        Reply::OpenAiToolCalls(vec![
-            ("get_weather".into(), r#"{"city":"Paris"}"#.into()),
-            ("get_time".into(), "{}".into()),
-        ]),
+        Reply::OpenAiToolCalls(vec![("get_weather".into(), r#"{"city":"Paris"}"#.into()), ("get_time".into(), "{}".into())]),
         Reply::OpenAiText("done".into()),
     ];
     let server = ScriptedServer::start(script).await;
     let client = client(Protocol::OpenAi, &server);
-    let first = ChatRequest {
-        tools: vec![weather_tool()],
-        ..ask("weather in Paris?")
-    };
+    let first = ChatRequest { tools: vec![weather_tool()], ..ask("weather in Paris?") };
     let response = client.chat(&first).await.unwrap();
 
     assert_eq!(response.stop, StopReason::ToolUse);
     assert_eq!(response.text, None);
     let expected_calls = vec![
-        ToolCall {
-            id: "call_0_0".into(),
-            name: "get_weather".into(),
-            arguments: r#"{"city":"Paris"}"#.into(),
-        },
-        ToolCall {
-            id: "call_0_1".into(),
-            name: "get_time".into(),
-            arguments: "{}".into(),
-        },
+        ToolCall { id: "call_0_0".into(), name: "get_weather".into(), arguments: r#"{"city":"Paris"}"#.into() },
+        ToolCall { id: "call_0_1".into(), name: "get_time".into(), arguments: "{}".into() },
     ];
     assert_eq!(response.tool_calls, expected_calls);
 
-    let done = client
-        .chat(&follow_up(None, &response.tool_calls))
-        .await
-        .unwrap();
+    let done = client.chat(&follow_up(None, &response.tool_calls)).await.unwrap();
     assert_eq!(done.text.as_deref(), Some("done"));
 
     let requests = server.requests();
@@ -308,18 +225,12 @@ async fn openai_tool_calls_round_trip() {
 #[tokio::test]
 async fn anthropic_tool_use_round_trip() {
     let script = vec![
-        Reply::AnthropicToolUse(vec![
-            ("get_weather".into(), json!({"city": "Paris"})),
-            ("get_time".into(), json!({})),
-        ]),
+        Reply::AnthropicToolUse(vec![("get_weather".into(), json!({"city": "Paris"})), ("get_time".into(), json!({}))]),
         Reply::AnthropicText("done".into()),
     ];
     let server = ScriptedServer::start(script).await;
     let client = client(Protocol::Anthropic, &server);
-    let first = ChatRequest {
-        tools: vec![weather_tool()],
-        ..ask("weather in Paris?")
-    };
+    let first = ChatRequest { tools: vec![weather_tool()], ..ask("weather in Paris?") };
     let response = client.chat(&first).await.unwrap();
 
     assert_eq!(response.stop, StopReason::ToolUse);
@@ -335,10 +246,7 @@ async fn anthropic_tool_use_round_trip() {
 
     let requests = server.requests();
     let tool = weather_tool();
-    assert_eq!(
-        requests[0].body["tools"],
-        json!([{"name": tool.name, "description": tool.description, "input_schema": tool.parameters}])
-    );
+    assert_eq!(requests[0].body["tools"], json!([{"name": tool.name, "description": tool.description, "input_schema": tool.parameters}]));
     assert!(requests[0].body.get("tool_choice").is_none());
     assert_eq!(
         requests[1].body["messages"],
@@ -361,23 +269,11 @@ async fn anthropic_tool_use_round_trip() {
 
 #[tokio::test]
 async fn openai_json_schema_becomes_response_format() {
-    let server = ScriptedServer::start(vec![Reply::OpenAiText(
-        r#"{"verdict":"pass","score":3}"#.into(),
-    )])
-    .await;
-    let request = ChatRequest {
-        json_schema: Some(verdict_schema()),
-        ..ask("grade it")
-    };
-    let response = client(Protocol::OpenAi, &server)
-        .chat(&request)
-        .await
-        .unwrap();
+    let server = ScriptedServer::start(vec![Reply::OpenAiText(r#"{"verdict":"pass","score":3}"#.into())]).await;
+    let request = ChatRequest { json_schema: Some(verdict_schema()), ..ask("grade it") };
+    let response = client(Protocol::OpenAi, &server).chat(&request).await.unwrap();
 
-    assert_eq!(
-        json_text(response.text.as_deref()),
-        json!({"verdict": "pass", "score": 3})
-    );
+    assert_eq!(json_text(response.text.as_deref()), json!({"verdict": "pass", "score": 3}));
     let schema = verdict_schema();
     assert_eq!(
         only_request(&server).body["response_format"],
@@ -388,33 +284,16 @@ async fn openai_json_schema_becomes_response_format() {
 #[tokio::test]
 async fn anthropic_json_schema_forces_the_respond_tool_and_returns_its_input_as_text() {
     let answer = json!({"verdict": "pass", "score": 3});
-    let server = ScriptedServer::start(vec![Reply::AnthropicToolUse(vec![(
-        "respond".into(),
-        answer.clone(),
-    )])])
-    .await;
-    let request = ChatRequest {
-        json_schema: Some(verdict_schema()),
-        tools: vec![weather_tool()],
-        ..ask("grade it")
-    };
-    let response = client(Protocol::Anthropic, &server)
-        .chat(&request)
-        .await
-        .unwrap();
+    let server = ScriptedServer::start(vec![Reply::AnthropicToolUse(vec![("respond".into(), answer.clone())])]).await;
+    let request = ChatRequest { json_schema: Some(verdict_schema()), tools: vec![weather_tool()], ..ask("grade it") };
+    let response = client(Protocol::Anthropic, &server).chat(&request).await.unwrap();
 
     assert_eq!(json_text(response.text.as_deref()), answer);
-    assert!(
-        response.tool_calls.is_empty(),
-        "the respond call is the answer, not a tool call"
-    );
+    assert!(response.tool_calls.is_empty(), "the respond call is the answer, not a tool call");
     assert_eq!(response.stop, StopReason::EndTurn);
 
     let body = only_request(&server).body;
-    assert_eq!(
-        body["tool_choice"],
-        json!({"type": "tool", "name": "respond"})
-    );
+    assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "respond"}));
     let tools = body["tools"].as_array().unwrap();
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[0]["name"], "get_weather");
@@ -428,35 +307,20 @@ async fn anthropic_json_schema_forces_the_respond_tool_and_returns_its_input_as_
 #[tokio::test]
 async fn rate_limit_with_retry_after_is_honoured_then_succeeds() {
     for protocol in BOTH {
-        let script = vec![
-            Reply::Status {
-                status: 429,
-                body: r#"{"error":{"message":"slow down"}}"#.into(),
-                retry_after: Some(1),
-            },
-            text_reply(protocol, "ok"),
-        ];
+        let script = vec![Reply::Status { status: 429, body: r#"{"error":{"message":"slow down"}}"#.into(), retry_after: Some(1) }, text_reply(protocol, "ok")];
         let server = ScriptedServer::start(script).await;
         let response = client(protocol, &server).chat(&ask("hi")).await.unwrap();
         assert_eq!(response.attempts, 2);
         assert_eq!(server.requests().len(), 2);
         // The backoff base is 1 ms, so only the header explains a 1 s wait.
-        assert!(
-            response.latency >= Duration::from_secs(1),
-            "{:?}",
-            response.latency
-        );
+        assert!(response.latency >= Duration::from_secs(1), "{:?}", response.latency);
     }
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_until_success() {
     for protocol in BOTH {
-        let script = vec![
-            status(500, "boom"),
-            status(529, "overloaded"),
-            text_reply(protocol, "ok"),
-        ];
+        let script = vec![status(500, "boom"), status(529, "overloaded"), text_reply(protocol, "ok")];
         let server = ScriptedServer::start(script).await;
         let response = client(protocol, &server).chat(&ask("hi")).await.unwrap();
         assert_eq!(response.attempts, 3);
@@ -468,10 +332,7 @@ async fn server_errors_are_retried_until_success() {
 #[tokio::test]
 async fn timeouts_are_retried_then_give_up_after_max_attempts() {
     for protocol in BOTH {
-        let slow = Reply::Delay(
-            Duration::from_millis(500),
-            Box::new(text_reply(protocol, "late")),
-        );
+        let slow = Reply::Delay(Duration::from_millis(500), Box::new(text_reply(protocol, "late")));
         let server = ScriptedServer::start(vec![slow]).await;
         let mut config = config(protocol, &server);
         config.request_timeout = Duration::from_millis(50);
@@ -479,10 +340,7 @@ async fn timeouts_are_retried_then_give_up_after_max_attempts() {
         let error = Client::new(config).chat(&ask("hi")).await.unwrap_err();
         match error {
             LlmError::GaveUp { attempts: 3, last } => {
-                assert!(
-                    matches!(*last, LlmError::Timeout(t) if t == Duration::from_millis(50)),
-                    "{last:?}"
-                );
+                assert!(matches!(*last, LlmError::Timeout(t) if t == Duration::from_millis(50)), "{last:?}");
             }
             other => panic!("expected GaveUp after 3 attempts, got {other:?}"),
         }
@@ -498,39 +356,22 @@ async fn retry_budget_bounds_the_total_time() {
     config.retry_base = Duration::from_millis(20);
     config.retry_budget = Duration::from_millis(200);
     // Without the budget, ~1000 attempts with growing backoff would take hours.
-    let error = within(Duration::from_secs(1), Client::new(config).chat(&ask("hi")))
-        .await
-        .unwrap_err();
-    let LlmError::GaveUp { attempts, last } = error else {
-        panic!("expected GaveUp, got {error:?}")
-    };
+    let error = within(Duration::from_secs(1), Client::new(config).chat(&ask("hi"))).await.unwrap_err();
+    let LlmError::GaveUp { attempts, last } = error else { panic!("expected GaveUp, got {error:?}") };
     assert!((2..1000).contains(&attempts), "{attempts}");
     assert!(matches!(*last, LlmError::Server { status: 500, .. }));
 }
 
 #[tokio::test]
 async fn retry_after_beyond_the_budget_gives_up_without_waiting() {
-    let limited = Reply::Status {
-        status: 429,
-        body: "later".into(),
-        retry_after: Some(60),
-    };
+    let limited = Reply::Status { status: 429, body: "later".into(), retry_after: Some(60) };
     let server = ScriptedServer::start(vec![limited]).await;
     let mut config = config(Protocol::Anthropic, &server);
     config.retry_budget = Duration::from_secs(5);
-    let error = within(Duration::from_secs(5), Client::new(config).chat(&ask("hi")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, LlmError::GaveUp { attempts: 1, .. }),
-        "{error:?}"
-    );
-    let LlmError::GaveUp { last, .. } = error else {
-        unreachable!()
-    };
-    assert!(
-        matches!(*last, LlmError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(60))
-    );
+    let error = within(Duration::from_secs(5), Client::new(config).chat(&ask("hi"))).await.unwrap_err();
+    assert!(matches!(&error, LlmError::GaveUp { attempts: 1, .. }), "{error:?}");
+    let LlmError::GaveUp { last, .. } = error else { unreachable!() };
+    assert!(matches!(*last, LlmError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(60)));
 }
 
 #[tokio::test]
@@ -544,10 +385,7 @@ async fn connection_refused_is_a_retried_transport_error() {
     config.retry_base = Duration::from_millis(1);
     config.max_attempts = 2;
     let error = Client::new(config).chat(&ask("hi")).await.unwrap_err();
-    assert!(
-        matches!(&error, LlmError::GaveUp { attempts: 2, last } if matches!(**last, LlmError::Transport(_))),
-        "{error:?}"
-    );
+    assert!(matches!(&error, LlmError::GaveUp { attempts: 2, last } if matches!(**last, LlmError::Transport(_))), "{error:?}");
 }
 
 // ---- errors that are not retried ---------------------------------------------
@@ -562,14 +400,8 @@ async fn context_window_errors_are_recognised_and_not_retried() {
     for protocol in BOTH {
         for body in bodies {
             let server = ScriptedServer::start(vec![status(400, body)]).await;
-            let error = client(protocol, &server)
-                .chat(&ask("hi"))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(error, LlmError::ContextWindow(_)),
-                "{protocol}: {error:?}"
-            );
+            let error = client(protocol, &server).chat(&ask("hi")).await.unwrap_err();
+            assert!(matches!(error, LlmError::ContextWindow(_)), "{protocol}: {error:?}");
             only_request(&server);
         }
     }
@@ -577,19 +409,9 @@ async fn context_window_errors_are_recognised_and_not_retried() {
 
 #[tokio::test]
 async fn other_client_errors_are_bad_requests_and_not_retried() {
-    let server = ScriptedServer::start(vec![status(
-        400,
-        r#"{"error":{"message":"temperature too high"}}"#,
-    )])
-    .await;
-    let error = client(Protocol::OpenAi, &server)
-        .chat(&ask("hi"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, LlmError::BadRequest { status: 400, message } if message == "temperature too high"),
-        "{error:?}"
-    );
+    let server = ScriptedServer::start(vec![status(400, r#"{"error":{"message":"temperature too high"}}"#)]).await;
+    let error = client(Protocol::OpenAi, &server).chat(&ask("hi")).await.unwrap_err();
+    assert!(matches!(&error, LlmError::BadRequest { status: 400, message } if message == "temperature too high"), "{error:?}");
     only_request(&server);
 }
 
@@ -597,19 +419,9 @@ async fn other_client_errors_are_bad_requests_and_not_retried() {
 async fn auth_failures_are_not_retried() {
     for protocol in BOTH {
         for code in [401, 403] {
-            let server = ScriptedServer::start(vec![status(
-                code,
-                r#"{"error":{"message":"invalid x-api-key"}}"#,
-            )])
-            .await;
-            let error = client(protocol, &server)
-                .chat(&ask("hi"))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(error, LlmError::Auth { status, .. } if status == code),
-                "{error:?}"
-            );
+            let server = ScriptedServer::start(vec![status(code, r#"{"error":{"message":"invalid x-api-key"}}"#)]).await;
+            let error = client(protocol, &server).chat(&ask("hi")).await.unwrap_err();
+            assert!(matches!(error, LlmError::Auth { status, .. } if status == code), "{error:?}");
             only_request(&server);
         }
     }
@@ -623,22 +435,10 @@ async fn malformed_success_bodies_are_errors_and_not_retried() {
             Protocol::OpenAi => text_reply(Protocol::Anthropic, "x"),
             Protocol::Anthropic => text_reply(Protocol::OpenAi, "x"),
         };
-        for reply in [
-            Reply::Raw {
-                status: 200,
-                body: "{not json".into(),
-            },
-            other,
-        ] {
+        for reply in [Reply::Raw { status: 200, body: "{not json".into() }, other] {
             let server = ScriptedServer::start(vec![reply]).await;
-            let error = client(protocol, &server)
-                .chat(&ask("hi"))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(error, LlmError::Malformed(_)),
-                "{protocol}: {error:?}"
-            );
+            let error = client(protocol, &server).chat(&ask("hi")).await.unwrap_err();
+            assert!(matches!(error, LlmError::Malformed(_)), "{protocol}: {error:?}");
             only_request(&server);
         }
     }
@@ -677,37 +477,22 @@ async fn api_key_never_appears_in_error_messages() {
     for protocol in BOTH {
         // The server echoes the request headers (with the key) into the error body.
         let server = ScriptedServer::start(vec![Reply::Echo { status: 400 }]).await;
-        let error = client(protocol, &server)
-            .chat(&ask("hi"))
-            .await
-            .unwrap_err();
+        let error = client(protocol, &server).chat(&ask("hi")).await.unwrap_err();
         assert!(matches!(error, LlmError::BadRequest { .. }), "{error:?}");
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains(KEY), "{shown}");
-        assert!(
-            shown.contains("[redacted]"),
-            "the echoed key should be visibly scrubbed: {shown}"
-        );
+        assert!(shown.contains("[redacted]"), "the echoed key should be visibly scrubbed: {shown}");
 
         let server = ScriptedServer::start(vec![Reply::Echo { status: 503 }]).await;
         let mut config = config(protocol, &server);
         config.max_attempts = 2;
         let error = Client::new(config).chat(&ask("hi")).await.unwrap_err();
-        assert!(
-            matches!(error, LlmError::GaveUp { attempts: 2, .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, LlmError::GaveUp { attempts: 2, .. }), "{error:?}");
         assert!(!format!("{error} {error:?}").contains(KEY));
 
-        let leaky = Reply::Raw {
-            status: 200,
-            body: format!("not json, key {KEY}"),
-        };
+        let leaky = Reply::Raw { status: 200, body: format!("not json, key {KEY}") };
         let server = ScriptedServer::start(vec![leaky]).await;
-        let error = client(protocol, &server)
-            .chat(&ask("hi"))
-            .await
-            .unwrap_err();
+        let error = client(protocol, &server).chat(&ask("hi")).await.unwrap_err();
         assert!(matches!(error, LlmError::Malformed(_)), "{error:?}");
         assert!(!format!("{error} {error:?}").contains(KEY));
     }
@@ -744,10 +529,6 @@ async fn empty_script_answers_500() {
     let mut config = config(Protocol::OpenAi, &server);
     config.max_attempts = 1;
     let error = Client::new(config).chat(&ask("hi")).await.unwrap_err();
-    let LlmError::GaveUp { last, .. } = error else {
-        panic!("{error:?}")
-    };
-    assert!(
-        matches!(&*last, LlmError::Server { status: 500, message } if message.contains("script is empty"))
-    );
+    let LlmError::GaveUp { last, .. } = error else { panic!("{error:?}") };
+    assert!(matches!(&*last, LlmError::Server { status: 500, message } if message.contains("script is empty")));
 }

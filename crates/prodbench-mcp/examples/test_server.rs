@@ -8,9 +8,7 @@ use rmcp::ServiceExt;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let service = server::TestServer::default()
-        .serve(rmcp::transport::stdio())
-        .await?;
+    let service = server::TestServer::default().serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;
     Ok(())
 }

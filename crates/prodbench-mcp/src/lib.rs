@@ -46,13 +46,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
-    Implementation, PaginatedRequestParams, ResourceContents, Tool,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock, Implementation, PaginatedRequestParams, ResourceContents, Tool,
 };
 use rmcp::service::{ClientInitializeError, RunningService};
-use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransportConfig, StreamableHttpError,
-};
+use rmcp::transport::streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError};
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceError, ServiceExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -176,11 +173,7 @@ pub struct McpSession {
 
 impl std::fmt::Debug for McpSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("McpSession")
-            .field("server", &self.server)
-            .field("target", &self.target)
-            .field("tools", &self.tools)
-            .finish_non_exhaustive()
+        f.debug_struct("McpSession").field("server", &self.server).field("target", &self.target).field("tools", &self.tools).finish_non_exhaustive()
     }
 }
 
@@ -193,11 +186,7 @@ impl McpSession {
     ///
     /// Installs rustls's `ring` crypto provider as the process default if no
     /// provider is installed yet.
-    pub async fn connect_http(
-        server_name: &str,
-        url: &str,
-        timeout: Duration,
-    ) -> Result<Self, McpError> {
+    pub async fn connect_http(server_name: &str, url: &str, timeout: Duration) -> Result<Self, McpError> {
         // rmcp's reqwest is built without a crypto provider (to avoid
         // aws-lc-rs); reqwest panics when building a client without one.
         // An error means another provider is installed already, which is fine.
@@ -213,24 +202,12 @@ impl McpSession {
     /// e.g. a process's stdout and stdin.
     ///
     /// `timeout` bounds the whole set-up: handshake and tool list.
-    pub async fn connect_stream<R, W>(
-        server_name: &str,
-        reader: R,
-        writer: W,
-        timeout: Duration,
-    ) -> Result<Self, McpError>
+    pub async fn connect_stream<R, W>(server_name: &str, reader: R, writer: W, timeout: Duration) -> Result<Self, McpError>
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::connect_transport(
-            server_name,
-            "stream".to_owned(),
-            (reader, writer),
-            timeout,
-            None,
-        )
-        .await
+        Self::connect_transport(server_name, "stream".to_owned(), (reader, writer), timeout, None).await
     }
 
     /// Spawns `program` with `args` as a local child process and speaks the
@@ -250,40 +227,19 @@ impl McpSession {
     ) -> Result<Self, McpError> {
         let mut command = tokio::process::Command::new(program);
         command.args(args).envs(env);
-        let (transport, stderr) = TokioChildProcess::builder(command)
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| McpError::Spawn {
-                server: server_name.to_owned(),
-                program: program.to_owned(),
-                source,
-            })?;
+        let (transport, stderr) = TokioChildProcess::builder(command).stderr(Stdio::piped()).spawn().map_err(|source| McpError::Spawn {
+            server: server_name.to_owned(),
+            program: program.to_owned(),
+            source,
+        })?;
         let tail = stderr.map(StderrTail::capture);
-        let result = Self::connect_transport(
-            server_name,
-            program.to_owned(),
-            transport,
-            timeout,
-            tail.clone(),
-        )
-        .await;
+        let result = Self::connect_transport(server_name, program.to_owned(), transport, timeout, tail.clone()).await;
         match (result, tail) {
-            (
-                Err(McpError::Connect {
-                    server,
-                    target,
-                    message,
-                }),
-                Some(tail),
-            ) => {
+            (Err(McpError::Connect { server, target, message }), Some(tail)) => {
                 // The child is being killed; give its stderr a moment to close
                 // so the message can quote what the server said before dying.
                 let message = tail.drained(message).await;
-                Err(McpError::Connect {
-                    server,
-                    target,
-                    message,
-                })
+                Err(McpError::Connect { server, target, message })
             }
             (result, _) => result,
         }
@@ -301,39 +257,19 @@ impl McpSession {
         E: StdError + Send + Sync + 'static,
     {
         let server = server_name.to_owned();
-        let connect_error = |message: String| McpError::Connect {
-            server: server.clone(),
-            target: target.clone(),
-            message,
-        };
+        let connect_error = |message: String| McpError::Connect { server: server.clone(), target: target.clone(), message };
         let setup = async {
-            let service = client_config()
-                .serve(transport)
-                .await
-                .map_err(|e| connect_error(init_error_message(&e)))?;
-            let tools = list_all_tools(&service).await.map_err(|e| {
-                connect_error(format!("listing tools: {}", service_error_message(&e)))
-            })?;
+            let service = client_config().serve(transport).await.map_err(|e| connect_error(init_error_message(&e)))?;
+            let tools = list_all_tools(&service).await.map_err(|e| connect_error(format!("listing tools: {}", service_error_message(&e))))?;
             Ok::<_, McpError>((service, tools))
         };
         let (service, tools) = match tokio::time::timeout(timeout, setup).await {
             Ok(result) => result?,
             Err(_) => {
-                return Err(McpError::Timeout {
-                    server,
-                    target,
-                    operation: "connect".to_owned(),
-                    timeout,
-                });
+                return Err(McpError::Timeout { server, target, operation: "connect".to_owned(), timeout });
             }
         };
-        Ok(Self {
-            server,
-            target,
-            service,
-            tools: tools.into_iter().map(convert_tool).collect(),
-            stderr,
-        })
+        Ok(Self { server, target, service, tools: tools.into_iter().map(convert_tool).collect(), stderr })
     }
 
     /// The tools the server listed at connect time (all pages).
@@ -346,23 +282,13 @@ impl McpSession {
     ///
     /// A tool-level failure is `Ok` with `is_error: true`. A JSON-RPC error
     /// answer (as for an unknown tool) is [`McpError::Rpc`].
-    pub async fn call(
-        &self,
-        tool: &str,
-        arguments: serde_json::Map<String, serde_json::Value>,
-        timeout: Duration,
-    ) -> Result<McpCallResult, McpError> {
+    pub async fn call(&self, tool: &str, arguments: serde_json::Map<String, serde_json::Value>, timeout: Duration) -> Result<McpCallResult, McpError> {
         let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         let operation = || format!("call to tool `{tool}`");
         match tokio::time::timeout(timeout, self.service.call_tool(params)).await {
             Ok(Ok(result)) => Ok(convert_result(result)),
             Ok(Err(error)) => Err(self.service_error(operation(), error)),
-            Err(_) => Err(McpError::Timeout {
-                server: self.server.clone(),
-                target: self.target.clone(),
-                operation: operation(),
-                timeout,
-            }),
+            Err(_) => Err(McpError::Timeout { server: self.server.clone(), target: self.target.clone(), operation: operation(), timeout }),
         }
     }
 
@@ -375,42 +301,25 @@ impl McpSession {
 
     fn service_error(&self, operation: String, error: ServiceError) -> McpError {
         if let ServiceError::McpError(data) = &error {
-            return McpError::Rpc {
-                server: self.server.clone(),
-                operation,
-                code: data.code.0,
-                message: data.message.to_string(),
-            };
+            return McpError::Rpc { server: self.server.clone(), operation, code: data.code.0, message: data.message.to_string() };
         }
         let mut message = service_error_message(&error);
         if let Some(tail) = &self.stderr {
             message = tail.append_to(message);
         }
-        McpError::Transport {
-            server: self.server.clone(),
-            target: self.target.clone(),
-            operation,
-            message,
-        }
+        McpError::Transport { server: self.server.clone(), target: self.target.clone(), operation, message }
     }
 }
 
 fn client_config() -> ClientConfig {
-    ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("prodbench", env!("CARGO_PKG_VERSION")),
-    )
+    ClientConfig::new(ClientCapabilities::default(), Implementation::new("prodbench", env!("CARGO_PKG_VERSION")))
 }
 
-async fn list_all_tools(
-    service: &RunningService<RoleClient, ClientConfig>,
-) -> Result<Vec<Tool>, ServiceError> {
+async fn list_all_tools(service: &RunningService<RoleClient, ClientConfig>) -> Result<Vec<Tool>, ServiceError> {
     let mut tools = Vec::new();
     let mut cursor = None;
     for _ in 0..MAX_TOOL_PAGES {
-        let page = service
-            .list_tools(Some(PaginatedRequestParams::default().with_cursor(cursor)))
-            .await?;
+        let page = service.list_tools(Some(PaginatedRequestParams::default().with_cursor(cursor))).await?;
         tools.extend(page.tools);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -429,9 +338,7 @@ fn convert_tool(tool: Tool) -> McpTool {
     McpTool {
         name: tool.name.into_owned(),
         description,
-        input_schema: serde_json::Value::Object(
-            Arc::try_unwrap(tool.input_schema).unwrap_or_else(|schema| (*schema).clone()),
-        ),
+        input_schema: serde_json::Value::Object(Arc::try_unwrap(tool.input_schema).unwrap_or_else(|schema| (*schema).clone())),
     }
 }
 
@@ -442,10 +349,7 @@ fn convert_result(result: CallToolResult) -> McpCallResult {
     {
         parts.push(structured.to_string());
     }
-    McpCallResult {
-        text: parts.join("\n"),
-        is_error: result.is_error.unwrap_or(false),
-    }
+    McpCallResult { text: parts.join("\n"), is_error: result.is_error.unwrap_or(false) }
 }
 
 fn render_block(block: &ContentBlock) -> String {
@@ -454,8 +358,7 @@ fn render_block(block: &ContentBlock) -> String {
         ContentBlock::Image(image) => format!("[image content omitted ({})]", image.mime_type),
         ContentBlock::Audio(audio) => format!("[audio content omitted ({})]", audio.mime_type),
         ContentBlock::Resource(embedded) => match &embedded.resource {
-            ResourceContents::TextResourceContents { uri, .. }
-            | ResourceContents::BlobResourceContents { uri, .. } => {
+            ResourceContents::TextResourceContents { uri, .. } | ResourceContents::BlobResourceContents { uri, .. } => {
                 format!("[embedded resource omitted: {uri}]")
             }
             _ => "[embedded resource omitted]".to_owned(),
@@ -468,8 +371,7 @@ fn render_block(block: &ContentBlock) -> String {
 fn init_error_message(error: &ClientInitializeError) -> String {
     match error {
         // The Debug form of the unexpected message is long and unhelpful.
-        ClientInitializeError::ExpectedInitResponse(_)
-        | ClientInitializeError::ExpectedInitResult(_) => {
+        ClientInitializeError::ExpectedInitResponse(_) | ClientInitializeError::ExpectedInitResult(_) => {
             "the server did not answer `initialize` with an initialize result".to_owned()
         }
         // The transport error's Display names rmcp's transport type and
@@ -486,10 +388,7 @@ fn service_error_message(error: &ServiceError) -> String {
         ServiceError::UnexpectedResponse => "unexpected response from the server".to_owned(),
         ServiceError::McpError(data) => format!("error {}: {}", data.code.0, data.message),
         ServiceError::TransportSend(error) => {
-            format!(
-                "sending request: {}",
-                transport_error_message(&*error.error)
-            )
+            format!("sending request: {}", transport_error_message(&*error.error))
         }
         other => error_chain(other),
     }
@@ -539,10 +438,7 @@ impl StderrTail {
                 kept.drain(..excess);
             }
         });
-        Self {
-            bytes,
-            reader: Arc::new(Mutex::new(Some(reader))),
-        }
+        Self { bytes, reader: Arc::new(Mutex::new(Some(reader))) }
     }
 
     /// Waits briefly for the child's stderr to close, then appends the tail.
@@ -559,11 +455,7 @@ impl StderrTail {
         let text = String::from_utf8_lossy(&kept);
         let text = text.trim();
         if !text.is_empty() {
-            let _ = write!(
-                message,
-                "; server stderr (last {} bytes): {text}",
-                kept.len()
-            );
+            let _ = write!(message, "; server stderr (last {} bytes): {text}", kept.len());
         }
         message
     }

@@ -26,24 +26,16 @@ async fn connect_duplex(name: &str) -> McpSession {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
         let (server_read, server_write) = tokio::io::split(server_io);
-        if let Ok(service) = TestServer::default()
-            .serve((server_read, server_write))
-            .await
-        {
+        if let Ok(service) = TestServer::default().serve((server_read, server_write)).await {
             let _ = service.waiting().await;
         }
     });
     let (client_read, client_write) = tokio::io::split(client_io);
-    McpSession::connect_stream(name, client_read, client_write, TIMEOUT)
-        .await
-        .expect("connect over duplex stream")
+    McpSession::connect_stream(name, client_read, client_write, TIMEOUT).await.expect("connect over duplex stream")
 }
 
 async fn add(session: &McpSession, a: i64, b: i64) -> McpCallResult {
-    session
-        .call("add", args(json!({"a": a, "b": b})), TIMEOUT)
-        .await
-        .expect("call add")
+    session.call("add", args(json!({"a": a, "b": b})), TIMEOUT).await.expect("call add")
 }
 
 #[test]
@@ -63,30 +55,16 @@ async fn stream_lists_all_tools_across_pages() {
     assert_eq!(add_tool.description, "Add two integers");
     let schema = &add_tool.input_schema;
     assert_eq!(schema["type"], "object", "schema: {schema}");
-    assert_eq!(
-        schema["properties"]["a"]["type"], "integer",
-        "schema: {schema}"
-    );
-    assert_eq!(
-        schema["properties"]["b"]["type"], "integer",
-        "schema: {schema}"
-    );
+    assert_eq!(schema["properties"]["a"]["type"], "integer", "schema: {schema}");
+    assert_eq!(schema["properties"]["b"]["type"], "integer", "schema: {schema}");
     assert_eq!(schema["properties"]["a"]["description"], "first addend");
-    let mut required: Vec<&str> = schema["required"]
-        .as_array()
-        .expect("required list")
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let mut required: Vec<&str> = schema["required"].as_array().expect("required list").iter().map(|v| v.as_str().unwrap()).collect();
     required.sort();
     assert_eq!(required, ["a", "b"]);
 
     let echo_tool = session.tools().iter().find(|t| t.name == "echo").unwrap();
     assert_eq!(echo_tool.description, "Send the text back");
-    assert_eq!(
-        echo_tool.input_schema["properties"]["text"]["type"],
-        "string"
-    );
+    assert_eq!(echo_tool.input_schema["properties"]["text"]["type"], "string");
 
     // A tool without parameters still has an object schema.
     let fail_tool = session.tools().iter().find(|t| t.name == "fail").unwrap();
@@ -97,33 +75,15 @@ async fn stream_lists_all_tools_across_pages() {
 #[tokio::test]
 async fn stream_calls_tools() {
     let session = connect_duplex("dup").await;
-    assert_eq!(
-        add(&session, 2, 40).await,
-        McpCallResult {
-            text: "42".into(),
-            is_error: false
-        }
-    );
+    assert_eq!(add(&session, 2, 40).await, McpCallResult { text: "42".into(), is_error: false });
     assert_eq!(add(&session, -5, 3).await.text, "-2");
 
-    let echoed = session
-        .call("echo", args(json!({"text": "héllo\nworld"})), TIMEOUT)
-        .await
-        .unwrap();
-    assert_eq!(
-        echoed,
-        McpCallResult {
-            text: "héllo\nworld".into(),
-            is_error: false
-        }
-    );
+    let echoed = session.call("echo", args(json!({"text": "héllo\nworld"})), TIMEOUT).await.unwrap();
+    assert_eq!(echoed, McpCallResult { text: "héllo\nworld".into(), is_error: false });
 
     let mixed = session.call("mixed", Map::new(), TIMEOUT).await.unwrap();
     assert!(!mixed.is_error);
-    assert_eq!(
-        mixed.text,
-        "before\n[image content omitted (image/png)]\nafter"
-    );
+    assert_eq!(mixed.text, "before\n[image content omitted (image/png)]\nafter");
     session.close().await;
 }
 
@@ -131,13 +91,7 @@ async fn stream_calls_tools() {
 async fn stream_tool_failure_is_ok_with_is_error() {
     let session = connect_duplex("dup").await;
     let failed = session.call("fail", Map::new(), TIMEOUT).await.unwrap();
-    assert_eq!(
-        failed,
-        McpCallResult {
-            text: "this tool always fails".into(),
-            is_error: true
-        }
-    );
+    assert_eq!(failed, McpCallResult { text: "this tool always fails".into(), is_error: true });
     // The session is still usable.
     assert_eq!(add(&session, 1, 1).await.text, "2");
     session.close().await;
@@ -149,17 +103,9 @@ async fn stream_tool_failure_is_ok_with_is_error() {
 #[tokio::test]
 async fn stream_unknown_tool_and_bad_arguments_are_rpc_errors() {
     let session = connect_duplex("dup-server").await;
-    let err = session
-        .call("no_such_tool", Map::new(), TIMEOUT)
-        .await
-        .expect_err("unknown tool must fail");
+    let err = session.call("no_such_tool", Map::new(), TIMEOUT).await.expect_err("unknown tool must fail");
     match &err {
-        McpError::Rpc {
-            server,
-            operation,
-            code,
-            message,
-        } => {
+        McpError::Rpc { server, operation, code, message } => {
             assert_eq!(server, "dup-server");
             assert!(operation.contains("no_such_tool"), "{operation}");
             assert_eq!(*code, -32602, "invalid params");
@@ -168,15 +114,9 @@ async fn stream_unknown_tool_and_bad_arguments_are_rpc_errors() {
         other => panic!("expected Rpc error, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(
-        text.contains("dup-server") && text.contains("no_such_tool"),
-        "{text}"
-    );
+    assert!(text.contains("dup-server") && text.contains("no_such_tool"), "{text}");
 
-    let bad = session
-        .call("add", args(json!({"a": "x"})), TIMEOUT)
-        .await
-        .expect("bad arguments are a tool-level failure");
+    let bad = session.call("add", args(json!({"a": "x"})), TIMEOUT).await.expect("bad arguments are a tool-level failure");
     assert!(bad.is_error, "{bad:?}");
     assert!(bad.text.contains("invalid type"), "{bad:?}");
 
@@ -189,22 +129,10 @@ async fn stream_unknown_tool_and_bad_arguments_are_rpc_errors() {
 async fn stream_call_timeout_leaves_session_usable() {
     let session = connect_duplex("sleepy").await;
     let started = Instant::now();
-    let err = session
-        .call(
-            "sleep",
-            args(json!({"ms": 10_000})),
-            Duration::from_millis(200),
-        )
-        .await
-        .expect_err("must time out");
+    let err = session.call("sleep", args(json!({"ms": 10_000})), Duration::from_millis(200)).await.expect_err("must time out");
     assert!(started.elapsed() < Duration::from_secs(5));
     match &err {
-        McpError::Timeout {
-            server,
-            operation,
-            timeout,
-            ..
-        } => {
+        McpError::Timeout { server, operation, timeout, .. } => {
             assert_eq!(server, "sleepy");
             assert!(operation.contains("sleep"), "{operation}");
             assert_eq!(*timeout, Duration::from_millis(200));
@@ -225,10 +153,7 @@ async fn stream_concurrent_calls() {
         // Slow calls first, so that answers arrive out of order.
         let ms = 400 - 40 * i;
         tasks.spawn(async move {
-            let slept = session
-                .call("sleep", args(json!({"ms": ms})), TIMEOUT)
-                .await
-                .unwrap();
+            let slept = session.call("sleep", args(json!({"ms": ms})), TIMEOUT).await.unwrap();
             assert_eq!(slept.text, "slept");
             (i, add(&session, i, 100).await.text)
         });
@@ -242,11 +167,7 @@ async fn stream_concurrent_calls() {
     }
     assert_eq!(done.len(), 8);
     // Concurrent, not one after the other (which would take >= 2.2 s).
-    assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
     std::sync::Arc::into_inner(session).unwrap().close().await;
 }
 
@@ -256,9 +177,7 @@ async fn stream_to_silent_peer_times_out_on_connect() {
     let (client_io, _server_io) = tokio::io::duplex(1024);
     let (r, w) = tokio::io::split(client_io);
     let started = Instant::now();
-    let err = McpSession::connect_stream("silent", r, w, Duration::from_millis(300))
-        .await
-        .expect_err("no server");
+    let err = McpSession::connect_stream("silent", r, w, Duration::from_millis(300)).await.expect_err("no server");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(err, McpError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("silent"), "{err}");
@@ -269,9 +188,7 @@ async fn stream_to_closed_peer_fails_on_connect() {
     let (client_io, server_io) = tokio::io::duplex(1024);
     drop(server_io);
     let (r, w) = tokio::io::split(client_io);
-    let err = McpSession::connect_stream("gone", r, w, TIMEOUT)
-        .await
-        .expect_err("no server");
+    let err = McpSession::connect_stream("gone", r, w, TIMEOUT).await.expect_err("no server");
     assert!(matches!(err, McpError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("gone"), "{err}");
 }
@@ -280,18 +197,10 @@ async fn stream_to_closed_peer_fails_on_connect() {
 async fn http_lists_and_calls_tools() {
     let (addr, server) = common::start_http_server().await;
     let url = format!("http://{addr}/mcp");
-    let session = McpSession::connect_http("web", &url, TIMEOUT)
-        .await
-        .expect("connect over HTTP");
+    let session = McpSession::connect_http("web", &url, TIMEOUT).await.expect("connect over HTTP");
     let names: Vec<&str> = session.tools().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, TOOL_NAMES);
-    assert_eq!(
-        add(&session, 2, 3).await,
-        McpCallResult {
-            text: "5".into(),
-            is_error: false
-        }
-    );
+    assert_eq!(add(&session, 2, 3).await, McpCallResult { text: "5".into(), is_error: false });
     let failed = session.call("fail", Map::new(), TIMEOUT).await.unwrap();
     assert!(failed.is_error);
     let err = session.call("nope", Map::new(), TIMEOUT).await.unwrap_err();
@@ -311,14 +220,9 @@ async fn http_nothing_listening_fails_within_timeout() {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let timeout = Duration::from_secs(3);
     let started = Instant::now();
-    let err = McpSession::connect_http("nowhere", &url, timeout)
-        .await
-        .expect_err("nothing listens");
+    let err = McpSession::connect_http("nowhere", &url, timeout).await.expect_err("nothing listens");
     let elapsed = started.elapsed();
-    assert!(
-        elapsed < timeout + Duration::from_secs(2),
-        "took {elapsed:?}"
-    );
+    assert!(elapsed < timeout + Duration::from_secs(2), "took {elapsed:?}");
     let text = err.to_string();
     assert!(text.contains("nowhere"), "{text}");
     assert!(text.contains(&url), "{text}");
@@ -334,9 +238,7 @@ async fn http_not_an_mcp_server_fails() {
         axum::serve(listener, axum::Router::new()).await.unwrap();
     });
     let url = format!("http://{addr}/mcp");
-    let err = McpSession::connect_http("not-mcp", &url, Duration::from_secs(5))
-        .await
-        .expect_err("not an MCP server");
+    let err = McpSession::connect_http("not-mcp", &url, Duration::from_secs(5)).await.expect_err("not an MCP server");
     let text = err.to_string();
     assert!(text.contains("not-mcp") && text.contains(&url), "{text}");
     eprintln!("{text}");
@@ -347,29 +249,17 @@ async fn http_not_an_mcp_server_fails() {
 async fn command_spawns_child_and_closes_it() {
     let exe = common::test_server_exe();
     let env = BTreeMap::from([(MARKER_VAR.to_owned(), "hello-env".to_owned())]);
-    let session = McpSession::connect_command("child", exe.to_str().unwrap(), &[], &env, TIMEOUT)
-        .await
-        .expect("connect to child process");
+    let session = McpSession::connect_command("child", exe.to_str().unwrap(), &[], &env, TIMEOUT).await.expect("connect to child process");
     let names: Vec<&str> = session.tools().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, TOOL_NAMES);
     assert_eq!(add(&session, 19, 23).await.text, "42");
     let failed = session.call("fail", Map::new(), TIMEOUT).await.unwrap();
     assert!(failed.is_error);
 
-    let who = session
-        .call("whoami", Map::new(), TIMEOUT)
-        .await
-        .unwrap()
-        .text;
-    assert!(
-        who.ends_with(" marker=hello-env"),
-        "env reaches the child: {who}"
-    );
-    let pid: u32 = who
-        .strip_prefix("pid=")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|pid| pid.parse().ok())
-        .unwrap_or_else(|| panic!("bad whoami answer {who}"));
+    let who = session.call("whoami", Map::new(), TIMEOUT).await.unwrap().text;
+    assert!(who.ends_with(" marker=hello-env"), "env reaches the child: {who}");
+    let pid: u32 =
+        who.strip_prefix("pid=").and_then(|rest| rest.split(' ').next()).and_then(|pid| pid.parse().ok()).unwrap_or_else(|| panic!("bad whoami answer {who}"));
     assert_ne!(pid, std::process::id());
     let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
     if cfg!(target_os = "linux") {
@@ -391,45 +281,24 @@ async fn command_spawns_child_and_closes_it() {
 
 #[tokio::test]
 async fn command_missing_program_is_spawn_error() {
-    let err = McpSession::connect_command(
-        "ghost",
-        "/nonexistent/prodbench-mcp-no-such-program",
-        &[],
-        &BTreeMap::new(),
-        TIMEOUT,
-    )
-    .await
-    .expect_err("no such program");
+    let err =
+        McpSession::connect_command("ghost", "/nonexistent/prodbench-mcp-no-such-program", &[], &BTreeMap::new(), TIMEOUT).await.expect_err("no such program");
     assert!(matches!(err, McpError::Spawn { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(
-        text.contains("ghost") && text.contains("no-such-program"),
-        "{text}"
-    );
+    assert!(text.contains("ghost") && text.contains("no-such-program"), "{text}");
 }
 
 #[cfg(unix)]
 #[tokio::test]
 async fn command_that_dies_reports_its_stderr() {
-    let err = McpSession::connect_command(
-        "crasher",
-        "sh",
-        &[
-            "-c".to_owned(),
-            "echo 'boom: missing API key' >&2; exit 3".to_owned(),
-        ],
-        &BTreeMap::new(),
-        TIMEOUT,
-    )
-    .await
-    .expect_err("the server dies");
+    let err =
+        McpSession::connect_command("crasher", "sh", &["-c".to_owned(), "echo 'boom: missing API key' >&2; exit 3".to_owned()], &BTreeMap::new(), TIMEOUT)
+            .await
+            .expect_err("the server dies");
     assert!(matches!(err, McpError::Connect { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("crasher"), "{text}");
-    assert!(
-        text.contains("boom: missing API key"),
-        "stderr tail quoted: {text}"
-    );
+    assert!(text.contains("boom: missing API key"), "stderr tail quoted: {text}");
     eprintln!("{text}");
 }
 
@@ -440,9 +309,7 @@ async fn https_url_uses_tls() {
     // and that the failure is an error, not a panic.
     let (addr, server) = common::start_http_server().await;
     let url = format!("https://{addr}/mcp");
-    let err = McpSession::connect_http("tls", &url, Duration::from_secs(5))
-        .await
-        .expect_err("not a TLS server");
+    let err = McpSession::connect_http("tls", &url, Duration::from_secs(5)).await.expect_err("not a TLS server");
     let text = err.to_string();
     assert!(text.contains("tls") && text.contains(&url), "{text}");
     eprintln!("{text}");
@@ -491,24 +358,16 @@ async fn stream_scripted_legacy_server() {
                 _ => {
                     let reply = json!({"jsonrpc": "2.0", "id": id,
                         "error": {"code": -32601, "message": "method not found"}});
-                    write
-                        .write_all(format!("{reply}\n").as_bytes())
-                        .await
-                        .unwrap();
+                    write.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
                     continue;
                 }
             };
             let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-            write
-                .write_all(format!("{reply}\n").as_bytes())
-                .await
-                .unwrap();
+            write.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
         }
     });
     let (r, w) = tokio::io::split(client_io);
-    let session = McpSession::connect_stream("scripted", r, w, TIMEOUT)
-        .await
-        .expect("connect to scripted server");
+    let session = McpSession::connect_stream("scripted", r, w, TIMEOUT).await.expect("connect to scripted server");
     assert_eq!(session.tools().len(), 1);
     assert_eq!(session.tools()[0].name, "report");
     assert_eq!(session.tools()[0].description, "", "no description given");
@@ -521,16 +380,7 @@ async fn stream_scripted_legacy_server() {
     assert!(!result.is_error);
     session.close().await;
     let seen = seen_methods.lock().unwrap().clone();
-    assert_eq!(
-        &seen[..4],
-        [
-            "initialize",
-            "notifications/initialized",
-            "tools/list",
-            "tools/call"
-        ],
-        "{seen:?}"
-    );
+    assert_eq!(&seen[..4], ["initialize", "notifications/initialized", "tools/list", "tools/call"], "{seen:?}");
 }
 
 #[tokio::test]
@@ -559,23 +409,12 @@ async fn structured_only_result_is_rendered_as_json() {
                 _ => json!({"content": [], "structuredContent": {"count": 3}, "isError": true}),
             };
             let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-            write
-                .write_all(format!("{reply}\n").as_bytes())
-                .await
-                .unwrap();
+            write.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
         }
     });
     let (r, w) = tokio::io::split(client_io);
-    let session = McpSession::connect_stream("structured", r, w, TIMEOUT)
-        .await
-        .unwrap();
+    let session = McpSession::connect_stream("structured", r, w, TIMEOUT).await.unwrap();
     let result = session.call("stats", Map::new(), TIMEOUT).await.unwrap();
-    assert_eq!(
-        result,
-        McpCallResult {
-            text: r#"{"count":3}"#.into(),
-            is_error: true
-        }
-    );
+    assert_eq!(result, McpCallResult { text: r#"{"count":3}"#.into(), is_error: true });
     session.close().await;
 }

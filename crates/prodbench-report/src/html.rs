@@ -33,8 +33,7 @@ const SCORED_STATUSES: [&str; 5] = ["passed", "failed", "agent_limit", "agent_er
 const UNSCORED_STATUSES: [&str; 2] = ["infra_error", "interrupted"];
 
 /// One colour per agent, in leaderboard order (Tableau 10, distinguishable on white).
-const AGENT_PALETTE: [&str; 10] =
-    ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+const AGENT_PALETTE: [&str; 10] = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
 
 /// Width of the label column on the left of the horizontal bar charts.
 const LABEL_WIDTH: f64 = 250.0;
@@ -198,11 +197,8 @@ fn leaderboard_section(report: &Value, agents: &[String]) -> String {
 
 fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
     let agent = str_at(row, "/agent").unwrap_or(MISSING);
-    let agent_cell = if agents_with_trials.contains(agent) {
-        format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), agent_html(agent))
-    } else {
-        agent_html(agent)
-    };
+    let agent_cell =
+        if agents_with_trials.contains(agent) { format!("<a href=\"#{}\">{}</a>", anchor_id("trials", agent), agent_html(agent)) } else { agent_html(agent) };
     let largest_k = items(row, "/pass_at_k").iter().max_by_key(|entry| entry.get("k").and_then(Value::as_u64).unwrap_or(0));
     let at_largest_k = |pointer: &str| {
         largest_k.map_or_else(
@@ -211,10 +207,10 @@ fn leaderboard_row(row: &Value, agents_with_trials: &HashSet<&str>) -> String {
         )
     };
     let pass_at_1 = items(row, "/pass_at_k").iter().find(|entry| entry.get("k").and_then(Value::as_u64) == Some(1));
-    let infra_errors = row.pointer("/statuses").and_then(Value::as_object).map_or_else(
-        || MISSING.to_string(),
-        |statuses| statuses.get("infra_error").and_then(Value::as_u64).unwrap_or(0).to_string(),
-    );
+    let infra_errors = row
+        .pointer("/statuses")
+        .and_then(Value::as_object)
+        .map_or_else(|| MISSING.to_string(), |statuses| statuses.get("infra_error").and_then(Value::as_u64).unwrap_or(0).to_string());
     let cells = [
         fmt_number(num_at(row, "/score"), 1),
         fmt_interval(row.get("score_bootstrap")),
@@ -398,10 +394,7 @@ impl StatusCounts<'_> {
 /// Each agent's counts, in agent order.
 fn status_counts<'a>(report: &'a Value, agents: &[String]) -> Vec<StatusCounts<'a>> {
     let mut modes: Vec<StatusCounts> = entries(report, "/failure_modes")
-        .map(|(agent, counts)| StatusCounts {
-            agent,
-            counts: entries(counts, "").filter_map(|(status, n)| Some((status.as_str(), n.as_u64()?))).collect(),
-        })
+        .map(|(agent, counts)| StatusCounts { agent, counts: entries(counts, "").filter_map(|(status, n)| Some((status.as_str(), n.as_u64()?))).collect() })
         .collect();
     modes.sort_by_key(|mode| agents.iter().position(|agent| agent == mode.agent));
     modes
@@ -437,8 +430,14 @@ fn failure_modes_section(report: &Value, agents: &[String]) -> String {
     section(
         "failures",
         "Failure modes",
-        &[intro, &table("failure-modes", &head, &body), &failure_chart(&modes, &columns), &limits_and_failed_checks(report, agents), &infra_errors_list(report)]
-            .concat(),
+        &[
+            intro,
+            &table("failure-modes", &head, &body),
+            &failure_chart(&modes, &columns),
+            &limits_and_failed_checks(report, agents),
+            &infra_errors_list(report),
+        ]
+        .concat(),
     )
 }
 
@@ -547,7 +546,11 @@ fn cost_section(report: &Value, agents: &[String]) -> String {
     }
     let (costed, uncosted): (Vec<&Value>, Vec<&Value>) = rows.iter().partition(|row| num_at(row, "/cost_usd").is_some());
     if costed.is_empty() {
-        return section("cost", "Cost vs score", &empty("No cost recorded: agents without a priced model (or whose trials left no trajectory) record none, so there is nothing to plot."));
+        return section(
+            "cost",
+            "Cost vs score",
+            &empty("No cost recorded: agents without a priced model (or whose trials left no trajectory) record none, so there is nothing to plot."),
+        );
     }
     let points: Vec<ScatterPoint> = costed
         .iter()
@@ -918,9 +921,8 @@ fn score_axis(top: f64, bottom: f64) -> String {
 
 /// A colour key: a swatch and a name per entry.
 fn legend<'a>(entries: impl Iterator<Item = (&'static str, &'a str)>) -> String {
-    let entries: String = entries
-        .map(|(colour, name)| format!("<span><span class=\"swatch\" style=\"background:{colour}\"></span>{}</span>", escape(name)))
-        .collect();
+    let entries: String =
+        entries.map(|(colour, name)| format!("<span><span class=\"swatch\" style=\"background:{colour}\"></span>{}</span>", escape(name))).collect();
     format!("<div class=\"legend\">{entries}</div>\n")
 }
 
@@ -1176,7 +1178,11 @@ fn relative_href(from: &Path, to: &Path) -> Option<String> {
 /// Every byte but ASCII letters, digits and `-._~` as `%XX`.
 fn percent_encode(text: &str) -> String {
     text.bytes()
-        .map(|byte| if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') { char::from(byte).to_string() } else { format!("%{byte:02X}") })
+        .map(
+            |byte| {
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') { char::from(byte).to_string() } else { format!("%{byte:02X}") }
+            },
+        )
         .collect()
 }
 
@@ -1201,12 +1207,7 @@ fn fmt_percent(rate: Option<f64>) -> String {
 /// "100.0% (3/3)" from a `{count, of, rate}` object.
 fn fmt_rate(rate: Option<&Value>) -> String {
     let Some(rate) = rate.filter(|r| r.is_object()) else { return MISSING.to_string() };
-    format!(
-        "{} <span class=\"muted\">({}/{})</span>",
-        fmt_percent(num_at(rate, "/rate")),
-        raw_number_at(rate, "/count"),
-        raw_number_at(rate, "/of")
-    )
+    format!("{} <span class=\"muted\">({}/{})</span>", fmt_percent(num_at(rate, "/rate")), raw_number_at(rate, "/count"), raw_number_at(rate, "/of"))
 }
 
 /// "[low, high]" from an interval object, or "-".
@@ -1532,7 +1533,10 @@ mod tests {
              <tspan x=\"10.0\" y=\"17.0\">prodbench</tspan><tspan x=\"10.0\" y=\"31.0\">(qwen2.5-coder-1.5b-instruct)</tspan></text>",
             "a long agent (model) label is wrapped before the model"
         );
-        assert_eq!(svg_label(10.0, 20.0, "start", "oracle"), "<text text-anchor=\"start\"><title>oracle</title><tspan x=\"10.0\" y=\"24.0\">oracle</tspan></text>");
+        assert_eq!(
+            svg_label(10.0, 20.0, "start", "oracle"),
+            "<text text-anchor=\"start\"><title>oracle</title><tspan x=\"10.0\" y=\"24.0\">oracle</tspan></text>"
+        );
         assert_eq!(nice_step(0.825), 1.0);
         assert_eq!(nice_step(1.32), 2.0);
         assert_eq!(nice_step(0.0), 1.0);

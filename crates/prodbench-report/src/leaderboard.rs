@@ -19,7 +19,7 @@ use prodbench_store::{TrialRecord, TrialStatus};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
-use crate::stats::{bootstrap_mean, pass_at_k, pass_hat_k, t_interval, Interval};
+use crate::stats::{Interval, bootstrap_mean, pass_at_k, pass_hat_k, t_interval};
 
 /// Bootstrap resamples for every interval in a report.
 pub const RESAMPLES: usize = 10_000;
@@ -335,7 +335,8 @@ mod tests {
         let mut unknown = trial("u", 1, TrialStatus::Passed, Some(100.0));
         unknown.pass = None;
         let known = trial("k", 1, TrialStatus::Passed, Some(100.0));
-        let pass_at_ks = |trials: &[ScoredTrial]| -> Vec<(u32, f64, usize)> { row("agent", vec![], trials).pass_at_k.iter().map(|p| (p.k, p.pass_at_k, p.tasks)).collect() };
+        let pass_at_ks =
+            |trials: &[ScoredTrial]| -> Vec<(u32, f64, usize)> { row("agent", vec![], trials).pass_at_k.iter().map(|p| (p.k, p.pass_at_k, p.tasks)).collect() };
         assert_eq!(pass_at_ks(&[unknown.clone(), known]), [(1, 1.0, 1)], "task u neither passes nor fails");
         assert!(pass_at_ks(&[unknown]).is_empty());
     }
@@ -401,7 +402,9 @@ mod tests {
         let outcomes: [(&str, &[bool]); 3] = [("a", &[true, false, true]), ("b", &[false; 3]), ("c", &[true, true, true, false])];
         let trials: Vec<ScoredTrial> = outcomes
             .iter()
-            .flat_map(|(task, passes)| passes.iter().zip(1..).map(|(p, attempt)| trial(task, attempt, if *p { Passed } else { Failed }, Some(if *p { 100.0 } else { 0.0 }))))
+            .flat_map(|(task, passes)| {
+                passes.iter().zip(1..).map(|(p, attempt)| trial(task, attempt, if *p { Passed } else { Failed }, Some(if *p { 100.0 } else { 0.0 })))
+            })
             .collect();
         let row = row("agent", vec!["j".into()], &trials);
         let got: Vec<(u32, f64, f64, usize)> = row.pass_at_k.iter().map(|p| (p.k, p.pass_at_k, p.pass_hat_k, p.tasks)).collect();

@@ -1,7 +1,7 @@
 //! Reports over finished jobs: per agent and model, the leaderboard figures with honest
 //! uncertainty (see [`stats`]).
 
-pub mod stats;
+pub mod html;
 pub mod leaderboard;
 pub mod report;
-pub mod html;
+pub mod stats;

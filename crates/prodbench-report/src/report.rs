@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use prodbench_grade::evidence::ANSWER_COPY;
-use prodbench_store::{final_tries, JobRecord, TrialRecord, TrialStatus};
+use prodbench_store::{JobRecord, TrialRecord, TrialStatus, final_tries};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
-use crate::leaderboard::{row, Row, ScoredTrial, Usage, LEVEL, RESAMPLES, SEED};
-use crate::stats::{paired_comparison, PairedComparison};
+use crate::leaderboard::{LEVEL, RESAMPLES, Row, SEED, ScoredTrial, Usage, row};
+use crate::stats::{PairedComparison, paired_comparison};
 
 /// A task's metadata as recorded with its job (`tasks.json`): what breakdowns group by.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
@@ -187,10 +187,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
 /// Every other row against the first, over shared tasks.
 fn comparisons(rows: &[Row]) -> Vec<Comparison> {
     let Some((baseline, others)) = rows.split_first() else { return Vec::new() };
-    others
-        .iter()
-        .map(|other| Comparison { baseline: baseline.agent.clone(), other: other.agent.clone(), difference: difference(other, baseline) })
-        .collect()
+    others.iter().map(|other| Comparison { baseline: baseline.agent.clone(), other: other.agent.clone(), difference: difference(other, baseline) }).collect()
 }
 
 /// `other - baseline` over shared tasks. Differences of 0-100 scores lie in [-100, 100], and
@@ -205,7 +202,12 @@ fn difference(other: &Row, baseline: &Row) -> PairedComparison {
 fn breakdowns(rows: &[Row], meta: &BTreeMap<String, TaskMeta>) -> Vec<Breakdown> {
     let mut groups: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
     for (task, m) in meta {
-        let keys = m.category.iter().map(|c| ("category", c.clone())).chain(m.difficulty.iter().map(|d| ("difficulty", d.clone()))).chain(m.tags.iter().map(|t| ("tag", t.clone())));
+        let keys = m
+            .category
+            .iter()
+            .map(|c| ("category", c.clone()))
+            .chain(m.difficulty.iter().map(|d| ("difficulty", d.clone())))
+            .chain(m.tags.iter().map(|t| ("tag", t.clone())));
         for (by, group) in keys {
             groups.entry((by.to_string(), group)).or_default().push(task);
         }
@@ -299,7 +301,11 @@ mod tests {
         assert_eq!(trial.path, trial_dir.to_string_lossy());
         assert_eq!(trial.answer.as_deref(), Some(format!("{}\n[2 more characters]", "é".repeat(ANSWER_CHARS)).as_str()));
         let output = trial.verifier_output.as_ref().expect("the tests' output");
-        assert!(output.stdout.starts_with("[5 earlier lines]\nline 6\n") && output.stdout.ends_with(&format!("line {}", VERIFIER_LINES + 5)), "{}", output.stdout);
+        assert!(
+            output.stdout.starts_with("[5 earlier lines]\nline 6\n") && output.stdout.ends_with(&format!("line {}", VERIFIER_LINES + 5)),
+            "{}",
+            output.stdout
+        );
         assert_eq!(output.stderr, "");
 
         let report = build(&[job(&[TrialStatus::InfraError], |_| None)], false);

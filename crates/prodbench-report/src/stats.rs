@@ -94,11 +94,7 @@ pub fn bootstrap_mean(clusters: &[Vec<f64>], resamples: usize, seed: u64, level:
     if resamples == 0 || !is_valid_level(level) {
         return None;
     }
-    let totals: Vec<ClusterTotal> = clusters
-        .iter()
-        .filter(|cluster| !cluster.is_empty())
-        .map(|cluster| ClusterTotal::of(cluster))
-        .collect();
+    let totals: Vec<ClusterTotal> = clusters.iter().filter(|cluster| !cluster.is_empty()).map(|cluster| ClusterTotal::of(cluster)).collect();
     if totals.len() < 2 {
         return None;
     }
@@ -106,11 +102,7 @@ pub fn bootstrap_mean(clusters: &[Vec<f64>], resamples: usize, seed: u64, level:
     let mut rng = Rng::new(seed);
     let mut means: Vec<f64> = (0..resamples).map(|_| resampled_mean(&totals, &mut rng)).collect();
     means.sort_unstable_by(f64::total_cmp);
-    Some(Interval {
-        estimate,
-        low: sorted_quantile(&means, (1.0 - level) / 2.0),
-        high: sorted_quantile(&means, (1.0 + level) / 2.0),
-    })
+    Some(Interval { estimate, low: sorted_quantile(&means, (1.0 - level) / 2.0), high: sorted_quantile(&means, (1.0 + level) / 2.0) })
 }
 
 /// Student-t interval for the mean of `values` (one value per task, e.g. its mean over attempts):
@@ -126,11 +118,7 @@ pub fn t_interval(values: &[f64], level: f64) -> Option<Interval> {
     let mean = values.iter().sum::<f64>() / count;
     let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / (count - 1.0);
     let half_width = student_t_quantile((1.0 + level) / 2.0, count - 1.0) * variance.sqrt() / count.sqrt();
-    Some(Interval {
-        estimate: mean,
-        low: mean - half_width,
-        high: mean + half_width,
-    })
+    Some(Interval { estimate: mean, low: mean - half_width, high: mean + half_width })
 }
 
 /// The quantile function (inverse CDF) of Student's t distribution with `df` degrees of freedom.
@@ -206,11 +194,7 @@ pub const TIE_TOLERANCE: f64 = 1e-9;
 /// `|d_i| >= TIE_TOLERANCE`.
 pub fn paired_comparison(a: &[(String, f64)], b: &[(String, f64)], resamples: usize, seed: u64, level: f64) -> PairedComparison {
     let differences = shared_differences(a, b);
-    let mean_difference = if differences.is_empty() {
-        0.0
-    } else {
-        differences.iter().sum::<f64>() / differences.len() as f64
-    };
+    let mean_difference = if differences.is_empty() { 0.0 } else { differences.iter().sum::<f64>() / differences.len() as f64 };
     let singleton_clusters: Vec<Vec<f64>> = differences.iter().map(|&difference| vec![difference]).collect();
     PairedComparison {
         shared_tasks: differences.len(),
@@ -235,9 +219,7 @@ impl Rng {
     /// A generator whose whole output sequence is determined by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut splitmix_state = seed;
-        Rng {
-            state: std::array::from_fn(|_| splitmix64(&mut splitmix_state)),
-        }
+        Rng { state: std::array::from_fn(|_| splitmix64(&mut splitmix_state)) }
     }
 
     /// The next 64 uniformly distributed bits.
@@ -288,25 +270,17 @@ struct ClusterTotal {
 
 impl ClusterTotal {
     fn of(observations: &[f64]) -> Self {
-        ClusterTotal {
-            sum: observations.iter().sum(),
-            count: observations.len(),
-        }
+        ClusterTotal { sum: observations.iter().sum(), count: observations.len() }
     }
 
     /// All clusters merged; `None` when they hold no observation.
     fn pooled(totals: &[ClusterTotal]) -> Option<Self> {
-        let pooled = totals
-            .iter()
-            .fold(ClusterTotal { sum: 0.0, count: 0 }, |acc, total| acc.plus(*total));
+        let pooled = totals.iter().fold(ClusterTotal { sum: 0.0, count: 0 }, |acc, total| acc.plus(*total));
         (pooled.count > 0).then_some(pooled)
     }
 
     fn plus(self, other: ClusterTotal) -> Self {
-        ClusterTotal {
-            sum: self.sum + other.sum,
-            count: self.count + other.count,
-        }
+        ClusterTotal { sum: self.sum + other.sum, count: self.count + other.count }
     }
 
     fn mean(self) -> f64 {
@@ -317,9 +291,7 @@ impl ClusterTotal {
 /// The pooled mean of one bootstrap resample: `totals.len()` clusters drawn with replacement.
 /// `totals` must be non-empty and hold no empty cluster, so the count is positive.
 fn resampled_mean(totals: &[ClusterTotal], rng: &mut Rng) -> f64 {
-    let resample = (0..totals.len()).fold(ClusterTotal { sum: 0.0, count: 0 }, |acc, _| {
-        acc.plus(totals[rng.below(totals.len())])
-    });
+    let resample = (0..totals.len()).fold(ClusterTotal { sum: 0.0, count: 0 }, |acc, _| acc.plus(totals[rng.below(totals.len())]));
     resample.mean()
 }
 
@@ -344,10 +316,7 @@ fn shared_differences(a: &[(String, f64)], b: &[(String, f64)]) -> Vec<f64> {
         b_scores.entry(task.as_str()).or_insert(*score);
     }
     let mut seen: HashSet<&str> = HashSet::with_capacity(a.len());
-    a.iter()
-        .filter(|(task, _)| seen.insert(task.as_str()))
-        .filter_map(|(task, a_score)| b_scores.get(task.as_str()).map(|b_score| a_score - b_score))
-        .collect()
+    a.iter().filter(|(task, _)| seen.insert(task.as_str())).filter_map(|(task, a_score)| b_scores.get(task.as_str()).map(|b_score| a_score - b_score)).collect()
 }
 
 /// `P(T > t)` for `t >= 0` and Student's t with `df` degrees of freedom.
@@ -426,12 +395,8 @@ fn ln_gamma(z: f64) -> f64 {
         return (pi / (pi * z).sin()).ln() - ln_gamma(1.0 - z);
     }
     let shifted = z - 1.0;
-    let series = LANCZOS_COEFFICIENTS[1..]
-        .iter()
-        .zip(1..)
-        .fold(LANCZOS_COEFFICIENTS[0], |sum, (coefficient, index)| {
-            sum + coefficient / (shifted + f64::from(index))
-        });
+    let series =
+        LANCZOS_COEFFICIENTS[1..].iter().zip(1..).fold(LANCZOS_COEFFICIENTS[0], |sum, (coefficient, index)| sum + coefficient / (shifted + f64::from(index)));
     let base = shifted + LANCZOS_G + 0.5;
     0.5 * (2.0 * std::f64::consts::PI).ln() + (shifted + 0.5) * base.ln() - base + series.ln()
 }
@@ -441,10 +406,7 @@ mod tests {
     use super::*;
 
     fn assert_close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "expected {expected} ± {tolerance}, got {actual}"
-        );
+        assert!((actual - expected).abs() <= tolerance, "expected {expected} ± {tolerance}, got {actual}");
     }
 
     fn width(interval: Interval) -> f64 {
@@ -580,14 +542,7 @@ mod tests {
     fn t_interval_edge_cases() {
         assert_eq!(t_interval(&[1.0], 0.95), None);
         assert_eq!(t_interval(&[1.0, 2.0], 1.0), None);
-        assert_eq!(
-            t_interval(&[0.5, 0.5, 0.5], 0.95),
-            Some(Interval {
-                estimate: 0.5,
-                low: 0.5,
-                high: 0.5
-            })
-        );
+        assert_eq!(t_interval(&[0.5, 0.5, 0.5], 0.95), Some(Interval { estimate: 0.5, low: 0.5, high: 0.5 }));
     }
 
     #[test]
@@ -617,10 +572,7 @@ mod tests {
         let clusters = vec![vec![1.0, 0.0, 1.0], vec![0.0, 0.0], vec![1.0], vec![0.5, 1.0, 0.0, 1.0]];
         let interval = bootstrap_mean(&clusters, 5_000, 7, 0.95).unwrap();
         assert_close(interval.estimate, 0.55, 1e-12);
-        assert!(
-            interval.low <= interval.estimate && interval.estimate <= interval.high,
-            "{interval:?}"
-        );
+        assert!(interval.low <= interval.estimate && interval.estimate <= interval.high, "{interval:?}");
         assert!(interval.low < interval.high);
     }
 
@@ -628,14 +580,7 @@ mod tests {
     fn bootstrap_mean_is_degenerate_for_identical_clusters() {
         // Every resample is k copies of (sum 1, count 2): exactly 0.5.
         let clusters = vec![vec![0.25, 0.75]; 6];
-        assert_eq!(
-            bootstrap_mean(&clusters, 1_000, 1, 0.95),
-            Some(Interval {
-                estimate: 0.5,
-                low: 0.5,
-                high: 0.5
-            })
-        );
+        assert_eq!(bootstrap_mean(&clusters, 1_000, 1, 0.95), Some(Interval { estimate: 0.5, low: 0.5, high: 0.5 }));
     }
 
     #[test]
@@ -658,14 +603,7 @@ mod tests {
     fn bootstrap_mean_ignores_empty_clusters() {
         // Empty clusters hold no observation; with them removed all that is left is 3 copies of 1.0.
         let clusters = vec![vec![], vec![1.0], vec![], vec![1.0], vec![1.0]];
-        assert_eq!(
-            bootstrap_mean(&clusters, 500, 3, 0.9),
-            Some(Interval {
-                estimate: 1.0,
-                low: 1.0,
-                high: 1.0
-            })
-        );
+        assert_eq!(bootstrap_mean(&clusters, 500, 3, 0.9), Some(Interval { estimate: 1.0, low: 1.0, high: 1.0 }));
     }
 
     #[test]
@@ -700,10 +638,7 @@ mod tests {
             bootstrap_covered += usize::from(bootstrap.low <= true_rate && true_rate <= bootstrap.high);
         }
         assert!((176..=198).contains(&t_covered), "t interval covered {t_covered}/200");
-        assert!(
-            (176..=198).contains(&bootstrap_covered),
-            "bootstrap covered {bootstrap_covered}/200"
-        );
+        assert!((176..=198).contains(&bootstrap_covered), "bootstrap covered {bootstrap_covered}/200");
     }
 
     #[test]
@@ -724,10 +659,7 @@ mod tests {
         let bootstrap = comparison.bootstrap.unwrap();
         assert_close(bootstrap.estimate, 0.083333, 1e-6);
         // Resampled means of three values lie between the smallest and largest difference.
-        assert!(
-            -0.25 <= bootstrap.low && bootstrap.low <= bootstrap.estimate && bootstrap.high <= 0.5,
-            "{bootstrap:?}"
-        );
+        assert!(-0.25 <= bootstrap.low && bootstrap.low <= bootstrap.estimate && bootstrap.high <= 0.5, "{bootstrap:?}");
     }
 
     #[test]
@@ -735,18 +667,7 @@ mod tests {
         let a = tasks(&[("t1", 1.0)]);
         let b = tasks(&[("t2", 0.0)]);
         let comparison = paired_comparison(&a, &b, 100, 1, 0.95);
-        assert_eq!(
-            comparison,
-            PairedComparison {
-                shared_tasks: 0,
-                mean_difference: 0.0,
-                bootstrap: None,
-                t: None,
-                wins: 0,
-                losses: 0,
-                ties: 0
-            }
-        );
+        assert_eq!(comparison, PairedComparison { shared_tasks: 0, mean_difference: 0.0, bootstrap: None, t: None, wins: 0, losses: 0, ties: 0 });
     }
 
     #[test]

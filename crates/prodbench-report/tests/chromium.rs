@@ -85,8 +85,7 @@ pub fn render_in_chromium(page: &Path) -> ChromiumRun {
     };
     let log = std::fs::read_to_string(&log_file).unwrap_or_default();
     assert!(status.success(), "chromium failed ({status}):\n{log}");
-    let net_log: Value = serde_json::from_str(&std::fs::read_to_string(&net_log).expect("chromium wrote its net log"))
-        .expect("the net log is complete JSON");
+    let net_log: Value = serde_json::from_str(&std::fs::read_to_string(&net_log).expect("chromium wrote its net log")).expect("the net log is complete JSON");
     let (page_requests, browser_requests) = requests(&net_log);
     ChromiumRun {
         dom: std::fs::read_to_string(&dom_file).expect("the dumped DOM"),
@@ -109,8 +108,7 @@ fn requests(net_log: &Value) -> (Vec<String>, Vec<String>) {
     // Per request (net log source): its URL, and whether Chromium marked it as its own.
     let mut by_source: std::collections::BTreeMap<u64, (String, bool)> = Default::default();
     for event in events {
-        let (Some(source), Some(url)) = (event.pointer("/source/id").and_then(Value::as_u64), event.pointer("/params/url").and_then(Value::as_str))
-        else {
+        let (Some(source), Some(url)) = (event.pointer("/source/id").and_then(Value::as_u64), event.pointer("/params/url").and_then(Value::as_str)) else {
             continue;
         };
         if event.pointer("/source/type").and_then(Value::as_u64) != url_request {
@@ -239,11 +237,7 @@ fn the_checks_catch_a_page_that_fetches() {
     for url in ["http://image.invalid/a.png", "https://fetch.invalid/x"] {
         assert!(run.page_requests.iter().any(|u| u == url), "the net log missed {url}: {:?}", run.page_requests);
     }
-    assert!(
-        run.browser_requests.iter().all(|u| !u.contains(".invalid")),
-        "a page request was taken for Chromium's own: {:?}",
-        run.browser_requests
-    );
+    assert!(run.browser_requests.iter().all(|u| !u.contains(".invalid")), "a page request was taken for Chromium's own: {:?}", run.browser_requests);
 
     let csp = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'\">";
     std::fs::write(&page, format!("<!DOCTYPE html><html><head>{csp}</head><body>{fetching}</body></html>")).expect("page written");

@@ -9,8 +9,8 @@
 //!
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
-mod summary;
 mod regrade;
+mod summary;
 mod trial;
 
 use std::collections::HashMap;
@@ -22,13 +22,13 @@ use prodbench_agent::Agent;
 use prodbench_grade::judge::Judge;
 use prodbench_sandbox::Provider;
 use prodbench_store::{Store, StoreError, TrialRecord, TrialStatus};
-use prodbench_task::rubric::ComponentWeights;
 use prodbench_task::Task;
+use prodbench_task::rubric::ComponentWeights;
 use serde::{Deserialize, Serialize};
 
-pub use summary::{summarize, JobSummary, TaskSummary};
-pub use regrade::{regrade_trial, Regrade, RegradeContext};
-pub use trial::{grade_verified, run_trial, Grading, TrialContext};
+pub use regrade::{Regrade, RegradeContext, regrade_trial};
+pub use summary::{JobSummary, TaskSummary, summarize};
+pub use trial::{Grading, TrialContext, grade_verified, run_trial};
 
 /// Everything that defines a job; stored as the job's `config.json` so `--resume` can
 /// rebuild it.
@@ -223,11 +223,8 @@ impl JobRunner<'_> {
         let (slots, done) = plan(&self.tasks, self.config.attempts, self.config.max_retries, &existing);
         self.reporter.job_started(&self.job_id, slots.len(), done);
         self.store.set_job_state(&self.job_id, "running")?;
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(slots)
-            .map(|slot| self.run_slot(slot))
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
+        let results: Vec<Result<(), StoreError>> =
+            futures_util::stream::iter(slots).map(|slot| self.run_slot(slot)).buffer_unordered(self.config.concurrency.max(1)).collect().await;
         results.into_iter().collect::<Result<(), _>>()?;
         self.store.set_job_state(&self.job_id, "finished")
     }
@@ -301,7 +298,12 @@ mod tests {
 
     fn task(name: &str) -> Task {
         let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in [("task.toml", format!("[task]\nname = \"{name}\"\n")), ("instruction.md", "x".into()), ("environment/Dockerfile", "FROM x".into()), ("tests/test.sh", "true".into())] {
+        for (rel, text) in [
+            ("task.toml", format!("[task]\nname = \"{name}\"\n")),
+            ("instruction.md", "x".into()),
+            ("environment/Dockerfile", "FROM x".into()),
+            ("tests/test.sh", "true".into()),
+        ] {
             let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();

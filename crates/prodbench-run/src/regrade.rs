@@ -16,16 +16,16 @@
 
 use std::path::Path;
 
-use prodbench_grade::evidence::{Evidence, ANSWER_COPY, WORKSPACE_DIR};
+use prodbench_grade::evidence::{ANSWER_COPY, Evidence, WORKSPACE_DIR};
 use prodbench_grade::judge::Judge;
 use prodbench_grade::score::TrialGrade;
-use prodbench_grade::{verify_saved_workspace, VerifyContext};
+use prodbench_grade::{VerifyContext, verify_saved_workspace};
 use prodbench_sandbox::{Provider, StartSpec};
 use prodbench_store::{TrialRecord, TrialStatus};
-use prodbench_task::rubric::ComponentWeights;
 use prodbench_task::Task;
+use prodbench_task::rubric::ComponentWeights;
 
-use crate::trial::{grade_verified, graded_status, scaled, Grading};
+use crate::trial::{Grading, grade_verified, graded_status, scaled};
 
 pub struct RegradeContext<'a> {
     pub task: &'a Task,
@@ -55,7 +55,13 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
     let config = &ctx.task.config;
     let environment = ctx.provider.prepare(ctx.task, scaled(config.environment.build_timeout_sec, ctx.timeout_multiplier)).await.map_err(|e| e.to_string())?;
     let round = next_round(&ctx.trial_dir.join("regrade"));
-    let spec = StartSpec::for_task(ctx.task, &trial.job_id, &format!("{}-regrade{round}", trial.trial_id), "regrade", scaled(config.environment.start_timeout_sec, ctx.timeout_multiplier));
+    let spec = StartSpec::for_task(
+        ctx.task,
+        &trial.job_id,
+        &format!("{}-regrade{round}", trial.trial_id),
+        "regrade",
+        scaled(config.environment.start_timeout_sec, ctx.timeout_multiplier),
+    );
     let output_dir = ctx.trial_dir.join("regrade").join(round.to_string());
     let verify_ctx = VerifyContext {
         task: ctx.task,

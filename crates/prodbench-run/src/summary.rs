@@ -71,7 +71,8 @@ pub fn summarize(trials: &[TrialRecord]) -> JobSummary {
             job.scored += 1;
             reward_sum += reward;
         }
-        job.judge_failures += t.grade.as_ref().map_or(0, |g| g.checks.iter().filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with(JUDGE_FAILED))).count());
+        job.judge_failures +=
+            t.grade.as_ref().map_or(0, |g| g.checks.iter().filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with(JUDGE_FAILED))).count());
         if t.status == Some(TrialStatus::Passed) {
             summary.passed += 1;
             job.passed += 1;

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use prodbench_agent::{Agent, AgentContext, AgentError, LimitKind};
 use prodbench_grade::evidence::{self, Evidence};
-use prodbench_grade::judge::{judge_criteria, Judge, JudgeEvidence};
-use prodbench_grade::score::{grade, GradeInputs, TrialGrade};
+use prodbench_grade::judge::{Judge, JudgeEvidence, judge_criteria};
+use prodbench_grade::score::{GradeInputs, TrialGrade, grade};
 use prodbench_grade::test_report::read_test_report;
-use prodbench_grade::{verify, Verification, VerifyContext, VerifyError};
-use prodbench_task::rubric::{ComponentWeights, Rubric};
+use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
 use prodbench_sandbox::{PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
-use prodbench_store::{now, PhaseTiming, TrialRecord, TrialStatus};
+use prodbench_store::{PhaseTiming, TrialRecord, TrialStatus, now};
 use prodbench_task::Task;
+use prodbench_task::rubric::{ComponentWeights, Rubric};
 
 /// Time allowed for an agent's setup (installing, uploading), before the agent's clock.
 const AGENT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -185,14 +185,8 @@ async fn drive(
 
     let verifier_dir = ctx.dir.join("verifier");
     let verify_timeout = scaled(ctx.task.config.verifier.timeout_sec, ctx.timeout_multiplier);
-    let verify_ctx = VerifyContext {
-        task: ctx.task,
-        provider: ctx.provider,
-        environment: &prepared,
-        spec: &spec,
-        timeout: verify_timeout,
-        output_dir: &verifier_dir,
-    };
+    let verify_ctx =
+        VerifyContext { task: ctx.task, provider: ctx.provider, environment: &prepared, spec: &spec, timeout: verify_timeout, output_dir: &verifier_dir };
     let verification = phases
         .run("verification", Some(verify_timeout + start_timeout + PHASE_GRACE), async {
             verify(&verify_ctx, sandbox).await.map_err(|e| match e {
@@ -221,7 +215,12 @@ pub struct Grading<'a> {
 /// Grades a verified trial: per-test results, the judge's verdicts on the rubric's
 /// criteria (if a judge is configured), and the scores. `Err` when the tests wrote a
 /// per-test report that cannot be read (a verifier error, like a malformed reward).
-pub async fn grade_verified(grading: &Grading<'_>, verifier_dir: &Path, verification: &Verification, evidence: Option<&Evidence>) -> Result<TrialGrade, String> {
+pub async fn grade_verified(
+    grading: &Grading<'_>,
+    verifier_dir: &Path,
+    verification: &Verification,
+    evidence: Option<&Evidence>,
+) -> Result<TrialGrade, String> {
     let tests = read_test_report(&verifier_dir.join(prodbench_grade::VERIFIER_LOGS_COPY))?;
     let tests_only = Rubric::tests_only();
     let rubric = grading.task.rubric.as_ref().unwrap_or(&tests_only);

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,10 +74,17 @@ pub enum ProcessRequest {
     /// Answered by `stdout` and `stderr` events, then one `exit`.
     Spawn(SpawnRequest),
     /// Bytes (base64) for its stdin.
-    Stdin { id: u64, data: String },
-    CloseStdin { id: u64 },
+    Stdin {
+        id: u64,
+        data: String,
+    },
+    CloseStdin {
+        id: u64,
+    },
     /// Kills its process group.
-    Kill { id: u64 },
+    Kill {
+        id: u64,
+    },
 }
 
 /// Starts a process whose stdin and stdout stream over the connection.
@@ -94,10 +101,20 @@ pub struct SpawnRequest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProcessEvent {
-    Stdout { id: u64, data: String },
-    Stderr { id: u64, data: String },
+    Stdout {
+        id: u64,
+        data: String,
+    },
+    Stderr {
+        id: u64,
+        data: String,
+    },
     /// The last event of a process, after all of its output.
-    Exit { id: u64, exit_code: Option<i32>, timed_out: bool },
+    Exit {
+        id: u64,
+        exit_code: Option<i32>,
+        timed_out: bool,
+    },
 }
 
 /// A line the server reads: a process request has a `kind`, an exec request none.

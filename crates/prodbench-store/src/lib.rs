@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use prodbench_grade::score::TrialGrade;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 pub const DATABASE_FILE: &str = "prodbench.sqlite";
@@ -333,10 +333,7 @@ impl Store {
                 )?;
             }
             for (key, value) in &trial.rewards {
-                tx.execute(
-                    "INSERT OR REPLACE INTO rewards (trial_id, key, value) VALUES (?1, ?2, ?3)",
-                    params![trial.trial_id, key, value],
-                )?;
+                tx.execute("INSERT OR REPLACE INTO rewards (trial_id, key, value) VALUES (?1, ?2, ?3)", params![trial.trial_id, key, value])?;
             }
             tx.commit()
         })?;

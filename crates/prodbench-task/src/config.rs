@@ -235,9 +235,7 @@ pub(crate) fn deserialize_raw<T: serde::de::DeserializeOwned>(file: &Path, text:
 
 fn toml_error(file: &Path, text: &str, err: &toml::de::Error, doc: &str) -> Diagnostic {
     let line = err.span().map(|span| line_of(text, span.start));
-    Diagnostic::error(file, err.message().trim().to_string())
-        .at_line(line)
-        .hint(format!("see {doc} for every field and its type"))
+    Diagnostic::error(file, err.message().trim().to_string()).at_line(line).hint(format!("see {doc} for every field and its type"))
 }
 
 fn unknown_key(file: &Path, text: &str, dotted: &str, doc: &str) -> Diagnostic {
@@ -307,12 +305,7 @@ impl Resolver<'_> {
 
     fn verifier(&mut self, raw: Option<RawVerifier>) -> VerifierConfig {
         let Some(raw) = raw else {
-            return VerifierConfig {
-                timeout_sec: DEFAULT_VERIFIER_TIMEOUT_SEC,
-                env: BTreeMap::new(),
-                user: None,
-                environment_mode: EnvironmentMode::Shared,
-            };
+            return VerifierConfig { timeout_sec: DEFAULT_VERIFIER_TIMEOUT_SEC, env: BTreeMap::new(), user: None, environment_mode: EnvironmentMode::Shared };
         };
         let environment_mode = match raw.environment_mode.as_deref() {
             None | Some("shared") => EnvironmentMode::Shared,
@@ -332,10 +325,7 @@ impl Resolver<'_> {
 
     fn agent(&mut self, raw: Option<RawAgent>) -> AgentConfig {
         let (timeout_sec, user) = raw.map(|r| (r.timeout_sec, r.user)).unwrap_or_default();
-        AgentConfig {
-            timeout_sec: self.timeout("agent.timeout_sec", timeout_sec, DEFAULT_AGENT_TIMEOUT_SEC),
-            user: self.user("agent.user", user),
-        }
+        AgentConfig { timeout_sec: self.timeout("agent.timeout_sec", timeout_sec, DEFAULT_AGENT_TIMEOUT_SEC), user: self.user("agent.user", user) }
     }
 
     fn environment(&mut self, raw: Option<RawEnvironment>) -> EnvironmentConfig {
@@ -362,7 +352,11 @@ impl Resolver<'_> {
         let memory_mb = self.megabytes("environment.memory_mb", raw.memory_mb, "environment.memory", raw.memory, DEFAULT_MEMORY_MB, 6);
         let storage_mb = self.megabytes("environment.storage_mb", raw.storage_mb, "environment.storage", raw.storage, DEFAULT_STORAGE_MB, 1);
         if let Some(gpus) = raw.gpus.filter(|&g| g != 0) {
-            self.error("environment.gpus", format!("{gpus} GPUs requested, but no prodbench sandbox provides GPUs yet"), Some("remove the key or set `gpus = 0`"));
+            self.error(
+                "environment.gpus",
+                format!("{gpus} GPUs requested, but no prodbench sandbox provides GPUs yet"),
+                Some("remove the key or set `gpus = 0`"),
+            );
         }
         if let Some(workdir) = &raw.workdir {
             if !workdir.starts_with('/') {
@@ -387,11 +381,19 @@ impl Resolver<'_> {
         let key = |field: &str| format!("environment.mcp_servers[{index}].{field}");
         let name = raw.name.unwrap_or_default();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            self.error(&key("name"), format!("expected a name of letters, digits, - and _, got {name:?}"), Some("it prefixes the server's tool names, e.g. `name = \"metrics\"`"));
+            self.error(
+                &key("name"),
+                format!("expected a name of letters, digits, - and _, got {name:?}"),
+                Some("it prefixes the server's tool names, e.g. `name = \"metrics\"`"),
+            );
             return None;
         }
         if !self.mcp_names.insert(name.clone()) {
-            self.error(&key("name"), format!("the name {name:?} is used by an earlier MCP server"), Some("give every server its own name: it prefixes its tools"));
+            self.error(
+                &key("name"),
+                format!("the name {name:?} is used by an earlier MCP server"),
+                Some("give every server its own name: it prefixes its tools"),
+            );
             return None;
         }
         let transport = raw.transport.unwrap_or_else(|| if raw.command.is_some() { "stdio".into() } else { "streamable-http".into() });
@@ -400,20 +402,38 @@ impl Resolver<'_> {
                 Some(McpServer { name, transport: McpTransport::StreamableHttp { url } })
             }
             ("streamable-http" | "http", url, None) => {
-                self.error(&key("url"), format!("a streamable-http server needs an http(s) URL, got {url:?}"), Some("for example `url = \"http://127.0.0.1:8000/mcp\"`"));
+                self.error(
+                    &key("url"),
+                    format!("a streamable-http server needs an http(s) URL, got {url:?}"),
+                    Some("for example `url = \"http://127.0.0.1:8000/mcp\"`"),
+                );
                 None
             }
-            ("stdio", None, Some(command)) => Some(McpServer { name, transport: McpTransport::Stdio { command, args: raw.args.unwrap_or_default(), env: raw.env.unwrap_or_default() } }),
+            ("stdio", None, Some(command)) => {
+                Some(McpServer { name, transport: McpTransport::Stdio { command, args: raw.args.unwrap_or_default(), env: raw.env.unwrap_or_default() } })
+            }
             ("sse", _, _) => {
-                self.error(&key("transport"), "the SSE transport is deprecated in MCP and not supported".into(), Some("serve the tools over `transport = \"streamable-http\"` (most SDKs do both)"));
+                self.error(
+                    &key("transport"),
+                    "the SSE transport is deprecated in MCP and not supported".into(),
+                    Some("serve the tools over `transport = \"streamable-http\"` (most SDKs do both)"),
+                );
                 None
             }
             ("streamable-http" | "http" | "stdio", _, _) => {
-                self.error(&key("transport"), format!("a {transport} server takes {}", if transport == "stdio" { "`command` (and `args`), not `url`" } else { "`url`, not `command`" }), None);
+                self.error(
+                    &key("transport"),
+                    format!("a {transport} server takes {}", if transport == "stdio" { "`command` (and `args`), not `url`" } else { "`url`, not `command`" }),
+                    None,
+                );
                 None
             }
             (other, _, _) => {
-                self.error(&key("transport"), format!("unknown transport {other:?}"), Some("use \"streamable-http\" (with url) or \"stdio\" (with command and args)"));
+                self.error(
+                    &key("transport"),
+                    format!("unknown transport {other:?}"),
+                    Some("use \"streamable-http\" (with url) or \"stdio\" (with command and args)"),
+                );
                 None
             }
         }
@@ -425,7 +445,11 @@ impl Resolver<'_> {
             Some("none") => Some(NetworkMode::None),
             Some("bridge") => Some(NetworkMode::Bridge),
             Some(other) => {
-                self.error("environment.network_mode", format!("expected \"none\" or \"bridge\", got {other:?}"), Some("use \"bridge\" to give the sandbox outbound network"));
+                self.error(
+                    "environment.network_mode",
+                    format!("expected \"none\" or \"bridge\", got {other:?}"),
+                    Some("use \"bridge\" to give the sandbox outbound network"),
+                );
                 None
             }
         };
@@ -452,7 +476,11 @@ impl Resolver<'_> {
             (None, Some(size)) => match parse_size_mb(&size) {
                 Some(mb) => mb as i64,
                 None => {
-                    self.error(legacy_key, format!("expected a size like \"512M\" or \"4G\", got {size:?}"), Some("or give the size in megabytes with the `_mb` key"));
+                    self.error(
+                        legacy_key,
+                        format!("expected a size like \"512M\" or \"4G\", got {size:?}"),
+                        Some("or give the size in megabytes with the `_mb` key"),
+                    );
                     return default;
                 }
             },
@@ -621,7 +649,10 @@ env = { A = "b" }
             ("[[environment.mcp_servers]]\nname = \"a b\"\nurl = \"http://x/mcp\"\n", "environment.mcp_servers[0].name"),
             ("[[environment.mcp_servers]]\nname = \"a\"\ntransport = \"sse\"\nurl = \"http://x/mcp\"\n", "environment.mcp_servers[0].transport"),
             ("[[environment.mcp_servers]]\nname = \"a\"\nurl = \"ftp://x\"\n", "environment.mcp_servers[0].url"),
-            ("[[environment.mcp_servers]]\nname = \"a\"\nurl = \"http://x/mcp\"\n[[environment.mcp_servers]]\nname = \"a\"\ncommand = \"x\"\n", "environment.mcp_servers[1].name"),
+            (
+                "[[environment.mcp_servers]]\nname = \"a\"\nurl = \"http://x/mcp\"\n[[environment.mcp_servers]]\nname = \"a\"\ncommand = \"x\"\n",
+                "environment.mcp_servers[1].name",
+            ),
         ] {
             let (config, diagnostics) = parse_env(toml);
             assert!(config.is_none(), "{toml}");

@@ -28,14 +28,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(file: &Path, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            file: file.to_path_buf(),
-            line: None,
-            key: None,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Error, file: file.to_path_buf(), line: None, key: None, message: message.into(), hint: None }
     }
 
     pub fn warning(file: &Path, message: impl Into<String>) -> Self {

@@ -16,8 +16,7 @@ pub mod rubric;
 use std::path::{Path, PathBuf};
 
 pub use config::{
-    AgentConfig, EnvironmentConfig, McpServer, McpTransport, EnvironmentMode, NetworkMode, SolutionConfig, TaskConfig,
-    VerifierConfig, DEFAULT_WORKDIR,
+    AgentConfig, DEFAULT_WORKDIR, EnvironmentConfig, EnvironmentMode, McpServer, McpTransport, NetworkMode, SolutionConfig, TaskConfig, VerifierConfig,
 };
 pub use diagnostic::{Diagnostic, Severity};
 pub use digest::digest_dir;
@@ -103,10 +102,7 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
             config
         }
         Err(err) => {
-            diagnostics.push(
-                Diagnostic::error(&toml_path, format!("cannot read: {err}"))
-                    .hint("a task directory needs a task.toml, even an empty one"),
-            );
+            diagnostics.push(Diagnostic::error(&toml_path, format!("cannot read: {err}")).hint("a task directory needs a task.toml, even an empty one"));
             None
         }
     };
@@ -162,16 +158,12 @@ fn read_instruction(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Str
 fn check_layout(dir: &Path, config: Option<&TaskConfig>, diagnostics: &mut Vec<Diagnostic>) {
     let test_sh = dir.join(TESTS_DIR).join(TEST_SCRIPT);
     if !test_sh.is_file() {
-        diagnostics.push(
-            Diagnostic::error(&test_sh, "missing")
-                .hint("tests/test.sh runs the tests and writes /logs/verifier/reward.txt or reward.json"),
-        );
+        diagnostics.push(Diagnostic::error(&test_sh, "missing").hint("tests/test.sh runs the tests and writes /logs/verifier/reward.txt or reward.json"));
     }
     let env_dir = dir.join(ENVIRONMENT_DIR);
     if !env_dir.is_dir() {
         diagnostics.push(
-            Diagnostic::error(&env_dir, "missing")
-                .hint("environment/ holds a Dockerfile (docker sandbox) or workspace files and setup.sh (local sandbox)"),
+            Diagnostic::error(&env_dir, "missing").hint("environment/ holds a Dockerfile (docker sandbox) or workspace files and setup.sh (local sandbox)"),
         );
         return;
     }
@@ -189,10 +181,7 @@ fn check_layout(dir: &Path, config: Option<&TaskConfig>, diagnostics: &mut Vec<D
 }
 
 fn dir_name(dir: &Path) -> String {
-    dir.canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string())
+    dir.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| dir.display().to_string())
 }
 
 /// Finds the tasks under `path`: the directory itself when it holds a `task.toml`, else each

@@ -307,13 +307,22 @@ impl Checker<'_> {
         let grading = raw.grading.unwrap_or(RawGrading { forbid_code_changes: None, scratch_file_points: None });
         let scratch_file_points = grading.scratch_file_points.unwrap_or(DEFAULT_SCRATCH_FILE_POINTS);
         if !(scratch_file_points.is_finite() && scratch_file_points <= 0.0) {
-            self.error("grading.scratch_file_points", format!("expected 0 or a negative number, got {scratch_file_points}"), "it is a penalty per leftover file, e.g. -1");
+            self.error(
+                "grading.scratch_file_points",
+                format!("expected 0 or a negative number, got {scratch_file_points}"),
+                "it is a penalty per leftover file, e.g. -1",
+            );
         }
         let forbid_code_changes = grading.forbid_code_changes.unwrap_or(false);
         if grading.scratch_file_points.is_some() && !forbid_code_changes {
-            self.warning("grading.scratch_file_points", "has no effect without forbid_code_changes = true".into(), "leftover files are only charged in tasks that forbid code changes");
+            self.warning(
+                "grading.scratch_file_points",
+                "has no effect without forbid_code_changes = true".into(),
+                "leftover files are only charged in tasks that forbid code changes",
+            );
         }
-        let explicit_state: Vec<usize> = raw.criteria.iter().enumerate().filter(|(_, c)| c.evidence.as_ref().is_some_and(|e| e.iter().any(|k| k == "state"))).map(|(i, _)| i).collect();
+        let explicit_state: Vec<usize> =
+            raw.criteria.iter().enumerate().filter(|(_, c)| c.evidence.as_ref().is_some_and(|e| e.iter().any(|k| k == "state"))).map(|(i, _)| i).collect();
         let (tests_component, test_map) = self.tests(raw.tests);
         let rubric = Rubric {
             weights: raw.weights.map(|w| self.weights(w)),
@@ -327,7 +336,11 @@ impl Checker<'_> {
         };
         if rubric.state.is_empty() {
             for i in explicit_state {
-                self.error(&format!("criteria.{i}.evidence"), "asks for the final state, but the rubric has no [[state]] probes".into(), "add a [[state]] probe whose output the judge reads, or drop \"state\"");
+                self.error(
+                    &format!("criteria.{i}.evidence"),
+                    "asks for the final state, but the rubric has no [[state]] probes".into(),
+                    "add a [[state]] probe whose output the judge reads, or drop \"state\"",
+                );
             }
         }
         self.criteria_that_count_for_nothing(&rubric);
@@ -401,7 +414,11 @@ impl Checker<'_> {
             let at = |field: &str| format!("criteria.{i}.{field}");
             let id = c.id.unwrap_or_default();
             if !valid_id(&id) {
-                self.error(&at("id"), format!("expected an id of letters, digits and -_. (got {id:?})"), "every criterion needs a short unique id, e.g. id = \"drains-on-sigterm\"");
+                self.error(
+                    &at("id"),
+                    format!("expected an id of letters, digits and -_. (got {id:?})"),
+                    "every criterion needs a short unique id, e.g. id = \"drains-on-sigterm\"",
+                );
             } else if !seen.insert(id.clone()) {
                 self.error(&at("id"), format!("duplicate criterion id {id:?}"), "ids must be unique within the rubric");
             }
@@ -435,7 +452,11 @@ impl Checker<'_> {
         let penalty = points.is_some_and(|p| p < 0.0);
         match weight {
             Some(w) if penalty => {
-                self.error(&format!("{prefix}weight"), format!("a penalty (negative points) has no weight, got {w}"), "drop `weight`; penalties count only in points");
+                self.error(
+                    &format!("{prefix}weight"),
+                    format!("a penalty (negative points) has no weight, got {w}"),
+                    "drop `weight`; penalties count only in points",
+                );
                 (0.0, points)
             }
             Some(w) if !(w.is_finite() && w > 0.0) => {
@@ -471,7 +492,11 @@ impl Checker<'_> {
         for (i, p) in raw.into_iter().enumerate() {
             let name = p.name.unwrap_or_default();
             if !valid_id(&name) || !seen.insert(name.clone()) {
-                self.error(&format!("state.{i}.name"), format!("expected a unique name of letters, digits and -_. (got {name:?})"), "the name is the file the output is saved to");
+                self.error(
+                    &format!("state.{i}.name"),
+                    format!("expected a unique name of letters, digits and -_. (got {name:?})"),
+                    "the name is the file the output is saved to",
+                );
             }
             let command = p.command.unwrap_or_default();
             if command.trim().is_empty() {
@@ -479,7 +504,11 @@ impl Checker<'_> {
             }
             let timeout_sec = p.timeout_sec.unwrap_or(DEFAULT_PROBE_TIMEOUT_SEC);
             if !(timeout_sec.is_finite() && timeout_sec > 0.0) {
-                self.error(&format!("state.{i}.timeout_sec"), format!("expected a number of seconds above 0, got {timeout_sec}"), "for example timeout_sec = 10");
+                self.error(
+                    &format!("state.{i}.timeout_sec"),
+                    format!("expected a number of seconds above 0, got {timeout_sec}"),
+                    "for example timeout_sec = 10",
+                );
             }
             probes.push(StateProbe { name, command, timeout_sec });
         }

@@ -23,7 +23,7 @@ pub mod types;
 mod validate;
 
 pub use recorder::Recorder;
-pub use types::{AgentInfo, FinalMetrics, Metrics, Observation, ObservationResult, Step, StepSource, ToolCallRecord, Trajectory, SCHEMA_VERSION};
+pub use types::{AgentInfo, FinalMetrics, Metrics, Observation, ObservationResult, SCHEMA_VERSION, Step, StepSource, ToolCallRecord, Trajectory};
 pub use validate::validate;
 
 /// Where every trial's trajectory lives, relative to the trial's `agent/` log directory.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::types::{AgentInfo, FinalMetrics, Step, Trajectory, SCHEMA_VERSION};
+use crate::types::{AgentInfo, FinalMetrics, SCHEMA_VERSION, Step, Trajectory};
 
 /// Keeps a trajectory on disk valid after every step.
 ///

@@ -131,7 +131,8 @@ mod tests {
         let mut second = Step::new(StepSource::Agent, "");
         second.timestamp = Some("2025-01-01T00:00:30.500Z".into());
         second.extra.insert("format_error".into(), json!("unknown tool"));
-        second.tool_calls = vec![call("6", "write_file", json!({"path": "b.py"})), call("7", "submit", json!({"answer": "héllo"})), call("8", "mystery", json!({}))];
+        second.tool_calls =
+            vec![call("6", "write_file", json!({"path": "b.py"})), call("7", "submit", json!({"answer": "héllo"})), call("8", "mystery", json!({}))];
         let mut task = Step::new(StepSource::User, "task");
         task.timestamp = Some("2024-12-31T23:59:59Z".into());
         let steps = vec![task, first, second];

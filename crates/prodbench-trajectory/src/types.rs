@@ -149,9 +149,7 @@ impl FinalMetrics {
     /// reporting a partial sum as the total.
     pub fn sum(steps: &[Step]) -> FinalMetrics {
         let metrics: Vec<&Metrics> = steps.iter().filter_map(|s| s.metrics.as_ref()).collect();
-        let total = |field: fn(&Metrics) -> Option<u64>| -> Option<u64> {
-            metrics.iter().filter_map(|m| field(m)).reduce(|a, b| a + b)
-        };
+        let total = |field: fn(&Metrics) -> Option<u64>| -> Option<u64> { metrics.iter().filter_map(|m| field(m)).reduce(|a, b| a + b) };
         let cost_known = metrics.iter().all(|m| m.cost_usd.is_some());
         FinalMetrics {
             total_prompt_tokens: total(|m| m.prompt_tokens),

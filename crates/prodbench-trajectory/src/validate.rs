@@ -265,11 +265,26 @@ mod tests {
     fn each_rule_is_enforced_with_its_path() {
         let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
             (Box::new(|t| t["schema_version"] = json!("v2")), "$.schema_version"),
-            (Box::new(|t| { t.as_object_mut().unwrap().remove("session_id"); }), "$.session_id"),
-            (Box::new(|t| { t["agent"].as_object_mut().unwrap().remove("version"); }), "$.agent.version"),
+            (
+                Box::new(|t| {
+                    t.as_object_mut().unwrap().remove("session_id");
+                }),
+                "$.session_id",
+            ),
+            (
+                Box::new(|t| {
+                    t["agent"].as_object_mut().unwrap().remove("version");
+                }),
+                "$.agent.version",
+            ),
             (Box::new(|t| t["steps"][1]["step_id"] = json!(5)), "$.steps[1].step_id"),
             (Box::new(|t| t["steps"][1]["source"] = json!("robot")), "$.steps[1].source"),
-            (Box::new(|t| { t["steps"][1].as_object_mut().unwrap().remove("message"); }), "$.steps[1].message"),
+            (
+                Box::new(|t| {
+                    t["steps"][1].as_object_mut().unwrap().remove("message");
+                }),
+                "$.steps[1].message",
+            ),
             (Box::new(|t| t["steps"][1]["metrics"] = json!({})), "$.steps[1].metrics"),
             (Box::new(|t| t["steps"][0]["timestamp"] = json!("yesterday")), "$.steps[0].timestamp"),
             (Box::new(|t| t["steps"][2]["tool_calls"][0]["arguments"] = json!("ls")), "$.steps[2].tool_calls[0].arguments"),

@@ -244,7 +244,9 @@ pub struct ReportArgs {
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  prodbench trajectory jobs/<JOB>/trials/<TRIAL>      a trial directory\n  prodbench trajectory <JOB>.<TRIAL>                  a trial id (from `show --json`)\n  prodbench trajectory path/to/trajectory.json --full")]
+#[command(
+    after_help = "Examples:\n  prodbench trajectory jobs/<JOB>/trials/<TRIAL>      a trial directory\n  prodbench trajectory <JOB>.<TRIAL>                  a trial id (from `show --json`)\n  prodbench trajectory path/to/trajectory.json --full"
+)]
 pub struct TrajectoryArgs {
     /// A trial directory, a trial id (`<JOB>.<TRIAL>`) or a trajectory.json file
     pub trial: String,

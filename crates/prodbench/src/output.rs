@@ -120,15 +120,11 @@ struct ProgressState {
 
 impl Progress {
     pub fn new(visible: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), if visible && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} done  {msg}  eta {eta}")
-                .expect("valid template"),
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if visible && std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
         );
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} done  {msg}  eta {eta}").expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(200));
         Progress { bar, state: Mutex::new(ProgressState::default()) }
     }

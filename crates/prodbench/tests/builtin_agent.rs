@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use prodbench_llm::scripted::{Reply, ScriptedServer};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const FIX_SCRIPT: &str = "examples/local-fix-script";
 const BUGGY: &str = "add() { echo $(( $1 - $2 )); }";
@@ -43,7 +43,21 @@ fn fixing_session() -> Vec<Reply> {
 
 fn run(jobs: &Path, url: &str, extra: &[&str]) -> (Value, i32) {
     let task = repo_root().join(FIX_SCRIPT);
-    let mut args = vec!["run", task.to_str().unwrap(), "--env", "local", "--agent", "prodbench", "--model", "scripted-model", "--model-base-url", url, "-n", "1", "--json"];
+    let mut args = vec![
+        "run",
+        task.to_str().unwrap(),
+        "--env",
+        "local",
+        "--agent",
+        "prodbench",
+        "--model",
+        "scripted-model",
+        "--model-base-url",
+        url,
+        "-n",
+        "1",
+        "--json",
+    ];
     args.extend_from_slice(extra);
     prodbench_json(jobs, &args)
 }
@@ -67,7 +81,14 @@ fn trajectory(dir: &Path) -> Value {
 
 /// Every observation of an agent step, in order.
 fn observations(doc: &Value) -> Vec<String> {
-    doc["steps"].as_array().unwrap().iter().filter(|s| s["source"] == "agent").flat_map(|s| s["observation"]["results"].as_array().cloned().unwrap_or_default()).map(|r| r["content"].as_str().unwrap_or("").to_string()).collect()
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["source"] == "agent")
+        .flat_map(|s| s["observation"]["results"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["content"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,7 +195,8 @@ async fn each_limit_stops_the_agent_and_is_named() {
     let (trial, _, _) = limited(slow, &["--max-agent-time", "1"]).await;
     assert_eq!(trial["agent_limit"], "wall_time", "{trial:#}");
 
-    let overflow = vec![Reply::Status { status: 400, body: r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#.into(), retry_after: None }];
+    let overflow =
+        vec![Reply::Status { status: 400, body: r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#.into(), retry_after: None }];
     let (trial, _, _) = limited(overflow, &[]).await;
     assert_eq!(trial["agent_limit"], "context_window", "{trial:#}");
 }
@@ -215,7 +237,13 @@ async fn replay_reproduces_a_recorded_fix_without_a_model() {
     let report = std::fs::read_to_string(dir.join("agent/replay.txt")).unwrap();
     assert!(report.contains("replayed 10 tool calls (0 skipped, 0 observations differ), submitted"), "{report}");
     assert_eq!(observations(&trajectory(&dir)), observations(&trajectory(&recorded)), "the same observations, step for step");
-    assert_eq!(std::fs::read_to_string(dir.join("../..").join("trials").read_dir().unwrap().next().unwrap().unwrap().path().join("workspace/calc.sh")).unwrap().lines().nth(2), Some(FIXED));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("../..").join("trials").read_dir().unwrap().next().unwrap().unwrap().path().join("workspace/calc.sh"))
+            .unwrap()
+            .lines()
+            .nth(2),
+        Some(FIXED)
+    );
 }
 
 #[test]
@@ -234,13 +262,23 @@ fn bad_agent_settings_are_one_clear_error_and_leave_no_job() {
     for (flags, expected) in cases {
         let mut args = vec!["run", task, "--env", "local"];
         args.extend_from_slice(flags);
-        let out = std::process::Command::new(bin()).arg("--jobs-dir").arg(jobs.path()).args(&args).env_remove("PRODBENCH_API_KEY").env_remove("OPENAI_API_KEY").output().unwrap();
+        let out = std::process::Command::new(bin())
+            .arg("--jobs-dir")
+            .arg(jobs.path())
+            .args(&args)
+            .env_remove("PRODBENCH_API_KEY")
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(expected), "{flags:?}: expected {expected:?} in {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
-    assert!(std::fs::read_dir(jobs.path()).map(|d| d.flatten().all(|e| !e.path().is_dir() || e.file_name() == "prodbench.db")).unwrap_or(true), "no job was created");
+    assert!(
+        std::fs::read_dir(jobs.path()).map(|d| d.flatten().all(|e| !e.path().is_dir() || e.file_name() == "prodbench.db")).unwrap_or(true),
+        "no job was created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,7 +304,8 @@ async fn a_tasks_stdio_mcp_server_runs_in_the_sandbox_and_its_tools_are_offered(
     let seen = observations(&traj);
     assert!(seen[0].contains("unknown item 'purple'"), "the server's tool error reaches the model: {seen:?}");
     assert_eq!(seen[1], "42 blue widget in stock");
-    let offered: Vec<String> = server.requests()[0].body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap().to_string()).collect();
+    let offered: Vec<String> =
+        server.requests()[0].body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap().to_string()).collect();
     assert!(offered.contains(&"inventory__count".to_string()), "{offered:?}");
     assert!(traj["agent"]["extra"]["tools"].to_string().contains("inventory__count"), "the MCP tools are recorded with the prompt");
 }

@@ -19,7 +19,9 @@ fn assert_rewards(jobs: &std::path::Path, path: &str, env: &str, agent: &str, ex
 #[test]
 fn local_examples_pass_with_oracle_and_fail_with_nop() {
     let jobs = tempfile::tempdir().unwrap();
-    for example in ["examples/local-word-count", "examples/local-fix-script", "examples/local-codebase-qna", "examples/local-mcp-inventory", "examples/write-file"] {
+    for example in
+        ["examples/local-word-count", "examples/local-fix-script", "examples/local-codebase-qna", "examples/local-mcp-inventory", "examples/write-file"]
+    {
         assert_rewards(jobs.path(), example, "local", "oracle", 1.0);
         assert_rewards(jobs.path(), example, "local", "nop", 0.0);
     }

@@ -12,7 +12,23 @@ fn met(met: bool) -> Reply {
 }
 
 fn run_args<'a>(server_url: &'a str, agent: &'a str, task: &'a str, attempts: &'a str) -> Vec<&'a str> {
-    vec!["run", task, "--env", "local", "--agent", agent, "-k", attempts, "-n", "1", "--json", "--judge-model", "scripted-judge", "--judge-base-url", server_url]
+    vec![
+        "run",
+        task,
+        "--env",
+        "local",
+        "--agent",
+        agent,
+        "-k",
+        attempts,
+        "-n",
+        "1",
+        "--json",
+        "--judge-model",
+        "scripted-judge",
+        "--judge-base-url",
+        server_url,
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,7 +140,11 @@ fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
     let (regraded, code) = prodbench_json(jobs.path(), &["regrade", &job, "--json"]);
     assert_eq!(code, 0, "{regraded:#}");
     let trial = &regraded["trials"][0];
-    assert_eq!((trial["status_before"].as_str(), trial["status_after"].as_str(), trial["after"].as_f64()), (Some("verifier_error"), Some("passed"), Some(1.0)), "{regraded:#}");
+    assert_eq!(
+        (trial["status_before"].as_str(), trial["status_after"].as_str(), trial["after"].as_f64()),
+        (Some("verifier_error"), Some("passed"), Some(1.0)),
+        "{regraded:#}"
+    );
     assert!(trial["note"].as_str().unwrap().contains("the task changed since the run"), "{regraded:#}");
     let (shown, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
     assert_eq!(shown["summary"]["statuses"], serde_json::json!({ "passed": 1 }), "the store follows the regrade: {shown:#}");
@@ -139,7 +159,10 @@ async fn a_failing_judge_is_reported_not_hidden() {
     let url = server.url();
     let jobs = tempfile::tempdir().unwrap();
     let task = repo_root().join("examples/local-codebase-qna");
-    let (run, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json", "--judge-model", "j", "--judge-base-url", &url]);
+    let (run, code) = prodbench_json(
+        jobs.path(),
+        &["run", task.to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json", "--judge-model", "j", "--judge-base-url", &url],
+    );
     assert_eq!(code, 1, "ungraded criteria from a failing judge ask for a look: {run:#}");
     assert_eq!(run["summary"]["judge_failures"], 3, "{run:#}");
     let job = run["job_id"].as_str().unwrap();
@@ -178,7 +201,8 @@ async fn git_metadata_and_probe_leftovers_are_not_charged_to_a_read_only_agent()
     args.extend(["--judge-context-chars", "2000"]);
     let (run, code) = prodbench_json(jobs.path(), &args);
     assert_eq!(code, 0, "{run:#}");
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(jobs.path().join(run["job_id"].as_str().unwrap()).join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(jobs.path().join(run["job_id"].as_str().unwrap()).join("config.json")).unwrap()).unwrap();
     assert_eq!(config["judge"]["context_chars"], 2000, "recorded with the job, so a resume or regrade judges with the same budget");
     let (shown, _) = prodbench_json(jobs.path(), &["show", run["job_id"].as_str().unwrap(), "--json"]);
     let trial = &shown["trials"][0];

@@ -140,8 +140,18 @@ fn trajectory(trial_dir: &Path) -> Value {
 fn claude_code_is_installed_run_and_its_stream_becomes_a_trajectory() {
     let jobs = tempfile::tempdir().unwrap();
     let install = format!("install={FAKE_CLAUDE}");
-    let args =
-        ["--agent", "claude-code", "--model", "some-model", "--model-protocol", "anthropic", "--model-base-url", "http://127.0.0.1:9/v1", "--agent-arg", &install];
+    let args = [
+        "--agent",
+        "claude-code",
+        "--model",
+        "some-model",
+        "--model-protocol",
+        "anthropic",
+        "--model-base-url",
+        "http://127.0.0.1:9/v1",
+        "--agent-arg",
+        &install,
+    ];
     let (trial, dir) = run_trial(jobs.path(), &args);
     assert_eq!((trial["status"].as_str(), trial["reward"].as_f64()), (Some("passed"), Some(1.0)), "{trial:#}");
 
@@ -149,7 +159,8 @@ fn claude_code_is_installed_run_and_its_stream_becomes_a_trajectory() {
     // URL and the sandbox settings in its environment.
     let instruction = read(repo_root().join(TASK).join("instruction.md"));
     let argv: Vec<String> = read(dir.join("workspace/fake-claude-saw.txt")).split("\n--\n").map(String::from).collect();
-    let expected = ["--print", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model", "some-model", instruction.trim_end()];
+    let expected =
+        ["--print", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model", "some-model", instruction.trim_end()];
     assert_eq!(argv[..expected.len()], expected.map(String::from));
     let env = read(dir.join("workspace/fake-claude-env.txt"));
     for line in ["ANTHROPIC_BASE_URL=http://127.0.0.1:9", "IS_SANDBOX=1", "CLAUDE_CONFIG_DIR=/logs/agent/claude-code", "PWD=/app", "key=set"] {
@@ -218,7 +229,8 @@ fn a_timed_out_agent_keeps_its_log_and_a_failed_install_says_why() {
     let log = read(dir.join("agent/command.txt"));
     assert!(log.contains("started") && log.contains("--- timed out"), "{log}");
 
-    let (trial, dir) = run_trial(jobs.path(), &["--agent", "command", "--agent-arg", "command=true", "--agent-arg", "install=echo 'npm ERR! 404 Not Found' >&2; exit 1"]);
+    let (trial, dir) =
+        run_trial(jobs.path(), &["--agent", "command", "--agent-arg", "command=true", "--agent-arg", "install=echo 'npm ERR! 404 Not Found' >&2; exit 1"]);
     assert_eq!(trial["status"], "agent_error", "{trial:#}");
     let error = trial["error"].as_str().unwrap();
     assert!(error.contains("installing command failed (exit code 1)") && error.contains("npm ERR! 404 Not Found"), "{error}");

@@ -34,8 +34,23 @@ fn run_task(jobs: &std::path::Path, url: &str, task: &str) -> (usize, usize) {
     let (doc, _) = prodbench_json(
         jobs,
         &[
-            "run", task_dir.to_str().unwrap(), "--env", "local", "--agent", "prodbench", "--model", "qwen2.5-coder-1.5b",
-            "--model-base-url", url, "-k", ATTEMPTS, "-n", "1", "--max-turns", "10", "--json",
+            "run",
+            task_dir.to_str().unwrap(),
+            "--env",
+            "local",
+            "--agent",
+            "prodbench",
+            "--model",
+            "qwen2.5-coder-1.5b",
+            "--model-base-url",
+            url,
+            "-k",
+            ATTEMPTS,
+            "-n",
+            "1",
+            "--max-turns",
+            "10",
+            "--json",
         ],
     );
     let job = doc["job_id"].as_str().unwrap_or_else(|| panic!("{doc:#}"));

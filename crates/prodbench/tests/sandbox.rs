@@ -148,7 +148,10 @@ async fn check_contract(provider: Arc<dyn Provider>, exec: Exec) {
     assert_eq!(parent.contains("__sandbox-init"), exec == Exec::Server, "parent of a command: {parent:?}");
 
     // Exit codes, stdout, stderr, cwd and env are data.
-    let out = sandbox.exec(ExecRequest::shell("echo out; echo err >&2; pwd; echo $FOO; exit 3").cwd("/tmp").envs(&[("FOO".to_string(), "bar".to_string())].into())).await.unwrap();
+    let out = sandbox
+        .exec(ExecRequest::shell("echo out; echo err >&2; pwd; echo $FOO; exit 3").cwd("/tmp").envs(&[("FOO".to_string(), "bar".to_string())].into()))
+        .await
+        .unwrap();
     assert_eq!(out.exit_code, Some(3));
     assert_eq!(out.stdout, "out\n/tmp\nbar\n");
     assert_eq!(out.stderr, "err\n");

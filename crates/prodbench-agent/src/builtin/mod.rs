@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use prodbench_llm::{ChatRequest, ChatResponse, Client, LlmError, Message, PriceTable, ToolSpec};
-use prodbench_trajectory::{AgentInfo, Metrics, Observation, ObservationResult, Recorder, Step, StepSource, ToolCallRecord, TRAJECTORY_FILE};
+use prodbench_trajectory::{AgentInfo, Metrics, Observation, ObservationResult, Recorder, Step, StepSource, TRAJECTORY_FILE, ToolCallRecord};
 use serde_json::json;
 
 use crate::{Agent, AgentContext, AgentError, AgentOptions, AgentOutcome, LimitKind, Limits};
 use mcp::McpTools;
-use tools::{parse_arguments, ToolOutcome, Toolbox};
+use tools::{ToolOutcome, Toolbox, parse_arguments};
 
 /// Bytes of a command's output kept from each end.
 const OUTPUT_KEEP_BYTES: usize = 8 * 1024;
@@ -183,9 +183,10 @@ impl<'a> Run<'a> {
         match reply {
             Err(_) => Err(AgentError::timed_out(self.wall_limit())),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(LlmError::ContextWindow(message))) => {
-                Err(AgentError::LimitReached { limit: LimitKind::ContextWindow, detail: format!("the conversation outgrew the model's context window: {message}") })
-            }
+            Ok(Err(LlmError::ContextWindow(message))) => Err(AgentError::LimitReached {
+                limit: LimitKind::ContextWindow,
+                detail: format!("the conversation outgrew the model's context window: {message}"),
+            }),
             Ok(Err(e)) => Err(AgentError::Infrastructure(format!("the model call failed: {e}"))),
         }
     }

@@ -89,11 +89,7 @@ pub fn builtin_tools() -> Vec<ToolSpec> {
 }
 
 fn tool(name: &str, description: &str, properties: serde_json::Value, required: &[&str]) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: description.into(),
-        parameters: json!({"type": "object", "properties": properties, "required": required}),
-    }
+    ToolSpec { name: name.into(), description: description.into(), parameters: json!({"type": "object", "properties": properties, "required": required}) }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use prodbench_llm::Protocol;
 
 use super::atif::LogFormat;
-use super::{install, lit, Adapter, Arg, LogSource, Plan, Settings};
+use super::{Adapter, Arg, LogSource, Plan, Settings, install, lit};
 
 pub(super) const ADAPTER: Adapter = Adapter { name: "claude-code", args: &["version", "install"], plan };
 
@@ -21,7 +21,10 @@ const CONFIG_DIR: &str = "/logs/agent/claude-code";
 fn plan(settings: &Settings) -> Result<Plan, String> {
     let model = settings.model()?;
     if model.protocol != Protocol::Anthropic {
-        return Err("claude-code speaks the Anthropic Messages API: pass --model-protocol anthropic (and --model-base-url for a server other than api.anthropic.com)".into());
+        return Err(
+            "claude-code speaks the Anthropic Messages API: pass --model-protocol anthropic (and --model-base-url for a server other than api.anthropic.com)"
+                .into(),
+        );
     }
     let env = BTreeMap::from([
         ("ANTHROPIC_API_KEY".to_string(), model.key_or_placeholder()),
@@ -30,7 +33,8 @@ fn plan(settings: &Settings) -> Result<Plan, String> {
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".to_string(), "1".to_string()),
         ("IS_SANDBOX".to_string(), "1".to_string()),
     ]);
-    let mut command: Vec<Arg> = ["claude", "--print", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model"].map(lit).to_vec();
+    let mut command: Vec<Arg> =
+        ["claude", "--print", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model"].map(lit).to_vec();
     command.extend([lit(&model.name), Arg::Instruction]);
     Ok(Plan {
         install: Some(install::npm(PACKAGE, "claude", settings.version()?)),
@@ -73,7 +77,10 @@ mod tests {
     #[test]
     fn installs_with_npm_and_pins_the_version() {
         let latest = plan(&settings("claude-code", Protocol::Anthropic, "http://127.0.0.1:8080", &[])).unwrap().install.unwrap();
-        assert!(latest.contains("npm install --global --prefix /tmp/prodbench-agent/npm --allow-scripts=@anthropic-ai/claude-code @anthropic-ai/claude-code\n"), "{latest}");
+        assert!(
+            latest.contains("npm install --global --prefix /tmp/prodbench-agent/npm --allow-scripts=@anthropic-ai/claude-code @anthropic-ai/claude-code\n"),
+            "{latest}"
+        );
         assert!(latest.contains("command -v npm >/dev/null 2>&1 || apt_install nodejs npm"), "{latest}");
         assert!(latest.contains("ln -sf /tmp/prodbench-agent/npm/bin/claude /tmp/prodbench-agent/bin/claude\nclaude --version"), "{latest}");
         let pinned = plan(&settings("claude-code", Protocol::Anthropic, "http://127.0.0.1:8080", &[("version", "2.0.14")])).unwrap().install.unwrap();

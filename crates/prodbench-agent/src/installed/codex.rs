@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use prodbench_llm::Protocol;
 
 use super::atif::LogFormat;
-use super::{install, lit, Adapter, Arg, LogSource, Plan, Settings};
+use super::{Adapter, Arg, LogSource, Plan, Settings, install, lit};
 
 pub(super) const ADAPTER: Adapter = Adapter { name: "codex", args: &["version", "install"], plan };
 
@@ -31,8 +31,7 @@ fn plan(settings: &Settings) -> Result<Plan, String> {
         ("OPENAI_BASE_URL".to_string(), model.base_url.clone()),
     ]);
     let base_url_setting = format!("openai_base_url={}", serde_json::Value::from(model.base_url.as_str()));
-    let mut command: Vec<Arg> =
-        ["codex", "exec", "--json", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check", "--model"].map(lit).to_vec();
+    let mut command: Vec<Arg> = ["codex", "exec", "--json", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check", "--model"].map(lit).to_vec();
     command.extend([lit(&model.name), lit("--config"), lit(base_url_setting), Arg::Instruction]);
     Ok(Plan {
         install: Some(install::npm(PACKAGE, "codex", settings.version()?)),

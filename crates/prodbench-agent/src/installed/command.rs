@@ -12,12 +12,13 @@
 use std::collections::BTreeMap;
 
 use super::atif::LogFormat;
-use super::{lit, Adapter, LogSource, Plan, Settings};
+use super::{Adapter, LogSource, Plan, Settings, lit};
 
 pub(super) const ADAPTER: Adapter = Adapter { name: "command", args: &["command", "install", "log_format", "log_path"], plan };
 
 fn plan(settings: &Settings) -> Result<Plan, String> {
-    let command = settings.arg("command").filter(|c| !c.trim().is_empty()).ok_or("the command agent needs --agent-arg command=CMD (run with bash in the workdir)")?;
+    let command =
+        settings.arg("command").filter(|c| !c.trim().is_empty()).ok_or("the command agent needs --agent-arg command=CMD (run with bash in the workdir)")?;
     let format = settings
         .arg("log_format")
         .map(|name| LogFormat::parse(name).ok_or_else(|| format!("--agent-arg log_format={name}: expected one of {}", LogFormat::NAMES.join(", "))))

@@ -5,7 +5,7 @@
 //! Node.js or Python is missing (Debian's `apt-get`; other images need them already, or an
 //! `install=` script).
 
-use super::{quote, AGENT_DIR, BIN_DIR};
+use super::{AGENT_DIR, BIN_DIR, quote};
 
 /// Installs Debian packages, or says why it cannot.
 const APT_INSTALL: &str = r#"set -eu

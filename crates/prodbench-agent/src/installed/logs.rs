@@ -109,7 +109,13 @@ pub(super) fn command_log(command: &str, output: &ExecOutput) -> String {
         0 => String::new(),
         n => format!(" ({n} bytes of output dropped)"),
     };
-    format!("$ {command}\n--- stdout\n{}\n--- stderr\n{}\n--- {} after {:.1} s{dropped}\n", output.stdout, output.stderr, status(output), output.duration.as_secs_f64())
+    format!(
+        "$ {command}\n--- stdout\n{}\n--- stderr\n{}\n--- {} after {:.1} s{dropped}\n",
+        output.stdout,
+        output.stderr,
+        status(output),
+        output.duration.as_secs_f64()
+    )
 }
 
 pub(super) fn status(output: &ExecOutput) -> String {

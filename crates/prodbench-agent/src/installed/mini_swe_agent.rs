@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use prodbench_llm::Protocol;
 
 use super::atif::LogFormat;
-use super::{install, lit, Adapter, Arg, LogSource, Plan, Settings};
+use super::{Adapter, Arg, LogSource, Plan, Settings, install, lit};
 
 pub(super) const ADAPTER: Adapter = Adapter { name: "mini-swe-agent", args: &["version", "install"], plan };
 
@@ -67,7 +67,17 @@ mod tests {
         let plan = plan(&settings("mini-swe-agent", Protocol::OpenAi, "http://127.0.0.1:8080/v1", &[])).unwrap();
         assert_eq!(
             argv(&plan),
-            ["mini", "--yolo", "--exit-immediately", "--model", "openai/test-model", "--task", "<instruction>", "--output", "/logs/agent/mini-swe-agent.traj.json"]
+            [
+                "mini",
+                "--yolo",
+                "--exit-immediately",
+                "--model",
+                "openai/test-model",
+                "--task",
+                "<instruction>",
+                "--output",
+                "/logs/agent/mini-swe-agent.traj.json"
+            ]
         );
         let env: Vec<(&str, &str)> = plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(

@@ -95,7 +95,10 @@ impl Settings<'_> {
     /// The model, which every CLI agent needs.
     fn model(&self) -> Result<&ModelSettings, String> {
         self.model.as_ref().ok_or_else(|| {
-            format!("{} needs a model: pass --model NAME (with --model-protocol and --model-base-url for a server other than the protocol's default)", self.name)
+            format!(
+                "{} needs a model: pass --model NAME (with --model-protocol and --model-base-url for a server other than the protocol's default)",
+                self.name
+            )
         })
     }
 
@@ -191,7 +194,8 @@ impl Plan {
                 Arg::Instruction => format!("\"$(cat {INSTRUCTION_PATH})\""),
             })
             .collect();
-        let mkdir = if self.dirs.is_empty() { String::new() } else { format!("mkdir -p {} && ", self.dirs.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ")) };
+        let mkdir =
+            if self.dirs.is_empty() { String::new() } else { format!("mkdir -p {} && ", self.dirs.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ")) };
         format!("{mkdir}exec {} </dev/null", words.join(" "))
     }
 }
@@ -199,11 +203,7 @@ impl Plan {
 /// `text` as one shell word.
 fn quote(text: &str) -> String {
     let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', r"'\''")) }
 }
 
 /// `script` with [`BIN_DIR`] first on `PATH`.
@@ -265,7 +265,8 @@ impl InstalledAgent {
         if let Some(var) = self.plan.instruction_var {
             env.insert(var.to_string(), ctx.task.instruction.clone());
         }
-        let mut request = bash(&with_agent_path(&self.plan.command_line())).envs(&env).cwd(ctx.sandbox.workdir()).user(ctx.task.config.agent.user.clone()).timeout(limit);
+        let mut request =
+            bash(&with_agent_path(&self.plan.command_line())).envs(&env).cwd(ctx.sandbox.workdir()).user(ctx.task.config.agent.user.clone()).timeout(limit);
         request.output_cap = OUTPUT_CAP;
         Ok(ctx.sandbox.exec(request).await?)
     }
@@ -444,7 +445,10 @@ pub(super) mod tests {
         assert_eq!(quote("plain-word_1.2/x:y=z@v"), "plain-word_1.2/x:y=z@v");
         assert_eq!(quote("it's $HOME"), "'it'\\''s $HOME'");
         assert_eq!(quote(""), "''");
-        let plan = Plan { command: vec![lit("run"), lit("two words"), Arg::Instruction], ..(command::ADAPTER.plan)(&settings_without_model("command", &[("command", "x")])).unwrap() };
+        let plan = Plan {
+            command: vec![lit("run"), lit("two words"), Arg::Instruction],
+            ..(command::ADAPTER.plan)(&settings_without_model("command", &[("command", "x")])).unwrap()
+        };
         assert_eq!(plan.command_line(), "exec run 'two words' \"$(cat /logs/agent/instruction.txt)\" </dev/null");
         assert_eq!(with_agent_path("x"), "export PATH=/tmp/prodbench-agent/bin:\"$PATH\"\nx");
     }

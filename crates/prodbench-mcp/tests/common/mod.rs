@@ -13,11 +13,7 @@ use tokio::task::JoinHandle;
 /// 127.0.0.1 (a free port); abort the handle to stop it.
 pub async fn start_http_server() -> (SocketAddr, JoinHandle<()>) {
     let service: StreamableHttpService<server::TestServer, LocalSessionManager> =
-        StreamableHttpService::new(
-            || Ok(server::TestServer::default()),
-            Default::default(),
-            StreamableHttpServerConfig::default().with_sse_keep_alive(None),
-        );
+        StreamableHttpService::new(|| Ok(server::TestServer::default()), Default::default(), StreamableHttpServerConfig::default().with_sse_keep_alive(None));
     let router = axum::Router::new().nest_service("/mcp", service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -32,13 +28,7 @@ pub async fn start_http_server() -> (SocketAddr, JoinHandle<()>) {
 pub fn test_server_exe() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile_dir
-        .join("examples")
-        .join(format!("test_server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.is_file(),
-        "{} is missing: run the whole `cargo test` (it builds examples) or `cargo build --example test_server`",
-        path.display()
-    );
+    let path = profile_dir.join("examples").join(format!("test_server{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is missing: run the whole `cargo test` (it builds examples) or `cargo build --example test_server`", path.display());
     path
 }

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{
-    CallToolResult, ContentBlock, ErrorData, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
-};
+use rmcp::model::{CallToolResult, ContentBlock, ErrorData, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 
@@ -50,9 +47,7 @@ pub struct TestServer {
 
 impl Default for TestServer {
     fn default() -> Self {
-        Self {
-            tool_router: Self::tool_router(),
-        }
+        Self { tool_router: Self::tool_router() }
     }
 }
 
@@ -75,11 +70,7 @@ impl TestServer {
 
     #[tool(description = "Returns text, an image and more text")]
     fn mixed(&self) -> CallToolResult {
-        CallToolResult::success(vec![
-            ContentBlock::text("before"),
-            ContentBlock::image("iVBORw0KGgo=", "image/png"),
-            ContentBlock::text("after"),
-        ])
+        CallToolResult::success(vec![ContentBlock::text("before"), ContentBlock::image("iVBORw0KGgo=", "image/png"), ContentBlock::text("after")])
     }
 
     #[tool(description = "Sleeps, then answers `slept`")]
@@ -101,20 +92,12 @@ impl ServerHandler for TestServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 
-    async fn list_tools(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
+    async fn list_tools(&self, request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
         let mut tools = self.tool_router.list_all();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         let index: usize = match request.and_then(|r| r.cursor) {
             None => 0,
-            Some(cursor) => cursor
-                .parse()
-                .ok()
-                .filter(|i| *i < tools.len())
-                .ok_or_else(|| ErrorData::invalid_params("bad cursor", None))?,
+            Some(cursor) => cursor.parse().ok().filter(|i| *i < tools.len()).ok_or_else(|| ErrorData::invalid_params("bad cursor", None))?,
         };
         let mut page = ListToolsResult::with_all_items(vec![tools[index].clone()]);
         page.next_cursor = (index + 1 < tools.len()).then(|| (index + 1).to_string());

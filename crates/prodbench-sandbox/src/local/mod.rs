@@ -17,15 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prodbench_task::{NetworkMode, Task, DEFAULT_WORKDIR, DOCKERFILE, SETUP_SCRIPT};
+use prodbench_task::{DEFAULT_WORKDIR, DOCKERFILE, NetworkMode, SETUP_SCRIPT, Task};
 use tokio::process::{Child, Command};
 use tokio::sync::OnceCell;
 
-use crate::{
-    copy_tree, owner_is_alive, owner_label, ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result,
-    Sandbox, SandboxError, SpawnedProcess, StartSpec,
-};
 use crate::init::{Client, INIT_ARG, INIT_PATH};
+use crate::{
+    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree, owner_is_alive, owner_label,
+};
 
 const BACKEND: &str = "local";
 /// Host system directories bound read-only into every sandbox.
@@ -135,9 +134,7 @@ impl Provider for LocalProvider {
             base_env: spec.env.clone(),
             connection: Mutex::new(None),
         };
-        tokio::time::timeout(spec.start_timeout, sandbox.boot(&environment_dir))
-            .await
-            .map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
+        tokio::time::timeout(spec.start_timeout, sandbox.boot(&environment_dir)).await.map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
         Ok(Box::new(sandbox))
     }
 
@@ -169,9 +166,7 @@ fn copy_environment(environment_dir: &Path, workspace: &Path) -> std::io::Result
 }
 
 fn bwrap_args(init_program: &Path, mounts: &[(String, PathBuf)], workdir: &str, spec: &StartSpec) -> Vec<String> {
-    let mut args: Vec<String> = ["--die-with-parent", "--new-session", "--unshare-all", "--hostname", "prodbench"]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> = ["--die-with-parent", "--new-session", "--unshare-all", "--hostname", "prodbench"].map(String::from).to_vec();
     if spec.network == NetworkMode::Bridge {
         args.push("--share-net".into());
     }
@@ -264,11 +259,7 @@ impl LocalSandbox {
     }
 
     fn current(&self) -> Result<Arc<Connection>> {
-        self.connection
-            .lock()
-            .expect("connection lock")
-            .clone()
-            .ok_or_else(|| SandboxError::op("exec", "the sandbox is stopped"))
+        self.connection.lock().expect("connection lock").clone().ok_or_else(|| SandboxError::op("exec", "the sandbox is stopped"))
     }
 
     /// The running connection; if a command killed the exec server, and with it the
@@ -285,10 +276,7 @@ impl LocalSandbox {
 
     /// `request` with the sandbox's environment under its own.
     fn with_env(&self, request: ExecRequest) -> ExecRequest {
-        let mut env = std::collections::BTreeMap::from([
-            ("PATH".to_string(), DEFAULT_PATH.to_string()),
-            ("HOME".to_string(), "/root".to_string()),
-        ]);
+        let mut env = std::collections::BTreeMap::from([("PATH".to_string(), DEFAULT_PATH.to_string()), ("HOME".to_string(), "/root".to_string())]);
         env.extend(self.base_env.clone());
         env.extend(request.env);
         ExecRequest { env, ..request }

@@ -12,8 +12,8 @@ use prodbench_agent::{Agent, AgentOptions, Limits};
 use prodbench_llm::{ApiKey, Client, ModelConfig, PriceTable, Protocol};
 use prodbench_run::{AgentSettings, ModelSettings};
 
-use crate::cli::AgentArgs;
 use crate::UserError;
+use crate::cli::AgentArgs;
 
 /// Where the model's key is looked for, in order: ours, then the protocol's usual one.
 pub const KEY_VARS: &[&str] = &["PRODBENCH_API_KEY"];
@@ -101,7 +101,8 @@ fn client(settings: &ModelSettings) -> Result<Arc<Client>> {
 
 fn prices(path: &std::path::Path) -> Result<PriceTable> {
     let text = std::fs::read_to_string(path).map_err(|e| UserError::new(format!("--prices {}: {e}", path.display())))?;
-    let table = PriceTable::from_toml_str(&text)
-        .map_err(|e| UserError::new(format!("{}: {e}", path.display())).hint("the format is [models.\"name\"] prompt = 3.0, completion = 15.0 (USD per million tokens)"))?;
+    let table = PriceTable::from_toml_str(&text).map_err(|e| {
+        UserError::new(format!("{}: {e}", path.display())).hint("the format is [models.\"name\"] prompt = 3.0, completion = 15.0 (USD per million tokens)")
+    })?;
     Ok(PriceTable::builtin().merge(table))
 }

@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use prodbench_agent::builtin::tools::{ToolOutcome, Toolbox};
 use prodbench_agent::NopAgent;
-use prodbench_run::{run_trial, TrialContext};
+use prodbench_agent::builtin::tools::{ToolOutcome, Toolbox};
+use prodbench_run::{TrialContext, run_trial};
 use prodbench_sandbox::{ExecRequest, Provider, StartSpec};
 use prodbench_store::TrialRecord;
 use prodbench_task::Task;
@@ -81,7 +81,13 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
         if backend == Backend::Docker {
             let engine_only = DockerProvider::connect(None).await?;
             let exec = exec_round_trip(&engine_only, &task, args.execs).await?;
-            results.push(Figures { backend: "docker (engine exec)", trial_overhead_ms: None, exec_round_trip_ms: Stats::of(exec), bash_tool_ms: None, read_file_tool_ms: None });
+            results.push(Figures {
+                backend: "docker (engine exec)",
+                trial_overhead_ms: None,
+                exec_round_trip_ms: Stats::of(exec),
+                bash_tool_ms: None,
+                read_file_tool_ms: None,
+            });
         }
     }
     if args.json {
@@ -95,7 +101,15 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
                 let read = f.read_file_tool_ms.as_ref().map(|s| ("agent read_file tool", s));
                 let exec = Some(("exec round trip (true)", &f.exec_round_trip_ms));
                 overhead.into_iter().chain(exec).chain(bash).chain(read).map(|(what, s)| {
-                    vec![f.backend.to_string(), what.to_string(), s.runs.to_string(), format!("{:.1}", s.p50), format!("{:.1}", s.p90), format!("{:.1}", s.min), format!("{:.1}", s.max)]
+                    vec![
+                        f.backend.to_string(),
+                        what.to_string(),
+                        s.runs.to_string(),
+                        format!("{:.1}", s.p50),
+                        format!("{:.1}", s.p90),
+                        format!("{:.1}", s.min),
+                        format!("{:.1}", s.max),
+                    ]
                 })
             })
             .collect();

@@ -10,8 +10,8 @@ use prodbench_run::JudgeSettings;
 use prodbench_store::Store;
 use prodbench_task::rubric::ComponentWeights;
 
-use crate::cli::GradingArgs;
 use crate::UserError;
+use crate::cli::GradingArgs;
 
 /// `--weights`, parsed; a bad value is one clear error.
 pub fn weights(args: &GradingArgs) -> Result<Option<ComponentWeights>> {

@@ -14,15 +14,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use prodbench_docker::DockerProvider;
-use prodbench_sandbox::local::LocalProvider;
 use prodbench_sandbox::Provider;
+use prodbench_sandbox::local::LocalProvider;
 use prodbench_store::Store;
 use prodbench_task::{Diagnostic, TaskCheck};
 use serde::Serialize;
 
+use crate::UserError;
 use crate::cli::{Backend, Cli, Command, ImagesCommand, TasksCommand};
 use crate::output::{first_line, format_reward, print_json, summary_table, table};
-use crate::UserError;
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -56,7 +56,11 @@ pub fn find_job(store: &Store, jobs_dir: &Path, job_id: &str) -> Result<prodbenc
     let job = if job_id == "latest" { store.jobs()?.into_iter().next() } else { store.job(job_id)? };
     job.ok_or_else(|| {
         let recent: Vec<String> = store.jobs().unwrap_or_default().into_iter().take(5).map(|j| j.job_id).collect();
-        let hint = if recent.is_empty() { format!("{} holds no jobs yet: start one with `prodbench run`", jobs_dir.display()) } else { format!("recent jobs: {}", recent.join(", ")) };
+        let hint = if recent.is_empty() {
+            format!("{} holds no jobs yet: start one with `prodbench run`", jobs_dir.display())
+        } else {
+            format!("recent jobs: {}", recent.join(", "))
+        };
         UserError::new(format!("no job {job_id:?} in {}", jobs_dir.display())).hint(hint).into()
     })
 }
@@ -91,7 +95,11 @@ fn show(jobs_dir: &Path, job_id: &str, json: bool) -> Result<ExitCode> {
                 t.dir.trim_start_matches("trials/").to_string(),
                 t.status.map(|s| s.as_str()).unwrap_or("running").to_string(),
                 format_reward(t.reward),
-                t.grade.as_ref().and_then(|g| g.composite).map(|c| format!("{:.1}{}", c * 100.0, if t.grade.as_ref().is_some_and(|g| g.complete) { "" } else { "*" })).unwrap_or_else(|| "-".into()),
+                t.grade
+                    .as_ref()
+                    .and_then(|g| g.composite)
+                    .map(|c| format!("{:.1}{}", c * 100.0, if t.grade.as_ref().is_some_and(|g| g.complete) { "" } else { "*" }))
+                    .unwrap_or_else(|| "-".into()),
                 format!("{:.1}s", ms as f64 / 1000.0),
                 first_line(t.error.as_deref()),
             ]

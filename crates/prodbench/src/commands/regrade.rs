@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use prodbench_run::{regrade_trial, JobConfig, Regrade, RegradeContext};
+use prodbench_run::{JobConfig, Regrade, RegradeContext, regrade_trial};
 use prodbench_store::TrialStatus;
 use serde::Serialize;
 
@@ -50,7 +50,14 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
             continue;
         };
         let trial_dir = store.job_dir(&job.job_id).join(&trial.dir);
-        let ctx = RegradeContext { task, provider: provider.as_ref(), timeout_multiplier: config.timeout_multiplier, weights, judge: judge.as_deref(), trial_dir: &trial_dir };
+        let ctx = RegradeContext {
+            task,
+            provider: provider.as_ref(),
+            timeout_multiplier: config.timeout_multiplier,
+            weights,
+            judge: judge.as_deref(),
+            trial_dir: &trial_dir,
+        };
         let outcome = regrade_trial(&ctx, trial).await.and_then(|outcome| keeps_every_verdict(trial, outcome));
         match outcome {
             Ok(outcome) => {
@@ -68,7 +75,16 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         let score = |s: Option<f64>| s.map(|s| format!("{:.1}", s * 100.0)).unwrap_or_else(|| "-".into());
         let rows: Vec<Vec<String>> = results
             .iter()
-            .map(|r| vec![r.trial_id.clone(), score(r.before), score(r.after), r.pass.map_or("-".into(), |p| p.to_string()), status_change(r), r.error.clone().or(r.note.clone()).unwrap_or_default()])
+            .map(|r| {
+                vec![
+                    r.trial_id.clone(),
+                    score(r.before),
+                    score(r.after),
+                    r.pass.map_or("-".into(), |p| p.to_string()),
+                    status_change(r),
+                    r.error.clone().or(r.note.clone()).unwrap_or_default(),
+                ]
+            })
             .collect();
         print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "NOTE"], &rows));
         println!("{} trials regraded, {failed} could not be", results.len() - failed);
@@ -108,9 +124,5 @@ fn keeps_every_verdict(trial: &prodbench_store::TrialRecord, outcome: Regrade) -
     if lost.is_empty() {
         return Ok(outcome);
     }
-    Err(format!(
-        "no verdict on {} this time (without a judge, or see {}/judge/errors.txt): the earlier grade is kept",
-        lost.join(", "),
-        trial.dir
-    ))
+    Err(format!("no verdict on {} this time (without a judge, or see {}/judge/errors.txt): the earlier grade is kept", lost.join(", "), trial.dir))
 }

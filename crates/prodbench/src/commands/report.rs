@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use prodbench_report::leaderboard::{common_k, Row};
-use prodbench_report::report::{build, JobInput, Report, TaskMeta};
+use prodbench_report::leaderboard::{Row, common_k};
+use prodbench_report::report::{JobInput, Report, TaskMeta, build};
 use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use prodbench_run::{JobConfig, JobRunner};
-use prodbench_store::{now, JobRecord, Store};
 use prodbench_report::report::TaskMeta;
+use prodbench_run::{JobConfig, JobRunner};
+use prodbench_store::{JobRecord, Store, now};
 use prodbench_task::Task;
 use serde::Serialize;
 
@@ -20,9 +20,9 @@ use super::agent;
 use super::grading::{judge, judge_settings, weights};
 use super::report::TASKS_FILE;
 use super::{load_tasks, open_store, print_diagnostics, provider};
-use crate::cli::{Backend, RunArgs};
-use crate::output::{print_json, summary_table, Progress};
 use crate::UserError;
+use crate::cli::{Backend, RunArgs};
+use crate::output::{Progress, print_json, summary_table};
 
 pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
     let store = open_store(jobs_dir)?;
@@ -79,9 +79,9 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
 
 fn new_config(args: &RunArgs) -> Result<JobConfig> {
     let path = args.path.as_ref().expect("clap requires a path without --resume");
-    let path = path.canonicalize().map_err(|e| {
-        UserError::new(format!("{}: {e}", path.display())).hint("pass a task directory or a dataset (a directory of tasks)")
-    })?;
+    let path = path
+        .canonicalize()
+        .map_err(|e| UserError::new(format!("{}: {e}", path.display())).hint("pass a task directory or a dataset (a directory of tasks)"))?;
     if !(args.timeout_multiplier.is_finite() && args.timeout_multiplier > 0.0) {
         return Err(UserError::new(format!("--timeout-multiplier must be above 0, got {}", args.timeout_multiplier)).into());
     }
@@ -101,11 +101,11 @@ fn new_config(args: &RunArgs) -> Result<JobConfig> {
 
 /// The stored config of `job_id`; `-n` may change how many trials run at once.
 fn resumed_config(store: &Store, job_id: &str, args: &RunArgs) -> Result<JobConfig> {
-    let job = store.job(job_id)?.ok_or_else(|| {
-        UserError::new(format!("no job {job_id:?} in {}", store.root().display())).hint("`prodbench show latest` names the newest job")
-    })?;
-    let mut config: JobConfig = serde_json::from_value(job.config)
-        .with_context(|| format!("{}: unreadable job config", store.job_dir(job_id).join("config.json").display()))?;
+    let job = store
+        .job(job_id)?
+        .ok_or_else(|| UserError::new(format!("no job {job_id:?} in {}", store.root().display())).hint("`prodbench show latest` names the newest job"))?;
+    let mut config: JobConfig =
+        serde_json::from_value(job.config).with_context(|| format!("{}: unreadable job config", store.job_dir(job_id).join("config.json").display()))?;
     if args.concurrency != 2 {
         config.concurrency = args.concurrency as usize;
     }
@@ -138,7 +138,13 @@ fn record_task_meta(job_dir: &Path, tasks: &[Task]) -> Result<()> {
     let meta: std::collections::BTreeMap<&str, TaskMeta> = tasks
         .iter()
         .map(|task| {
-            let tags = task.config.metadata.get("tags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+            let tags = task
+                .config
+                .metadata
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
             (task.name.as_str(), TaskMeta { category: text("category", task), difficulty: text("difficulty", task), tags })
         })
         .collect();

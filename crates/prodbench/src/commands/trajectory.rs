@@ -7,21 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use prodbench_trajectory::render::{render, RenderOptions};
-use prodbench_trajectory::stats::TrialStats;
 use prodbench_trajectory::TRAJECTORY_FILE;
+use prodbench_trajectory::render::{RenderOptions, render};
+use prodbench_trajectory::stats::TrialStats;
 use serde_json::json;
 
 use super::open_store;
+use crate::UserError;
 use crate::cli::TrajectoryArgs;
 use crate::output::print_json;
-use crate::UserError;
 
 pub fn trajectory(jobs_dir: &Path, args: &TrajectoryArgs) -> Result<ExitCode> {
     let path = locate(jobs_dir, &args.trial)?;
     let text = std::fs::read_to_string(&path).map_err(|e| UserError::new(format!("{}: {e}", path.display())))?;
-    let document: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| UserError::new(format!("{}: not JSON: {e}", path.display())))?;
+    let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| UserError::new(format!("{}: not JSON: {e}", path.display())))?;
     let violations = prodbench_trajectory::validate(&document);
     let parsed = serde_json::from_value::<prodbench_trajectory::Trajectory>(document.clone());
     if args.json {

@@ -33,12 +33,7 @@ pub fn prodbench_json(jobs: &Path, args: &[&str]) -> (serde_json::Value, i32) {
 
 /// Mean reward per task from a `run --json` or `show --json` summary.
 pub fn mean_rewards(doc: &serde_json::Value) -> Vec<(String, Option<f64>)> {
-    doc["summary"]["tasks"]
-        .as_array()
-        .expect("summary.tasks")
-        .iter()
-        .map(|t| (t["task"].as_str().unwrap().to_string(), t["mean_reward"].as_f64()))
-        .collect()
+    doc["summary"]["tasks"].as_array().expect("summary.tasks").iter().map(|t| (t["task"].as_str().unwrap().to_string(), t["mean_reward"].as_f64())).collect()
 }
 
 /// True when Docker tests should run; panics when they are required but impossible.

@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 
 use prodbench_trajectory::{FinalMetrics, Metrics, Step, StepSource, ToolCallRecord, Trajectory};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{agent_info, append, arguments, json_lines, observe, step, text_of, trajectory, Context};
+use super::{Context, agent_info, append, arguments, json_lines, observe, step, text_of, trajectory};
 
 pub(super) fn convert(log: &str, context: &Context<'_>) -> Result<Trajectory, String> {
     let events = json_lines(log);

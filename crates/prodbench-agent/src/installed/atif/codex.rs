@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 
 use prodbench_trajectory::{FinalMetrics, Step, StepSource, ToolCallRecord, Trajectory};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{agent_info, append, arguments, json_lines, observe, step, text_of, trajectory, Context};
+use super::{Context, agent_info, append, arguments, json_lines, observe, step, text_of, trajectory};
 
 pub(super) fn convert(log: &str, context: &Context<'_>) -> Result<Trajectory, String> {
     let events = json_lines(log);
@@ -97,7 +97,11 @@ impl Conversion {
             total_cached_tokens: Some(0),
             ..Default::default()
         });
-        for (total, key) in [(&mut totals.total_prompt_tokens, "input_tokens"), (&mut totals.total_completion_tokens, "output_tokens"), (&mut totals.total_cached_tokens, "cached_input_tokens")] {
+        for (total, key) in [
+            (&mut totals.total_prompt_tokens, "input_tokens"),
+            (&mut totals.total_completion_tokens, "output_tokens"),
+            (&mut totals.total_cached_tokens, "cached_input_tokens"),
+        ] {
             *total = total.map(|t| t + count(key));
         }
     }

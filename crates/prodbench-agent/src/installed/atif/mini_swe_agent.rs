@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use prodbench_trajectory::{Metrics, Step, StepSource, ToolCallRecord, Trajectory};
 use serde_json::{Map, Value};
 
-use super::{agent_info, arguments, observe, step, text_of, trajectory, Context};
+use super::{Context, agent_info, arguments, observe, step, text_of, trajectory};
 
 pub(super) fn convert(log: &str, context: &Context<'_>) -> Result<Trajectory, String> {
     let document: Value = serde_json::from_str(log).map_err(|e| format!("not a mini-swe-agent trajectory: {e}"))?;

@@ -11,7 +11,7 @@ mod claude_code;
 mod codex;
 mod mini_swe_agent;
 
-use prodbench_trajectory::{AgentInfo, FinalMetrics, ObservationResult, Step, StepSource, Trajectory, SCHEMA_VERSION};
+use prodbench_trajectory::{AgentInfo, FinalMetrics, ObservationResult, SCHEMA_VERSION, Step, StepSource, Trajectory};
 use serde_json::{Map, Value};
 
 /// A log format an installed agent writes.
@@ -60,11 +60,7 @@ pub fn convert(format: LogFormat, log: &str, context: &Context<'_>) -> Result<Tr
         LogFormat::Atif => serde_json::from_str(log).map_err(|e| format!("not an ATIF trajectory: {e}"))?,
     };
     let errors = prodbench_trajectory::validate(&serde_json::to_value(&trajectory).map_err(|e| e.to_string())?);
-    if errors.is_empty() {
-        Ok(trajectory)
-    } else {
-        Err(format!("the trajectory breaks ATIF's rules: {}", errors.join("; ")))
-    }
+    if errors.is_empty() { Ok(trajectory) } else { Err(format!("the trajectory breaks ATIF's rules: {}", errors.join("; "))) }
 }
 
 /// A trajectory of `steps`, numbered in order, with `totals` (else the steps' sums).
@@ -74,15 +70,7 @@ fn trajectory(agent: AgentInfo, session_id: &str, mut steps: Vec<Step>, totals: 
     }
     let mut final_metrics = totals.unwrap_or_else(|| FinalMetrics::sum(&steps));
     final_metrics.total_steps = Some(steps.len() as u64);
-    Trajectory {
-        schema_version: SCHEMA_VERSION.into(),
-        session_id: session_id.into(),
-        agent,
-        steps,
-        notes: None,
-        final_metrics: Some(final_metrics),
-        extra,
-    }
+    Trajectory { schema_version: SCHEMA_VERSION.into(), session_id: session_id.into(), agent, steps, notes: None, final_metrics: Some(final_metrics), extra }
 }
 
 fn agent_info(context: &Context<'_>, version: Option<&str>, model: Option<&str>) -> AgentInfo {

@@ -109,10 +109,19 @@ pub const AGENT_NAMES: &[&str] = &["oracle", "nop", "prodbench", "replay", "clau
 /// The agent the options name, or why it cannot run as configured.
 pub fn build(options: &AgentOptions) -> Result<Arc<dyn Agent>, String> {
     match options.name.as_str() {
-        "oracle" => Ok(Arc::new(OracleAgent)),
-        "nop" => Ok(Arc::new(NopAgent)),
+        "oracle" => takes_no_args(options).map(|()| Arc::new(OracleAgent) as Arc<dyn Agent>),
+        "nop" => takes_no_args(options).map(|()| Arc::new(NopAgent) as Arc<dyn Agent>),
         "prodbench" => Ok(Arc::new(builtin::BuiltinAgent::from_options(options)?)),
         "replay" => Ok(Arc::new(replay::ReplayAgent::from_options(options)?)),
         name => installed::build(name, options).unwrap_or_else(|| Err(format!("unknown agent {name:?}; the agents are {}", AGENT_NAMES.join(", ")))),
+    }
+}
+
+/// Refuses `--agent-arg`s for an agent that takes none: a setting that silently does
+/// nothing would make a user believe it did something.
+fn takes_no_args(options: &AgentOptions) -> Result<(), String> {
+    match options.args.keys().next() {
+        Some(key) => Err(format!("the {} agent takes no --agent-arg, got {key:?}", options.name)),
+        None => Ok(()),
     }
 }

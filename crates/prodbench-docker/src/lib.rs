@@ -36,12 +36,13 @@ use bollard::query_parameters::{
     WaitContainerOptions,
 };
 use futures_util::{StreamExt, TryStreamExt};
+use prodbench_sandbox::capture::HeadTail;
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
     ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec,
     owner_is_alive,
 };
-use prodbench_task::{NetworkMode, Task};
+use prodbench_task::{DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
 
 const BACKEND: &str = "docker";
 /// First line the exec wrapper writes on stderr: `prodbench-pid:<pid>`.
@@ -120,6 +121,12 @@ impl DockerProvider {
 impl Provider for DockerProvider {
     fn name(&self) -> &'static str {
         BACKEND
+    }
+
+    fn unsupported_reason(&self, task: &Task) -> Option<String> {
+        (!task.has_docker_environment()).then(|| {
+            format!("no {ENVIRONMENT_DIR}/{DOCKERFILE} and no [environment] docker_image: it runs only with --env local")
+        })
     }
 
     async fn prepare(&self, task: &Task, build_timeout: Duration) -> Result<PreparedEnvironment> {
@@ -221,10 +228,10 @@ impl DockerSandbox {
         else {
             return Err(SandboxError::op("exec", "the daemon detached the exec"));
         };
-        let mut collected = Collected::default();
+        let mut collected = Collected::new(request.output_cap);
         let read = async {
             while let Some(chunk) = output.next().await {
-                collected.push(chunk.map_err(|e| SandboxError::op("exec output", e))?, request.output_cap);
+                collected.push(chunk.map_err(|e| SandboxError::op("exec output", e))?);
             }
             Ok::<(), SandboxError>(())
         };
@@ -248,11 +255,11 @@ impl DockerSandbox {
         }
         let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::op("exec inspect", e))?;
         Ok(ExecOutput {
-            stdout: String::from_utf8_lossy(&collected.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&collected.stderr).into_owned(),
+            stdout: collected.stdout.text(),
+            stderr: collected.stderr.text(),
             exit_code: if timed_out { None } else { inspect.exit_code.map(|c| c as i32) },
             timed_out,
-            truncated_bytes: collected.dropped,
+            truncated_bytes: collected.stdout.dropped() + collected.stderr.dropped(),
             duration: started.elapsed(),
         })
     }
@@ -332,17 +339,19 @@ impl DockerSandbox {
     }
 }
 
-/// Output collected from an exec stream, capped.
-#[derive(Default)]
+/// Output collected from an exec stream, capped (head and tail, [`HeadTail`]).
 struct Collected {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    dropped: u64,
+    stdout: HeadTail,
+    stderr: HeadTail,
     pid: Option<u32>,
 }
 
 impl Collected {
-    fn push(&mut self, chunk: LogOutput, cap: usize) {
+    fn new(cap: usize) -> Self {
+        Collected { stdout: HeadTail::new(cap), stderr: HeadTail::new(cap), pid: None }
+    }
+
+    fn push(&mut self, chunk: LogOutput) {
         let (is_stderr, message) = match chunk {
             LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
             LogOutput::StdErr { message } => (true, message),
@@ -357,10 +366,7 @@ impl Collected {
                 bytes = rest.get(end + 1..).unwrap_or_default();
             }
         }
-        let buf = if is_stderr { &mut self.stderr } else { &mut self.stdout };
-        let room = cap.saturating_sub(buf.len()).min(bytes.len());
-        buf.extend_from_slice(&bytes[..room]);
-        self.dropped += (bytes.len() - room) as u64;
+        if is_stderr { &mut self.stderr } else { &mut self.stdout }.push(bytes);
     }
 }
 

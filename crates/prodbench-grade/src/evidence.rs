@@ -17,6 +17,12 @@
 //!
 //! Everything is saved under the trial directory, so a regrade re-reads the same evidence
 //! and the judge's cache key (a digest of the evidence) is stable.
+//!
+//! The saved workspace is capped ([`DEFAULT_WORKSPACE_CAP_BYTES`], `run --workspace-cap`):
+//! an agent that writes 300 MB would otherwise cost 300 MB per trial in the jobs directory.
+//! The diff is computed on the whole download first; then the largest files are left out of
+//! the saved copy until it fits, and `workspace-cut.json` says which (a regrade refuses such
+//! a trial: it would verify an incomplete workspace).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +51,20 @@ pub const DIFF_FILE: &str = "diff.patch";
 pub const CHANGES_FILE: &str = "changes.json";
 pub const ANSWER_COPY: &str = "agent/answer.txt";
 pub const STATE_DIR: &str = "state";
+/// Written when the saved workspace was cut to its cap: what was left out.
+pub const WORKSPACE_CUT_FILE: &str = "workspace-cut.json";
+/// The saved workspace's default cap.
+pub const DEFAULT_WORKSPACE_CAP_BYTES: u64 = 100 << 20;
+
+/// What the cap left out of a trial's saved workspace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkspaceCut {
+    pub cap_bytes: u64,
+    /// The whole workspace, as downloaded.
+    pub total_bytes: u64,
+    /// Left out, largest first: path (relative to the workspace) and size.
+    pub omitted: Vec<(String, u64)>,
+}
 
 /// Downloads the workspace as it is now into `dest`.
 pub async fn snapshot_workspace(sandbox: &dyn Sandbox, dest: &Path) -> Result<()> {
@@ -79,11 +99,14 @@ impl Evidence {
 /// Collects the evidence at the end of the agent phase: reads the answer, downloads the
 /// final workspace and diffs it against `before`, then runs the state probes (before the
 /// agent's processes are killed: a live service's state is part of the result).
-pub async fn collect(sandbox: &dyn Sandbox, probes: &[StateProbe], before: &Path, trial_dir: &Path) -> Result<Evidence> {
+pub async fn collect(sandbox: &dyn Sandbox, probes: &[StateProbe], before: &Path, trial_dir: &Path, workspace_cap_bytes: u64) -> Result<Evidence> {
     let answer = save_answer(sandbox, trial_dir).await?;
     let after = trial_dir.join(WORKSPACE_DIR);
     snapshot_workspace(sandbox, &after).await?;
     let (diff, changes) = diff_trees(before, &after);
+    if let Some(cut) = cut_to_cap(&after, workspace_cap_bytes) {
+        write(&trial_dir.join(WORKSPACE_CUT_FILE), &serde_json::to_string_pretty(&cut).expect("serializes"));
+    }
     write(&trial_dir.join(DIFF_FILE), &diff);
     write(&trial_dir.join(CHANGES_FILE), &serde_json::to_string_pretty(&changes).expect("serializes"));
     let state = run_probes(sandbox, probes).await?;
@@ -105,6 +128,35 @@ pub async fn save_answer(sandbox: &dyn Sandbox, trial_dir: &Path) -> Result<Opti
         write(&trial_dir.join(ANSWER_COPY), answer);
     }
     Ok(answer)
+}
+
+/// Deletes the largest files under `root` until the rest fits in `cap_bytes`; says what
+/// went, or `None` when everything fits.
+pub fn cut_to_cap(root: &Path, cap_bytes: u64) -> Option<WorkspaceCut> {
+    let mut files: Vec<(String, PathBuf, u64)> = all_files_under(root)
+        .into_iter()
+        .map(|(rel, path)| {
+            let size = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+            (rel, path, size)
+        })
+        .collect();
+    let total_bytes: u64 = files.iter().map(|f| f.2).sum();
+    if total_bytes <= cap_bytes {
+        return None;
+    }
+    files.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    let mut kept = total_bytes;
+    let mut omitted = Vec::new();
+    for (rel, path, size) in files {
+        if kept <= cap_bytes {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            kept -= size;
+            omitted.push((rel, size));
+        }
+    }
+    Some(WorkspaceCut { cap_bytes, total_bytes, omitted })
 }
 
 fn write(path: &Path, text: &str) {
@@ -157,14 +209,24 @@ pub fn diff_trees(before: &Path, after: &Path) -> (String, WorkspaceChanges) {
     (diff, changes)
 }
 
+/// Every file under `root` but those in `.git` directories, by relative path.
 fn files_under(root: &Path) -> BTreeMap<String, PathBuf> {
+    walk_files(root, true)
+}
+
+/// Every file under `root`, `.git` included.
+fn all_files_under(root: &Path) -> BTreeMap<String, PathBuf> {
+    walk_files(root, false)
+}
+
+fn walk_files(root: &Path, skip_git: bool) -> BTreeMap<String, PathBuf> {
     let mut files = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             match entry.file_type() {
-                Ok(t) if t.is_dir() && entry.file_name() == GIT_DIR => {}
+                Ok(t) if t.is_dir() && skip_git && entry.file_name() == GIT_DIR => {}
                 Ok(t) if t.is_dir() => stack.push(path),
                 Ok(_) => {
                     let rel = path.strip_prefix(root).expect("under root").to_string_lossy().into_owned();
@@ -228,6 +290,20 @@ mod tests {
         assert!(diff.contains("--- a/gone.txt\n+++ /dev/null\n"), "{diff}");
         assert!(diff.contains("+++ b/blob.bin\n(binary file changed, not shown)"), "{diff}");
         assert!(!diff.contains("keep.txt"), "{diff}");
+    }
+
+    #[test]
+    fn a_workspace_over_its_cap_loses_its_largest_files_and_says_which() {
+        let root = tempfile::tempdir().unwrap();
+        for (rel, size) in [("small.rs", 10), ("big.bin", 1000), ("mid/data.csv", 300), (".git/pack", 200)] {
+            std::fs::create_dir_all(root.path().join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.path().join(rel), vec![b'x'; size]).unwrap();
+        }
+        assert_eq!(cut_to_cap(root.path(), 1510), None, "it fits");
+        let cut = cut_to_cap(root.path(), 400).unwrap();
+        assert_eq!(cut, WorkspaceCut { cap_bytes: 400, total_bytes: 1510, omitted: vec![("big.bin".into(), 1000), ("mid/data.csv".into(), 300)] });
+        assert!(root.path().join("small.rs").is_file() && root.path().join(".git/pack").is_file());
+        assert!(!root.path().join("big.bin").exists());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The reward contract: `reward.txt` holds one number; `reward.json` a flat object of
-//! numbers. Anything else is an error, never a silent 0.
+//! numbers; every number is in [0, 1] (a fraction of success: 1 passes, 0 fails). Anything
+//! else is an error naming the value, never a silent 0 and never a reward of 7 that
+//! "passes" and drags a mean above 1. A task scored on another scale normalises in its
+//! `test.sh`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +27,7 @@ pub fn parse_rewards(dir: &Path) -> Result<Rewards, String> {
     if txt.is_file() {
         let text = std::fs::read_to_string(&txt).map_err(|e| format!("reward.txt: {e}"))?;
         let reward = parse_number(text.trim()).ok_or_else(|| format!("reward.txt must hold one number, found {:?}", preview(&text)))?;
+        check_range("reward.txt", reward)?;
         return Ok(Rewards { reward, values: BTreeMap::from([("reward".into(), reward)]), source: "reward.txt".into() });
     }
     if json.is_file() {
@@ -39,6 +43,7 @@ fn parse_json(text: &str) -> Result<Rewards, String> {
     let mut values = BTreeMap::new();
     for (key, v) in object {
         let number = v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| format!("reward.json: `{key}` must be a number, found {v}"))?;
+        check_range(&format!("reward.json: `{key}`"), number)?;
         values.insert(key.clone(), number);
     }
     if values.is_empty() {
@@ -46,6 +51,16 @@ fn parse_json(text: &str) -> Result<Rewards, String> {
     }
     let reward = values.get("reward").copied().unwrap_or_else(|| values.values().sum::<f64>() / values.len() as f64);
     Ok(Rewards { reward, values, source: "reward.json".into() })
+}
+
+/// The range every reward must be in.
+pub const REWARD_RANGE: std::ops::RangeInclusive<f64> = 0.0..=1.0;
+
+fn check_range(what: &str, value: f64) -> Result<(), String> {
+    if REWARD_RANGE.contains(&value) {
+        return Ok(());
+    }
+    Err(format!("{what} is {value}, outside the reward range [0, 1]: write 1 for a pass, 0 for a fail, or the fraction of success"))
 }
 
 fn parse_number(text: &str) -> Option<f64> {
@@ -98,6 +113,22 @@ mod tests {
             let d = dir_with(&[("reward.json", bad)]);
             assert!(parse_rewards(d.path()).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn rewards_outside_zero_to_one_are_errors_naming_the_value() {
+        for (file, text, named) in [
+            ("reward.txt", "7", "reward.txt is 7"),
+            ("reward.txt", "-1", "reward.txt is -1"),
+            ("reward.txt", "1.0000001", "reward.txt is 1.0000001"),
+            ("reward.json", r#"{"a": 1, "b": 3}"#, "`b` is 3"),
+        ] {
+            let d = dir_with(&[(file, text)]);
+            let error = parse_rewards(d.path()).unwrap_err();
+            assert!(error.contains(named) && error.contains("[0, 1]"), "{text}: {error}");
+        }
+        let d = dir_with(&[("reward.txt", "1")]);
+        assert_eq!(parse_rewards(d.path()).unwrap().reward, 1.0, "the bounds are inside");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
+pub mod lease;
 mod regrade;
 mod summary;
 mod trial;
@@ -21,21 +22,23 @@ use futures_util::StreamExt;
 use prodbench_agent::Agent;
 use prodbench_grade::judge::Judge;
 use prodbench_sandbox::Provider;
-use prodbench_store::{Store, StoreError, TrialRecord, TrialStatus};
+use prodbench_store::{JobState, Store, StoreError, TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use prodbench_task::rubric::ComponentWeights;
 use serde::{Deserialize, Serialize};
 
 pub use regrade::{Regrade, RegradeContext, regrade_trial};
-pub use summary::{JobSummary, TaskSummary, summarize};
+pub use summary::{JobPlan, JobSummary, TaskSummary, summarize};
 pub use trial::{Grading, TrialContext, grade_verified, run_trial};
 
 /// Everything that defines a job; stored as the job's `config.json` so `--resume` can
 /// rebuild it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobConfig {
-    /// The task or dataset directory, absolute.
-    pub path: PathBuf,
+    /// The task or dataset directories, absolute (jobs recorded before several could be
+    /// given have one, as `path`).
+    #[serde(alias = "path", deserialize_with = "one_or_many")]
+    pub paths: Vec<PathBuf>,
     pub agent: String,
     pub attempts: u32,
     pub concurrency: usize,
@@ -52,6 +55,27 @@ pub struct JobConfig {
     /// The agent's model, arguments and limits (never a key).
     #[serde(default)]
     pub agent_settings: AgentSettings,
+    /// The most of a trial's final workspace kept as evidence (`--workspace-cap`).
+    #[serde(default = "default_workspace_cap")]
+    pub workspace_cap_bytes: u64,
+}
+
+fn default_workspace_cap() -> u64 {
+    prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES
+}
+
+/// One path (`"path": "..."` in old job configs) or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(path) => vec![path],
+        OneOrMany::Many(paths) => paths,
+    })
 }
 
 /// How the agent was configured, recorded with the job so a resume runs the same agent.
@@ -215,18 +239,26 @@ pub struct JobRunner<'a> {
 }
 
 impl JobRunner<'_> {
-    /// Runs every unfinished slot. Returns when all are done; dropping the future stops
-    /// the job (the caller then removes the job's sandboxes with `Provider::cleanup_job`).
+    /// Runs every unfinished slot, renewing the job's lease meanwhile (the caller took it
+    /// with [`lease::acquire`]). Returns when all are done; dropping the future stops the
+    /// job (the caller then removes the job's sandboxes with `Provider::cleanup_job`).
     pub async fn run(&self) -> Result<(), StoreError> {
+        tokio::select! {
+            result = self.run_slots() => result,
+            never = lease::keep_alive(self.store, &self.job_id) => match never {},
+        }
+    }
+
+    async fn run_slots(&self) -> Result<(), StoreError> {
         self.store.mark_unfinished_interrupted(&self.job_id)?;
         let existing = self.store.trials(&self.job_id)?;
         let (slots, done) = plan(&self.tasks, self.config.attempts, self.config.max_retries, &existing);
         self.reporter.job_started(&self.job_id, slots.len(), done);
-        self.store.set_job_state(&self.job_id, "running")?;
+        self.store.set_job_state(&self.job_id, JobState::Running)?;
         let results: Vec<Result<(), StoreError>> =
             futures_util::stream::iter(slots).map(|slot| self.run_slot(slot)).buffer_unordered(self.config.concurrency.max(1)).collect().await;
         results.into_iter().collect::<Result<(), _>>()?;
-        self.store.set_job_state(&self.job_id, "finished")
+        self.store.set_job_state(&self.job_id, JobState::Finished)
     }
 
     async fn run_slot(&self, slot: Slot) -> Result<(), StoreError> {
@@ -248,6 +280,7 @@ impl JobRunner<'_> {
                 dir: &dir,
                 weights: self.config.weights,
                 judge: self.judge.as_deref(),
+                workspace_cap_bytes: self.config.workspace_cap_bytes,
             };
             run_trial(&ctx, &mut record).await;
             self.store.finish_trial(&record)?;
@@ -282,6 +315,15 @@ pub fn new_job_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_config_of_one_path_still_loads() {
+        let old = r#"{"path": "/tasks", "agent": "oracle", "attempts": 1, "concurrency": 2, "env": "docker", "timeout_multiplier": 1.0, "max_retries": 2}"#;
+        let config: JobConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(config.paths, [PathBuf::from("/tasks")]);
+        let again: JobConfig = serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+    }
 
     #[test]
     fn judge_temperature_parses_and_old_job_configs_get_the_defaults() {

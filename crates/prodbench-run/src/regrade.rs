@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use prodbench_grade::evidence::{ANSWER_COPY, Evidence, WORKSPACE_DIR};
+use prodbench_grade::evidence::{ANSWER_COPY, Evidence, WORKSPACE_CUT_FILE, WORKSPACE_DIR, WorkspaceCut};
 use prodbench_grade::judge::Judge;
 use prodbench_grade::score::TrialGrade;
 use prodbench_grade::{VerifyContext, verify_saved_workspace};
@@ -50,6 +50,13 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
     let workspace = ctx.trial_dir.join(WORKSPACE_DIR);
     if !workspace.is_dir() {
         return Err(format!("{} is missing: this trial kept no final workspace", workspace.display()));
+    }
+    if let Some(cut) = read_cut(ctx.trial_dir) {
+        return Err(format!(
+            "its saved workspace was cut to the {} MiB cap ({} files left out): verifying it again would test an incomplete copy; rerun the trial with a larger --workspace-cap",
+            cut.cap_bytes >> 20,
+            cut.omitted.len()
+        ));
     }
     let evidence = saved_evidence(ctx, trial)?;
     let config = &ctx.task.config;
@@ -96,4 +103,9 @@ fn saved_evidence(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<Optio
 /// 1 + the number of earlier regrades of this trial.
 fn next_round(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) + 1
+}
+
+/// What the size cap left out of the trial's saved workspace, if it cut it.
+fn read_cut(trial_dir: &Path) -> Option<WorkspaceCut> {
+    serde_json::from_str(&std::fs::read_to_string(trial_dir.join(WORKSPACE_CUT_FILE)).ok()?).ok()
 }

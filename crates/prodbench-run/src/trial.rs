@@ -39,6 +39,8 @@ pub struct TrialContext<'a> {
     pub weights: Option<ComponentWeights>,
     /// Decides rubric criteria; without one they stay ungraded.
     pub judge: Option<&'a dyn Judge>,
+    /// The most of the agent's final workspace kept with the trial (rubric tasks).
+    pub workspace_cap_bytes: u64,
 }
 
 /// How a phase went wrong, already classified.
@@ -173,7 +175,7 @@ async fn drive(
     let collected = phases
         .run("evidence", None, async {
             Ok(match &ctx.task.rubric {
-                Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir).await?),
+                Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir, ctx.workspace_cap_bytes).await?),
                 None => {
                     evidence::save_answer(sandbox, ctx.dir).await?;
                     evidence::snapshot_workspace(sandbox, &ctx.dir.join(evidence::WORKSPACE_DIR)).await?;

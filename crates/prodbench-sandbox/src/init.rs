@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::{oneshot, watch};
 
+use crate::capture::HeadTail;
 use crate::{ExecOutput, ExecRequest, ProcessExit, ProcessHandle, Result, SandboxError, SpawnedProcess, StderrTail};
 
 /// Where the server binary is mounted inside every sandbox.
@@ -251,34 +252,18 @@ fn await_pipes(done: &mpsc::Receiver<()>, count: usize) {
 
 /// What one pipe produced so far; shared so that output is kept even when a background
 /// process holds the pipe open past [`PIPE_GRACE`].
-#[derive(Default)]
-struct Captured {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
-
-type SharedCapture = Arc<Mutex<Captured>>;
+type SharedCapture = Arc<Mutex<HeadTail>>;
 
 fn capture(pipe: impl Read + Send + 'static, cap: usize, done: mpsc::Sender<()>) -> SharedCapture {
-    let captured = SharedCapture::default();
+    let captured = Arc::new(Mutex::new(HeadTail::new(cap)));
     let sink = Arc::clone(&captured);
-    read_pipe(pipe, done, move |chunk| {
-        let mut c = sink.lock().expect("capture lock");
-        let room = cap.saturating_sub(c.bytes.len()).min(chunk.len());
-        c.bytes.extend_from_slice(&chunk[..room]);
-        c.dropped += (chunk.len() - room) as u64;
-    });
+    read_pipe(pipe, done, move |chunk| sink.lock().expect("capture lock").push(chunk));
     captured
 }
 
 fn collect_output(stdout: &SharedCapture, stderr: &SharedCapture) -> ExecOutput {
     let (out, err) = (stdout.lock().expect("capture lock"), stderr.lock().expect("capture lock"));
-    ExecOutput {
-        stdout: String::from_utf8_lossy(&out.bytes).into_owned(),
-        stderr: String::from_utf8_lossy(&err.bytes).into_owned(),
-        truncated_bytes: out.dropped + err.dropped,
-        ..ExecOutput::default()
-    }
+    ExecOutput { stdout: out.text(), stderr: err.text(), truncated_bytes: out.dropped() + err.dropped(), ..ExecOutput::default() }
 }
 
 /// The server's spawned processes that still run, by id.

@@ -17,6 +17,7 @@
 //! so that the heavy Docker client compiles apart. Neither knows anything of agents or
 //! grading.
 
+pub mod capture;
 pub mod init;
 pub mod local;
 
@@ -51,7 +52,8 @@ pub struct ExecRequest {
     pub user: Option<String>,
     /// `None` means no limit.
     pub timeout: Option<Duration>,
-    /// Bytes kept of each of stdout and stderr; the rest is counted and dropped.
+    /// Bytes kept of each of stdout and stderr, half from the start and half from the end
+    /// ([`capture::HeadTail`]); what falls between is counted, and marked in the text.
     pub output_cap: usize,
 }
 
@@ -97,7 +99,7 @@ pub struct ExecOutput {
     /// `None` when the command was killed (timeout) or died by a signal.
     pub exit_code: Option<i32>,
     pub timed_out: bool,
-    /// Bytes dropped beyond the output cap, stdout and stderr together.
+    /// Bytes cut beyond the output cap, stdout and stderr together (each text marks where).
     pub truncated_bytes: u64,
     pub duration: Duration,
 }
@@ -306,6 +308,13 @@ pub struct PreparedEnvironment {
 pub trait Provider: Send + Sync {
     /// `docker` or `local`.
     fn name(&self) -> &'static str;
+
+    /// Why `task` cannot run on this backend (decided before any trial starts, so such a
+    /// task is skipped with this reason instead of failing as infrastructure); `None` when
+    /// it can.
+    fn unsupported_reason(&self, _task: &Task) -> Option<String> {
+        None
+    }
 
     /// Builds (or finds cached) what sandboxes of `task` start from. Concurrent calls for the
     /// same environment build it once.

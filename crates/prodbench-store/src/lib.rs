@@ -110,6 +110,46 @@ impl TrialStatus {
     pub fn is_scored(self) -> bool {
         !self.is_retryable()
     }
+
+    /// Whose outcome this is: the one grouping every count and table uses.
+    pub fn category(self) -> StatusCategory {
+        match self {
+            TrialStatus::Passed | TrialStatus::Failed => StatusCategory::Graded,
+            TrialStatus::AgentLimit | TrialStatus::AgentError => StatusCategory::Agent,
+            TrialStatus::VerifierError => StatusCategory::Verifier,
+            TrialStatus::InfraError => StatusCategory::Infrastructure,
+            TrialStatus::Interrupted => StatusCategory::Unfinished,
+        }
+    }
+
+    /// Whether the trial counts as an *error*: the harness or the task's verifier failed, so
+    /// someone must look (the agent's own failures and limits are failures, not errors).
+    /// The one definition behind every "errors" count and the exit code 1.
+    pub fn is_error(self) -> bool {
+        matches!(self.category(), StatusCategory::Verifier | StatusCategory::Infrastructure)
+    }
+}
+
+impl std::fmt::Display for TrialStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a trial's status says about whose outcome it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusCategory {
+    /// The tests decided: passed or failed. Scored.
+    Graded,
+    /// The agent failed or hit a limit (and the tests did not pass). Scored.
+    Agent,
+    /// The tests gave no usable reward. Scored as 0, counted as an error.
+    Verifier,
+    /// The harness failed. Retried, never scored, counted as an error.
+    Infrastructure,
+    /// The job stopped while the trial ran. Resume reruns it; never scored.
+    Unfinished,
 }
 
 /// One phase of a trial and how long it took.
@@ -207,9 +247,91 @@ pub fn final_tries(trials: &[TrialRecord]) -> Vec<&TrialRecord> {
 pub struct JobRecord {
     pub job_id: String,
     pub created_at: String,
-    /// `running`, `finished` or `interrupted`.
-    pub state: String,
+    /// As last recorded: a `running` job whose owner died stays `running` here (see
+    /// [`JobRecord::lease`]).
+    pub state: JobState,
     pub config: serde_json::Value,
+    /// Who runs the job now, if anyone holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<JobLease>,
+}
+
+/// A job's state as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Finished,
+    /// Stopped by a signal; `--resume` finishes it.
+    Interrupted,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Finished => "finished",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [JobState::Running, JobState::Finished, JobState::Interrupted].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The process that holds a job: one at a time, renewed by heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobLease {
+    /// The holder's identity (`prodbench_sandbox::owner_label`).
+    pub owner: String,
+    /// Unix milliseconds of its last heartbeat.
+    pub heartbeat_at_ms: i64,
+}
+
+/// Why a job could not be taken: another process holds it and is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHeld {
+    pub lease: JobLease,
+}
+
+/// A task found at a job's path: planned to run, or skipped with the reason. Recorded with
+/// the job, so every summary can count what was planned and what was left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTask {
+    /// The task directory.
+    pub dir: String,
+    /// The task's name, when its `task.toml` could be read.
+    pub name: Option<String>,
+    /// Why the job does not run it; `None` for a task it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkipReason>,
+    /// Problems found in it, one line each (file, line, key, hint); warnings too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The task has errors (`prodbench tasks check` lists them).
+    Broken,
+    /// The task cannot run on the job's backend (no Dockerfile for docker, say).
+    Unsupported,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Broken => "broken",
+            SkipReason::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the clock of job heartbeats.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 pub fn now() -> String {
@@ -250,15 +372,16 @@ impl Store {
         f(&conn).map_err(|source| StoreError::Sql { path: self.db_path.clone(), source })
     }
 
-    /// Records a new job and writes its `config.json`.
+    /// Records a new job, held by its lease's owner, and writes its `config.json`.
     pub fn create_job(&self, job: &JobRecord) -> Result<()> {
         let dir = self.job_dir(&job.job_id);
         std::fs::create_dir_all(dir.join("trials")).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         write_json_atomic(&dir.join(CONFIG_FILE), &job.config)?;
+        let (owner, heartbeat) = job.lease.as_ref().map(|l| (l.owner.as_str(), l.heartbeat_at_ms)).unzip();
         self.sql(|c| {
             c.execute(
-                "INSERT INTO jobs (job_id, created_at, state, config) VALUES (?1, ?2, ?3, ?4)",
-                params![job.job_id, job.created_at, job.state, job.config.to_string()],
+                "INSERT INTO jobs (job_id, created_at, state, config, owner, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![job.job_id, job.created_at, job.state.as_str(), job.config.to_string(), owner, heartbeat],
             )
             .map(|_| ())
         })
@@ -266,16 +389,86 @@ impl Store {
 
     pub fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
         self.sql(|c| {
-            c.query_row("SELECT job_id, created_at, state, config FROM jobs WHERE job_id = ?1", [job_id], |row| {
+            c.query_row("SELECT job_id, created_at, state, config, owner, heartbeat_at FROM jobs WHERE job_id = ?1", [job_id], |row| {
                 let config: String = row.get(3)?;
+                let state: String = row.get(2)?;
+                let owner: Option<String> = row.get(4)?;
+                let heartbeat: Option<i64> = row.get(5)?;
                 Ok(JobRecord {
                     job_id: row.get(0)?,
                     created_at: row.get(1)?,
-                    state: row.get(2)?,
+                    // A state this version does not know was written by a newer one, for a
+                    // job that had started: read it as running.
+                    state: JobState::parse(&state).unwrap_or(JobState::Running),
                     config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
+                    lease: owner.map(|owner| JobLease { owner, heartbeat_at_ms: heartbeat.unwrap_or(0) }),
                 })
             })
             .optional()
+        })
+    }
+
+    /// Takes the job for `owner` unless another owner holds it and `is_alive` says that
+    /// owner still runs. Atomic across processes (an immediate transaction), so of two
+    /// processes resuming one job exactly one gets it.
+    pub fn acquire_job(&self, job_id: &str, owner: &str, is_alive: impl Fn(&JobLease) -> bool) -> Result<Result<(), JobHeld>> {
+        let mut conn = self.conn.lock().expect("store lock");
+        let sql = |source| StoreError::Sql { path: self.db_path.clone(), source };
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
+        let current: Option<(Option<String>, Option<i64>)> =
+            tx.query_row("SELECT owner, heartbeat_at FROM jobs WHERE job_id = ?1", [job_id], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(sql)?;
+        if let Some((Some(holder), heartbeat)) = current {
+            let lease = JobLease { owner: holder, heartbeat_at_ms: heartbeat.unwrap_or(0) };
+            if lease.owner != owner && is_alive(&lease) {
+                return Ok(Err(JobHeld { lease }));
+            }
+        }
+        tx.execute("UPDATE jobs SET owner = ?2, heartbeat_at = ?3 WHERE job_id = ?1", params![job_id, owner, now_ms()]).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Ok(()))
+    }
+
+    /// Renews `owner`'s lease on the job (a no-op if it lost the lease).
+    pub fn heartbeat_job(&self, job_id: &str, owner: &str) -> Result<()> {
+        self.sql(|c| c.execute("UPDATE jobs SET heartbeat_at = ?3 WHERE job_id = ?1 AND owner = ?2", params![job_id, owner, now_ms()]).map(|_| ()))
+    }
+
+    /// Gives the job up, if `owner` holds it.
+    pub fn release_job(&self, job_id: &str, owner: &str) -> Result<()> {
+        self.sql(|c| c.execute("UPDATE jobs SET owner = NULL, heartbeat_at = NULL WHERE job_id = ?1 AND owner = ?2", params![job_id, owner]).map(|_| ()))
+    }
+
+    /// Replaces the job's tasks (a resume decides again, from the tasks as they are now).
+    pub fn record_job_tasks(&self, job_id: &str, tasks: &[JobTask]) -> Result<()> {
+        self.sql(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM job_tasks WHERE job_id = ?1", [job_id])?;
+            for task in tasks {
+                let diagnostics = serde_json::to_string(&task.diagnostics).expect("strings serialize");
+                tx.execute(
+                    "INSERT OR REPLACE INTO job_tasks (job_id, dir, name, skipped, diagnostics) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![job_id, task.dir, task.name, task.skipped.map(SkipReason::as_str), diagnostics],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// The job's tasks, by directory; empty for jobs recorded before tasks were.
+    pub fn job_tasks(&self, job_id: &str) -> Result<Vec<JobTask>> {
+        self.sql(|c| {
+            let mut stmt = c.prepare("SELECT dir, name, skipped, diagnostics FROM job_tasks WHERE job_id = ?1 ORDER BY dir")?;
+            let rows = stmt.query_map([job_id], |r| {
+                let skipped: Option<String> = r.get(2)?;
+                let diagnostics: String = r.get(3)?;
+                Ok(JobTask {
+                    dir: r.get(0)?,
+                    name: r.get(1)?,
+                    skipped: skipped.map(|s| if s == SkipReason::Unsupported.as_str() { SkipReason::Unsupported } else { SkipReason::Broken }),
+                    diagnostics: serde_json::from_str(&diagnostics).unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
         })
     }
 
@@ -289,8 +482,8 @@ impl Store {
         ids.iter().filter_map(|id| self.job(id).transpose()).collect()
     }
 
-    pub fn set_job_state(&self, job_id: &str, state: &str) -> Result<()> {
-        self.sql(|c| c.execute("UPDATE jobs SET state = ?2 WHERE job_id = ?1", params![job_id, state]).map(|_| ()))
+    pub fn set_job_state(&self, job_id: &str, state: JobState) -> Result<()> {
+        self.sql(|c| c.execute("UPDATE jobs SET state = ?2 WHERE job_id = ?1", params![job_id, state.as_str()]).map(|_| ()))
     }
 
     /// Records that a trial started (status NULL until [`Store::finish_trial`]).
@@ -495,7 +688,7 @@ mod tests {
     fn a_trial_round_trips_and_survives_reopening() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let job = JobRecord { job_id: "j1".into(), created_at: now(), state: "running".into(), config: serde_json::json!({"k": 1}) };
+        let job = JobRecord { job_id: "j1".into(), created_at: now(), state: JobState::Running, config: serde_json::json!({"k": 1}), lease: None };
         store.create_job(&job).unwrap();
         let mut t = trial("j1", "t1");
         store.start_trial(&t).unwrap();
@@ -516,13 +709,66 @@ mod tests {
     fn unfinished_trials_become_interrupted_and_are_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let job = JobRecord { job_id: "j".into(), created_at: now(), state: "running".into(), config: serde_json::json!({}) };
+        let job = JobRecord { job_id: "j".into(), created_at: now(), state: JobState::Running, config: serde_json::json!({}), lease: None };
         store.create_job(&job).unwrap();
         store.start_trial(&trial("j", "a")).unwrap();
         assert_eq!(store.mark_unfinished_interrupted("j").unwrap(), 1);
         let trials = store.trials("j").unwrap();
         assert_eq!(trials[0].status, Some(TrialStatus::Interrupted));
         assert_eq!(store.mark_unfinished_interrupted("j").unwrap(), 0);
+    }
+
+    fn job(store: &Store, id: &str, lease: Option<JobLease>) {
+        store.create_job(&JobRecord { job_id: id.into(), created_at: now(), state: JobState::Running, config: serde_json::json!({}), lease }).unwrap();
+    }
+
+    #[test]
+    fn a_job_has_one_owner_and_a_dead_owners_lease_is_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        job(&store, "j", Some(JobLease { owner: "a".into(), heartbeat_at_ms: now_ms() }));
+        let alive = |_: &JobLease| true;
+        let dead = |_: &JobLease| false;
+        let held = store.acquire_job("j", "b", alive).unwrap().unwrap_err();
+        assert_eq!(held.lease.owner, "a");
+        assert_eq!(store.acquire_job("j", "a", alive).unwrap(), Ok(()), "the owner may take its own job again");
+        assert_eq!(store.acquire_job("j", "b", dead).unwrap(), Ok(()), "a dead owner's lease is taken over");
+        assert_eq!(store.job("j").unwrap().unwrap().lease.unwrap().owner, "b");
+        store.release_job("j", "a").unwrap();
+        assert!(store.job("j").unwrap().unwrap().lease.is_some(), "only the holder releases");
+        store.release_job("j", "b").unwrap();
+        assert_eq!(store.job("j").unwrap().unwrap().lease, None);
+        assert_eq!(store.acquire_job("j", "c", alive).unwrap(), Ok(()), "a released job is free");
+    }
+
+    #[test]
+    fn two_stores_racing_for_one_job_give_it_to_exactly_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        job(&Store::open(tmp.path()).unwrap(), "j", None);
+        let winners: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|i| {
+                    let root = tmp.path().to_path_buf();
+                    scope.spawn(move || Store::open(&root).unwrap().acquire_job("j", &format!("owner{i}"), |_| true).unwrap().is_ok() as usize)
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(winners, 1);
+    }
+
+    #[test]
+    fn a_jobs_tasks_are_recorded_and_replaced_by_a_resume() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        job(&store, "j", None);
+        let broken = JobTask { dir: "/d/a".into(), name: None, skipped: Some(SkipReason::Broken), diagnostics: vec!["task.toml: bad".into()] };
+        let unsupported = JobTask { dir: "/d/b".into(), name: Some("b".into()), skipped: Some(SkipReason::Unsupported), diagnostics: vec![] };
+        let runs = JobTask { dir: "/d/c".into(), name: Some("c".into()), skipped: None, diagnostics: vec![] };
+        store.record_job_tasks("j", &[runs.clone(), unsupported.clone(), broken.clone()]).unwrap();
+        assert_eq!(store.job_tasks("j").unwrap(), vec![broken.clone(), unsupported, runs.clone()]);
+        store.record_job_tasks("j", &[broken.clone(), runs.clone()]).unwrap();
+        assert_eq!(store.job_tasks("j").unwrap(), vec![broken, runs]);
     }
 
     #[test]

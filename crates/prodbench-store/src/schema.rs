@@ -60,6 +60,18 @@ const MIGRATIONS: &[&str] = &[
     // 3: `agent_timeout` became `agent_limit`, with the kind of limit recorded.
     "ALTER TABLE trials ADD COLUMN agent_limit TEXT;
      UPDATE trials SET status = 'agent_limit', agent_limit = 'wall_time' WHERE status = 'agent_timeout';",
+    // 4: a job's owner and its heartbeat (one process runs a job at a time), and the tasks
+    // found at its path: run, or skipped (broken, or unable to run on its backend).
+    "ALTER TABLE jobs ADD COLUMN owner TEXT;
+     ALTER TABLE jobs ADD COLUMN heartbeat_at INTEGER;
+     CREATE TABLE job_tasks (
+        job_id TEXT NOT NULL REFERENCES jobs(job_id),
+        dir TEXT NOT NULL,
+        name TEXT,
+        skipped TEXT,
+        diagnostics TEXT NOT NULL,
+        PRIMARY KEY (job_id, dir)
+     );",
 ];
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {

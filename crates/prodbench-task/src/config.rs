@@ -11,7 +11,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::diagnostic::{Diagnostic, line_of};
+use crate::check_timeout;
+use crate::diagnostic::Diagnostic;
+use crate::raw::{deserialize_raw, key_line};
 
 pub const DEFAULT_AGENT_TIMEOUT_SEC: f64 = 600.0;
 pub const DEFAULT_VERIFIER_TIMEOUT_SEC: f64 = 600.0;
@@ -200,74 +202,7 @@ pub fn parse(file: &Path, text: &str) -> (Option<TaskConfig>, Vec<Diagnostic>) {
     (if has_errors { None } else { Some(config) }, ctx.diagnostics)
 }
 
-const TASK_FORMAT_DOC: &str = "docs/TASK-FORMAT.md";
-
-/// Deserializes a raw mirror of a TOML file. A syntax or type error is one diagnostic with
-/// its line (and `None`); unknown keys are warnings naming line and key. `doc` is the page
-/// the hints point to.
-pub(crate) fn deserialize_raw<T: serde::de::DeserializeOwned>(file: &Path, text: &str, out: &mut Vec<Diagnostic>, doc: &str) -> Option<T> {
-    let deserializer = match toml::de::Deserializer::parse(text) {
-        Ok(d) => d,
-        Err(err) => {
-            out.push(toml_error(file, text, &err, doc));
-            return None;
-        }
-    };
-    let mut unknown = Vec::new();
-    // serde_ignored writes `?` for each `Option` it passes through: drop those segments.
-    let result = serde_ignored::deserialize(deserializer, |path| {
-        let dotted: Vec<String> = path.to_string().split('.').filter(|s| *s != "?").map(String::from).collect();
-        unknown.push(dotted.join("."));
-    });
-    match result {
-        Ok(raw) => {
-            for key in unknown {
-                out.push(unknown_key(file, text, &key, doc));
-            }
-            Some(raw)
-        }
-        Err(err) => {
-            out.push(toml_error(file, text, &err, doc));
-            None
-        }
-    }
-}
-
-fn toml_error(file: &Path, text: &str, err: &toml::de::Error, doc: &str) -> Diagnostic {
-    let line = err.span().map(|span| line_of(text, span.start));
-    Diagnostic::error(file, err.message().trim().to_string()).at_line(line).hint(format!("see {doc} for every field and its type"))
-}
-
-fn unknown_key(file: &Path, text: &str, dotted: &str, doc: &str) -> Diagnostic {
-    let hint = if doc == TASK_FORMAT_DOC {
-        format!("check the spelling against {doc}; free-form data belongs in [metadata]")
-    } else {
-        format!("check the spelling against {doc}")
-    };
-    Diagnostic::warning(file, "unknown key, ignored").at_line(key_line(text, dotted)).key(dotted).hint(hint)
-}
-
-/// Finds the line of a dotted key by walking the span-preserving parse of the file. Array
-/// elements are addressed by index (`criteria.2.claim`).
-pub(crate) fn key_line(text: &str, dotted: &str) -> Option<usize> {
-    let root = toml::de::DeTable::parse(text).ok()?;
-    let mut table = root.get_ref();
-    let mut parts = dotted.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let (key, mut value) = table.iter().find(|(k, _)| k.get_ref() == part)?;
-        let mut span = key.span();
-        while let Some(index) = parts.peek().and_then(|p| p.parse::<usize>().ok()) {
-            parts.next();
-            value = value.get_ref().as_array()?.get(index)?;
-            span = value.span();
-        }
-        if parts.peek().is_none() {
-            return Some(line_of(text, span.start));
-        }
-        table = value.get_ref().as_table()?;
-    }
-    None
-}
+pub(crate) const TASK_FORMAT_DOC: &str = "docs/TASK-FORMAT.md";
 
 struct Resolver<'a> {
     file: &'a Path,
@@ -464,8 +399,9 @@ impl Resolver<'_> {
 
     fn timeout(&mut self, key: &str, value: Option<f64>, default: f64) -> f64 {
         let value = value.unwrap_or(default);
-        if !(value.is_finite() && value > 0.0) {
-            self.error(key, format!("expected a number of seconds above 0, got {value}"), None);
+        if let Err(message) = check_timeout(value) {
+            self.error(key, message, None);
+            return default;
         }
         value
     }

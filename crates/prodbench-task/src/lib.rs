@@ -11,6 +11,7 @@
 mod config;
 mod diagnostic;
 mod digest;
+mod raw;
 pub mod rubric;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,18 @@ pub const DOCKERFILE: &str = "Dockerfile";
 pub const SETUP_SCRIPT: &str = "setup.sh";
 /// Optional: criteria for the judge and how tests count (see [`rubric`]).
 pub const RUBRIC_TOML: &str = "rubric.toml";
+/// The longest timeout a task may set, in seconds (a week): beyond it a value is a typo,
+/// and every timeout scaled by the largest `--timeout-multiplier` still fits a `Duration`.
+pub const MAX_TIMEOUT_SEC: f64 = 7.0 * 86_400.0;
+
+/// Checks a timeout in seconds: finite, above 0, at most [`MAX_TIMEOUT_SEC`].
+pub fn check_timeout(seconds: f64) -> Result<(), String> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT_SEC {
+        Ok(())
+    } else {
+        Err(format!("expected a number of seconds above 0 and at most {MAX_TIMEOUT_SEC} (a week), got {seconds}"))
+    }
+}
 
 /// A task that loaded without errors.
 #[derive(Debug, Clone)]
@@ -68,6 +81,12 @@ impl Task {
 
     pub fn has_solution(&self) -> bool {
         self.solution_dir().join(SOLVE_SCRIPT).is_file()
+    }
+
+    /// Whether the task says how to make its Docker image: `environment/Dockerfile`, or a
+    /// prebuilt `[environment] docker_image`. Without one it runs on the local sandbox only.
+    pub fn has_docker_environment(&self) -> bool {
+        self.config.environment.docker_image.is_some() || self.environment_dir().join(DOCKERFILE).is_file()
     }
 }
 
@@ -102,13 +121,14 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
             config
         }
         Err(err) => {
-            diagnostics.push(Diagnostic::error(&toml_path, format!("cannot read: {err}")).hint("a task directory needs a task.toml, even an empty one"));
+            let message = if err.kind() == std::io::ErrorKind::NotFound { "missing".to_string() } else { format!("cannot read: {err}") };
+            diagnostics.push(Diagnostic::error(&toml_path, message).hint("a task directory needs a task.toml, even an empty one"));
             None
         }
     };
     let instruction = read_instruction(dir, diagnostics);
     let rubric = read_rubric(dir, diagnostics);
-    check_layout(dir, config.as_ref(), diagnostics);
+    check_layout(dir, diagnostics);
     let (config, instruction) = (config?, instruction?);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return None;
@@ -155,7 +175,7 @@ fn read_instruction(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Str
     }
 }
 
-fn check_layout(dir: &Path, config: Option<&TaskConfig>, diagnostics: &mut Vec<Diagnostic>) {
+fn check_layout(dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
     let test_sh = dir.join(TESTS_DIR).join(TEST_SCRIPT);
     if !test_sh.is_file() {
         diagnostics.push(Diagnostic::error(&test_sh, "missing").hint("tests/test.sh runs the tests and writes /logs/verifier/reward.txt or reward.json"));
@@ -166,13 +186,6 @@ fn check_layout(dir: &Path, config: Option<&TaskConfig>, diagnostics: &mut Vec<D
             Diagnostic::error(&env_dir, "missing").hint("environment/ holds a Dockerfile (docker sandbox) or workspace files and setup.sh (local sandbox)"),
         );
         return;
-    }
-    let prebuilt = config.is_some_and(|c| c.environment.docker_image.is_some());
-    if !prebuilt && !env_dir.join(DOCKERFILE).is_file() {
-        diagnostics.push(
-            Diagnostic::warning(&env_dir.join(DOCKERFILE), "missing: this task can run only in the local sandbox")
-                .hint("add a Dockerfile or set [environment] docker_image to run it with --env docker"),
-        );
     }
     let solve_sh = dir.join(SOLUTION_DIR).join(SOLVE_SCRIPT);
     if !solve_sh.is_file() {
@@ -191,7 +204,8 @@ pub fn discover(path: &Path) -> Result<Vec<TaskCheck>, Diagnostic> {
     if !path.is_dir() {
         return Err(Diagnostic::error(path, "is not a directory").hint("pass a task directory or a dataset (a directory of tasks)"));
     }
-    if path.join(TASK_TOML).is_file() {
+    // A task directory without task.toml is a broken task, not an empty dataset.
+    if path.join(TASK_TOML).is_file() || (looks_like_task(path) && !has_task_subdirectories(path)) {
         return Ok(vec![load_task(path)]);
     }
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
@@ -210,6 +224,21 @@ pub fn discover(path: &Path) -> Result<Vec<TaskCheck>, Diagnostic> {
 
 fn looks_like_task(dir: &Path) -> bool {
     [TASK_TOML, INSTRUCTION_MD, TESTS_DIR].iter().any(|f| dir.join(f).exists())
+}
+
+fn has_task_subdirectories(dir: &Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.path().join(TASK_TOML).is_file())
+}
+
+/// [`discover`] over several paths, as one list: a task name used twice across them is an
+/// error on the second, as within one dataset.
+pub fn discover_all(paths: &[PathBuf]) -> Result<Vec<TaskCheck>, Diagnostic> {
+    let mut checks = Vec::new();
+    for path in paths {
+        checks.extend(discover(path)?);
+    }
+    flag_duplicate_names(&mut checks);
+    Ok(checks)
 }
 
 fn flag_duplicate_names(checks: &mut [TaskCheck]) {
@@ -308,6 +337,37 @@ mod tests {
         let checks = discover(tmp.path()).unwrap();
         assert!(checks[0].task.is_some());
         assert!(checks[1].task.is_none());
+    }
+
+    #[test]
+    fn the_same_name_under_two_paths_is_an_error() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for dir in [one.path(), two.path()] {
+            minimal_task(dir);
+            write(dir, "task.toml", "[task]\nname = \"same\"\n");
+        }
+        let checks = discover_all(&[one.path().to_path_buf(), two.path().to_path_buf()]).unwrap();
+        assert_eq!(checks.iter().map(|c| c.task.is_some()).collect::<Vec<_>>(), [true, false]);
+    }
+
+    #[test]
+    fn a_task_directory_without_task_toml_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(tmp.path());
+        fs::remove_file(tmp.path().join(TASK_TOML)).unwrap();
+        let checks = discover(tmp.path()).expect("a broken task, not an empty dataset");
+        let errors: Vec<String> = checks[0].errors().map(ToString::to_string).collect();
+        assert!(errors[0].contains("task.toml: error: missing"), "{errors:?}");
+    }
+
+    #[test]
+    fn timeouts_beyond_a_week_are_errors_naming_the_key_and_the_maximum() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(tmp.path());
+        write(tmp.path(), "task.toml", "[agent]\ntimeout_sec = 1e300\n");
+        let check = load_task(tmp.path());
+        let errors: Vec<String> = check.errors().map(ToString::to_string).collect();
+        assert!(errors[0].contains("`agent.timeout_sec`") && errors[0].contains("at most 604800"), "{errors:?}");
     }
 
     #[test]

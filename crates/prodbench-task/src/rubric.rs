@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::{deserialize_raw, key_line};
+use crate::raw::{deserialize_raw, key_line};
 use crate::diagnostic::Diagnostic;
 
 const RUBRIC_DOC: &str = "docs/TASK-FORMAT.md (rubric.toml)";
@@ -503,12 +503,8 @@ impl Checker<'_> {
                 self.error(&format!("state.{i}.command"), "missing or empty".into(), "a shell command, e.g. command = \"curl -s localhost:8080/health\"");
             }
             let timeout_sec = p.timeout_sec.unwrap_or(DEFAULT_PROBE_TIMEOUT_SEC);
-            if !(timeout_sec.is_finite() && timeout_sec > 0.0) {
-                self.error(
-                    &format!("state.{i}.timeout_sec"),
-                    format!("expected a number of seconds above 0, got {timeout_sec}"),
-                    "for example timeout_sec = 10",
-                );
+            if let Err(message) = crate::check_timeout(timeout_sec) {
+                self.error(&format!("state.{i}.timeout_sec"), message, "for example timeout_sec = 10");
             }
             probes.push(StateProbe { name, command, timeout_sec });
         }

@@ -22,6 +22,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "PRODBENCH_JOBS_DIR", default_value = "jobs")]
     pub jobs_dir: PathBuf,
 
+    /// Print one JSON document on stdout instead of tables (with `format_version` and
+    /// `kind`); warnings and errors still go to stderr
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only warnings and errors (the exit code tells the rest)
+    #[arg(long, short = 'q', global = true, conflicts_with = "json")]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,9 +80,9 @@ impl Backend {
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// A task directory or a dataset (a directory of tasks)
-    #[arg(required_unless_present = "resume")]
-    pub path: Option<PathBuf>,
+    /// Task directories or datasets (directories of tasks); one job runs them all
+    #[arg(required_unless_present = "resume", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 
     /// The agent: oracle runs solution/solve.sh, nop does nothing, prodbench is the
     /// built-in tool-calling agent (needs --model), replay re-runs a trajectory, claude-code,
@@ -85,39 +94,48 @@ pub struct RunArgs {
     pub agent_settings: AgentArgs,
 
     /// Attempts per task
-    #[arg(short = 'k', long = "attempts", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(short = 'k', long = "attempts", default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub attempts: u32,
 
-    /// Trials running at once
-    #[arg(short = 'n', long = "concurrency", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// Trials running at once (may change on --resume)
+    #[arg(short = 'n', long = "concurrency", default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 
     /// Sandbox backend
     #[arg(long, value_enum, default_value = "docker")]
     pub env: Backend,
 
-    /// Multiply every task timeout (build, start, agent, verifier) by this factor
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiply every task timeout (build, start, agent, verifier) by this factor, above 0
+    /// and at most 100
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub timeout_multiplier: f64,
 
-    /// Retries of a trial that failed for infrastructure reasons
+    /// Retries of a trial that failed for infrastructure reasons (may change on --resume)
     #[arg(long, default_value_t = 2)]
     pub max_retries: u32,
+
+    /// Megabytes of each trial's final workspace kept as evidence (tasks with a rubric);
+    /// past it the largest files are left out and the trial says which
+    #[arg(long, value_name = "MB", default_value_t = prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub workspace_cap: u64,
 
     /// Refuse to run a dataset in which any task is broken
     #[arg(long)]
     pub strict: bool,
 
-    /// Resume the job with this id: run only its unfinished trials
-    #[arg(long, value_name = "JOB", conflicts_with = "path")]
+    /// Resume a stopped job (its id or directory): run only its unfinished trials, with its
+    /// recorded settings; only -n, --max-retries and --workspace-cap may change
+    #[arg(long, value_name = "JOB", conflicts_with = "paths")]
     pub resume: Option<String>,
 
     #[command(flatten)]
     pub grading: GradingArgs,
 
-    /// Print the result as JSON on stdout instead of tables
-    #[arg(long)]
-    pub json: bool,
+    /// The ids of the arguments given on the command line (not defaults, not the
+    /// environment): what a resume must weigh against the job's recorded settings.
+    #[arg(skip)]
+    pub given: std::collections::BTreeSet<String>,
+
 }
 
 /// The model and limits of agents that call a model.
@@ -219,9 +237,6 @@ pub struct RegradeArgs {
     #[command(flatten)]
     pub grading: GradingArgs,
 
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -238,9 +253,6 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -255,9 +267,6 @@ pub struct TrajectoryArgs {
     #[arg(long)]
     pub full: bool,
 
-    /// Print the trajectory and its statistics as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args)]
@@ -265,9 +274,6 @@ pub struct ShowArgs {
     /// Job id (see jobs/); `latest` for the newest
     pub job: String,
 
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -276,9 +282,6 @@ pub enum TasksCommand {
     Check {
         /// A task directory or a dataset
         path: PathBuf,
-        /// Print JSON on stdout
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -288,9 +291,6 @@ pub struct GcArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -321,7 +321,4 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     pub execs: u32,
 
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }

@@ -11,7 +11,8 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use output::{OutputMode, Printer};
 
 /// An error the user can fix: printed as one line and a `hint:` line, exit code 2.
 #[derive(Debug)]
@@ -50,30 +51,47 @@ fn main() -> ExitCode {
     // Die quietly when stdout is closed (`prodbench show latest | head`), like other CLIs.
     // SAFETY: resetting a signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = cli::Cli::parse();
+    let cli = parse_command_line();
+    let printer = Printer::new(match (cli.json, cli.quiet) {
+        (true, _) => OutputMode::Json,
+        (false, true) => OutputMode::Quiet,
+        (false, false) => OutputMode::Human,
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            printer.error(format_args!("cannot start the async runtime: {err}"));
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    match runtime.block_on(commands::dispatch(cli, &printer)) {
         Ok(code) => code,
         Err(err) => {
-            report_error(&err);
+            report_error(&printer, &err);
             ExitCode::from(2)
         }
     }
 }
 
+/// The command line, with the arguments `run` was given explicitly noted (see
+/// [`cli::RunArgs::given`]).
+fn parse_command_line() -> cli::Cli {
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    if let (cli::Command::Run(args), Some(run)) = (&mut cli.command, matches.subcommand_matches("run")) {
+        let given = run.ids().filter(|id| run.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine));
+        args.given = given.map(|id| id.to_string()).collect();
+    }
+    cli
+}
+
 /// `error: outer: inner: ...` on one line, then the hint if the error carries one.
-fn report_error(err: &anyhow::Error) {
+fn report_error(printer: &Printer, err: &anyhow::Error) {
     let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-    eprintln!("error: {}", chain.join(": "));
-    if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<UserError>().and_then(|u| u.hint.clone())) {
-        eprintln!("  hint: {hint}");
-    } else if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<prodbench_sandbox::SandboxError>().and_then(|s| s.hint().map(String::from))) {
-        eprintln!("  hint: {hint}");
+    printer.error(chain.join(": "));
+    let user_hint = err.chain().find_map(|e| e.downcast_ref::<UserError>().and_then(|u| u.hint.clone()));
+    let sandbox_hint = || err.chain().find_map(|e| e.downcast_ref::<prodbench_sandbox::SandboxError>().and_then(|s| s.hint().map(String::from)));
+    if let Some(hint) = user_hint.or_else(sandbox_hint) {
+        printer.hint(hint);
     }
 }

@@ -29,7 +29,7 @@ use prodbench_docker::DockerProvider;
 
 use super::provider;
 use crate::cli::{Backend, BenchArgs};
-use crate::output::{print_json, table};
+use crate::output::{Printer, table};
 
 #[derive(Serialize)]
 struct Figures {
@@ -61,13 +61,13 @@ impl Stats {
     }
 }
 
-pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
+pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
     let workdir = tempfile::tempdir().context("creating a scratch directory")?;
     let task = trivial_task(workdir.path())?;
     let mut results = Vec::new();
     for backend in args.env {
         let provider = provider(backend).await?;
-        eprintln!("{}: warming up (building the image if needed)", backend.name());
+        printer.status(format_args!("{}: warming up (building the image if needed)", backend.name()));
         let overhead = trial_overhead(provider.as_ref(), &task, workdir.path(), args.trials).await?;
         let exec = exec_round_trip(provider.as_ref(), &task, args.execs).await?;
         let (bash, read) = tool_round_trips(provider.as_ref(), &task, args.execs).await?;
@@ -90,9 +90,8 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
             });
         }
     }
-    if args.json {
-        print_json("bench", &serde_json::json!({ "results": results }));
-    } else {
+    printer.json("bench", &serde_json::json!({ "results": results }));
+    if !printer.is_json() {
         let rows: Vec<Vec<String>> = results
             .iter()
             .flat_map(|f| {
@@ -113,7 +112,7 @@ pub async fn bench(args: BenchArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        print!("{}", table(&["BACKEND", "MEASURE", "RUNS", "P50 MS", "P90 MS", "MIN MS", "MAX MS"], &rows));
+        printer.data(table(&["BACKEND", "MEASURE", "RUNS", "P50 MS", "P90 MS", "MIN MS", "MAX MS"], &rows));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,7 +139,17 @@ async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, tr
     for i in 0..=trials {
         let dir = scratch.join(format!("trial-{i}"));
         std::fs::create_dir_all(&dir)?;
-        let ctx = TrialContext { task, provider, agent: &NopAgent, job_id: "bench", timeout_multiplier: 1.0, dir: &dir, weights: None, judge: None };
+        let ctx = TrialContext {
+            task,
+            provider,
+            agent: &NopAgent,
+            job_id: "bench",
+            timeout_multiplier: 1.0,
+            dir: &dir,
+            weights: None,
+            judge: None,
+            workspace_cap_bytes: prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
+        };
         let mut record = bench_record(i);
         let clock = Instant::now();
         run_trial(&ctx, &mut record).await;

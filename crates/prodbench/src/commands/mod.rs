@@ -6,6 +6,7 @@ mod grading;
 mod regrade;
 mod report;
 mod run;
+mod show;
 mod trajectory;
 
 use std::path::Path;
@@ -22,19 +23,19 @@ use serde::Serialize;
 
 use crate::UserError;
 use crate::cli::{Backend, Cli, Command, ImagesCommand, TasksCommand};
-use crate::output::{first_line, format_reward, print_json, summary_table, table};
+use crate::output::Printer;
 
-pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+pub async fn dispatch(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(&cli.jobs_dir, args).await,
-        Command::Show(args) => show(&cli.jobs_dir, &args.job, args.json),
-        Command::Tasks(TasksCommand::Check { path, json }) => check_tasks(&path, json),
-        Command::Gc(args) => gc(args.all, args.json).await,
-        Command::Images(ImagesCommand::Bootstrap { force, mirror }) => bootstrap_images(force, &mirror).await,
-        Command::Bench(args) => bench::bench(args).await,
-        Command::Report(args) => report::report(&cli.jobs_dir, args),
-        Command::Regrade(args) => regrade::regrade(&cli.jobs_dir, args).await,
-        Command::Trajectory(args) => trajectory::trajectory(&cli.jobs_dir, &args),
+        Command::Run(args) => run::run(printer, &cli.jobs_dir, args).await,
+        Command::Show(args) => show::show(printer, &cli.jobs_dir, &args.job),
+        Command::Tasks(TasksCommand::Check { path }) => check_tasks(printer, &path),
+        Command::Gc(args) => gc(printer, args.all).await,
+        Command::Images(ImagesCommand::Bootstrap { force, mirror }) => bootstrap_images(printer, force, &mirror).await,
+        Command::Bench(args) => bench::bench(printer, args).await,
+        Command::Report(args) => report::report(printer, &cli.jobs_dir, args),
+        Command::Regrade(args) => regrade::regrade(printer, &cli.jobs_dir, args).await,
+        Command::Trajectory(args) => trajectory::trajectory(printer, &cli.jobs_dir, &args),
     }
 }
 
@@ -51,8 +52,10 @@ pub fn exec_server() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("cannot find the prodbench binary to serve commands inside sandboxes")
 }
 
-/// A job by id, `latest` for the newest, or a clear error naming recent ones.
+/// A job by id, by its directory (what `run` prints), or `latest` for the newest; else a
+/// clear error naming recent ones.
 pub fn find_job(store: &Store, jobs_dir: &Path, job_id: &str) -> Result<prodbench_store::JobRecord> {
+    let job_id = job_id_of(store, job_id);
     let job = if job_id == "latest" { store.jobs()?.into_iter().next() } else { store.job(job_id)? };
     job.ok_or_else(|| {
         let recent: Vec<String> = store.jobs().unwrap_or_default().into_iter().take(5).map(|j| j.job_id).collect();
@@ -65,59 +68,27 @@ pub fn find_job(store: &Store, jobs_dir: &Path, job_id: &str) -> Result<prodbenc
     })
 }
 
+/// The id in `given`: itself, or the last component of a job directory in `store`.
+fn job_id_of<'a>(store: &Store, given: &'a str) -> &'a str {
+    let path = Path::new(given.trim_end_matches('/'));
+    match (path.file_name().and_then(|n| n.to_str()), path.parent()) {
+        (Some(name), Some(parent)) if !parent.as_os_str().is_empty() && same_dir(parent, store.root()) => name,
+        _ => given,
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Opens the jobs directory's store.
 pub fn open_store(jobs_dir: &Path) -> Result<Store> {
     Store::open(jobs_dir).with_context(|| format!("cannot open the jobs directory {}", jobs_dir.display()))
 }
 
-fn show(jobs_dir: &Path, job_id: &str, json: bool) -> Result<ExitCode> {
-    let store = open_store(jobs_dir)?;
-    let job = find_job(&store, jobs_dir, job_id)?;
-    let trials = store.trials(&job.job_id)?;
-    let summary = prodbench_run::summarize(&trials);
-    if json {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            job: &'a prodbench_store::JobRecord,
-            summary: &'a prodbench_run::JobSummary,
-            trials: &'a [prodbench_store::TrialRecord],
-        }
-        print_json("job", &Shown { job: &job, summary: &summary, trials: &trials });
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("job {} ({}), created {}", job.job_id, job.state, job.created_at);
-    println!("config: {}\n", job.config);
-    let rows: Vec<Vec<String>> = trials
-        .iter()
-        .map(|t| {
-            let ms: u64 = t.phases.iter().map(|p| p.duration_ms).sum();
-            vec![
-                t.dir.trim_start_matches("trials/").to_string(),
-                t.status.map(|s| s.as_str()).unwrap_or("running").to_string(),
-                format_reward(t.reward),
-                t.grade
-                    .as_ref()
-                    .and_then(|g| g.composite)
-                    .map(|c| format!("{:.1}{}", c * 100.0, if t.grade.as_ref().is_some_and(|g| g.complete) { "" } else { "*" }))
-                    .unwrap_or_else(|| "-".into()),
-                format!("{:.1}s", ms as f64 / 1000.0),
-                first_line(t.error.as_deref()),
-            ]
-        })
-        .collect();
-    print!("{}", table(&["TRIAL", "STATUS", "REWARD", "SCORE", "TIME", "ERROR"], &rows));
-    if trials.iter().any(|t| t.grade.as_ref().is_some_and(|g| !g.complete)) {
-        println!("* some rubric criteria are ungraded (no judge, or it failed): the score covers the graded checks only");
-    }
-    println!();
-    print!("{}", summary_table(&summary));
-    println!("\ntrial directories: {}", store.job_dir(&job.job_id).join("trials").display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Loads the tasks under `path` and prints every diagnostic on stderr.
-pub fn load_tasks(path: &Path) -> Result<Vec<TaskCheck>> {
-    prodbench_task::discover(path).map_err(|d| diagnostic_error(&d))
+/// Loads the tasks under `paths` (each a task or a dataset).
+pub fn load_tasks(paths: &[std::path::PathBuf]) -> Result<Vec<TaskCheck>> {
+    prodbench_task::discover_all(paths).map_err(|d| diagnostic_error(&d))
 }
 
 fn diagnostic_error(d: &Diagnostic) -> anyhow::Error {
@@ -128,18 +99,18 @@ fn diagnostic_error(d: &Diagnostic) -> anyhow::Error {
     err.into()
 }
 
-pub fn print_diagnostics(checks: &[TaskCheck]) {
+pub fn print_diagnostics(printer: &Printer, checks: &[TaskCheck]) {
     for check in checks {
         for d in &check.diagnostics {
-            eprintln!("{d}");
+            printer.diagnostic(d);
         }
     }
 }
 
-fn check_tasks(path: &Path, json: bool) -> Result<ExitCode> {
-    let checks = load_tasks(path)?;
+fn check_tasks(printer: &Printer, path: &Path) -> Result<ExitCode> {
+    let checks = load_tasks(&[path.to_path_buf()])?;
     let broken = checks.iter().filter(|c| c.task.is_none()).count();
-    if json {
+    if printer.is_json() {
         #[derive(Serialize)]
         struct Checked {
             dir: String,
@@ -156,9 +127,9 @@ fn check_tasks(path: &Path, json: bool) -> Result<ExitCode> {
                 diagnostics: c.diagnostics.iter().map(ToString::to_string).collect(),
             })
             .collect();
-        print_json("task-check", &serde_json::json!({ "tasks": tasks, "broken": broken }));
+        printer.json("task-check", &serde_json::json!({ "tasks": tasks, "broken": broken }));
     } else {
-        print_diagnostics(&checks);
+        print_diagnostics(printer, &checks);
         for check in &checks {
             let (mark, name) = match &check.task {
                 Some(task) => ("ok    ", task.name.clone()),
@@ -166,46 +137,43 @@ fn check_tasks(path: &Path, json: bool) -> Result<ExitCode> {
             };
             let warnings = check.diagnostics.iter().filter(|d| !d.is_error()).count();
             let note = if warnings > 0 { format!(" ({warnings} warnings)") } else { String::new() };
-            println!("{mark} {name}{note}");
+            printer.line(format_args!("{mark} {name}{note}"));
         }
-        println!("{} tasks, {broken} broken", checks.len());
+        printer.line(format_args!("{} tasks, {broken} broken", checks.len()));
     }
     Ok(if broken > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-async fn gc(all: bool, json: bool) -> Result<ExitCode> {
+async fn gc(printer: &Printer, all: bool) -> Result<ExitCode> {
     let local = LocalProvider::new(LocalProvider::default_root(), std::path::PathBuf::new());
     let local_removed = local.gc().context("removing stale local sandbox directories")?;
     let (containers, docker_note) = match DockerProvider::connect(None).await {
         Ok(docker) => (docker.gc(all).await?, None),
         Err(err) => (Vec::new(), Some(format!("docker skipped: {err}"))),
     };
-    if json {
-        print_json("gc", &serde_json::json!({ "containers": containers, "local_sandbox_dirs": local_removed, "docker_note": docker_note }));
-    } else {
-        for name in &containers {
-            println!("removed container {}", name.trim_start_matches('/'));
-        }
-        println!("removed {} containers and {local_removed} local sandbox directories", containers.len());
-        if let Some(note) = docker_note {
-            eprintln!("note: {note}");
-        }
+    printer.json("gc", &serde_json::json!({ "containers": containers, "local_sandbox_dirs": local_removed, "docker_note": docker_note }));
+    for name in &containers {
+        printer.line(format_args!("removed container {}", name.trim_start_matches('/')));
+    }
+    printer.line(format_args!("removed {} containers and {local_removed} local sandbox directories", containers.len()));
+    if let Some(note) = docker_note {
+        printer.note(note);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bootstrap_images(force: bool, mirror: &str) -> Result<ExitCode> {
+async fn bootstrap_images(printer: &Printer, force: bool, mirror: &str) -> Result<ExitCode> {
+    use prodbench_docker::bootstrap::{BASE_IMAGES, Outcome, bootstrap};
     let docker = DockerProvider::connect(None).await?;
-    for image in prodbench_docker::bootstrap::BASE_IMAGES {
-        let spinner = indicatif::ProgressBar::new_spinner();
-        spinner.set_message(format!("{}: debootstrap {} from {mirror}", image.reference(), image.suite));
-        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        let outcome = prodbench_docker::bootstrap::bootstrap(docker.client(), image, mirror, force).await;
+    let mut images = Vec::new();
+    for image in BASE_IMAGES {
+        let spinner = printer.spinner(format!("{}: debootstrap {} from {mirror}", image.reference(), image.suite));
+        let outcome = bootstrap(docker.client(), image, mirror, force).await;
         spinner.finish_and_clear();
-        match outcome? {
-            prodbench_docker::bootstrap::Outcome::AlreadyPresent => println!("{} already present (--force rebuilds it)", image.reference()),
-            prodbench_docker::bootstrap::Outcome::Created => println!("{} created", image.reference()),
-        }
+        let created = matches!(outcome?, Outcome::Created);
+        printer.line(format_args!("{} {}", image.reference(), if created { "created" } else { "already present (--force rebuilds it)" }));
+        images.push(serde_json::json!({ "image": image.reference(), "created": created }));
     }
+    printer.json("images", &serde_json::json!({ "images": images }));
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::grading::{judge, judge_settings, weights};
 use super::{find_job, load_tasks, open_store, provider};
 use crate::cli::{Backend, RegradeArgs};
-use crate::output::{print_json, table};
+use crate::output::{Printer, table};
 
 #[derive(Serialize)]
 struct Regraded {
@@ -30,11 +30,11 @@ struct Regraded {
     note: Option<String>,
 }
 
-pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
+pub async fn regrade(printer: &Printer, jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
     let store = open_store(jobs_dir)?;
     let job = find_job(&store, jobs_dir, &args.job)?;
     let config: JobConfig = serde_json::from_value(job.config.clone()).with_context(|| format!("job {}: unreadable config", job.job_id))?;
-    let tasks: Vec<_> = load_tasks(&config.path)?.into_iter().filter_map(|c| c.task).collect();
+    let tasks: Vec<_> = load_tasks(&config.paths)?.into_iter().filter_map(|c| c.task).collect();
     let backend = if config.env == "local" { Backend::Local } else { Backend::Docker };
     let provider = provider(backend).await?;
     let settings = judge_settings(&args.grading).or(config.judge.clone());
@@ -46,7 +46,8 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
             continue;
         }
         let Some(task) = tasks.iter().find(|t| t.name == trial.task_name) else {
-            results.push(regraded(trial, None, Some(format!("task {} is no longer in {}", trial.task_name, config.path.display()))));
+            let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
+            results.push(regraded(trial, None, Some(format!("task {} is no longer in {}", trial.task_name, paths.join(", ")))));
             continue;
         };
         let trial_dir = store.job_dir(&job.job_id).join(&trial.dir);
@@ -69,9 +70,8 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
         }
     }
     let failed = results.iter().filter(|r| r.error.is_some()).count();
-    if args.json {
-        print_json("regrade", &serde_json::json!({ "job_id": job.job_id, "trials": results }));
-    } else {
+    printer.json("regrade", &serde_json::json!({ "job_id": job.job_id, "trials": results }));
+    if !printer.is_json() {
         let score = |s: Option<f64>| s.map(|s| format!("{:.1}", s * 100.0)).unwrap_or_else(|| "-".into());
         let rows: Vec<Vec<String>> = results
             .iter()
@@ -86,8 +86,8 @@ pub async fn regrade(jobs_dir: &Path, args: RegradeArgs) -> Result<ExitCode> {
                 ]
             })
             .collect();
-        print!("{}", table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "NOTE"], &rows));
-        println!("{} trials regraded, {failed} could not be", results.len() - failed);
+        printer.data(table(&["TRIAL", "BEFORE", "AFTER", "PASS", "STATUS", "NOTE"], &rows));
+        printer.line(format_args!("{} trials regraded, {failed} could not be", results.len() - failed));
     }
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -11,12 +11,12 @@ use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};
 use crate::cli::ReportArgs;
-use crate::output::{json_document, print_json, table};
+use crate::output::{Printer, json_document, table};
 
 /// Where a job records its tasks' metadata, for breakdowns.
 pub const TASKS_FILE: &str = "tasks.json";
 
-pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
+pub fn report(printer: &Printer, jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
     let store = open_store(jobs_dir)?;
     let mut inputs = Vec::new();
     for id in &args.jobs {
@@ -31,15 +31,10 @@ pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
     if let Some(path) = &args.html {
         let doc = json_document("report", &report);
         std::fs::write(path, prodbench_report::html::render(&doc, Some(path))).with_context(|| format!("writing {}", path.display()))?;
-        if !args.json {
-            eprintln!("wrote {}", path.display());
-        }
+        printer.status(format_args!("wrote {}", path.display()));
     }
-    if args.json {
-        print_json("report", &report);
-    } else {
-        print_terminal(&report);
-    }
+    printer.json("report", &report);
+    printer.data(terminal_report(&report));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -48,7 +43,8 @@ fn read_task_meta(path: &Path) -> BTreeMap<String, TaskMeta> {
     std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
-fn print_terminal(report: &Report) {
+/// The leaderboard table, the paired comparisons and notes, as text.
+fn terminal_report(report: &Report) -> String {
     // One k for the whole column, so every row is read at the same k; none when that is 1.
     let k = common_k(&report.rows).filter(|k| *k > 1);
     let rows: Vec<Vec<String>> = report.rows.iter().map(|row| leaderboard_cells(row, k)).collect();
@@ -56,23 +52,26 @@ fn print_terminal(report: &Report) {
     let mut header = vec!["AGENT", "SCORE", "95% CI (bootstrap)", "PASS", "RESOLVE", "PASS@1"];
     header.extend(pass_k.as_deref());
     header.extend(["COST/TRIAL", "TASKS", "TRIALS", "INFRA", "UNGRADED"]);
-    print!("{}", table(&header, &rows));
+    let mut out = table(&header, &rows);
     for c in &report.comparisons {
         let d = &c.difference;
         if d.shared_tasks == 0 {
-            println!("\n{} vs {}: no shared tasks to compare", c.other, c.baseline);
+            out.push_str(&format!("\n{} vs {}: no shared tasks to compare\n", c.other, c.baseline));
             continue;
         }
         let interval = d.bootstrap.map(|i| format!(" [{:+.1}, {:+.1}]", i.low, i.high)).unwrap_or_default();
-        println!(
-            "\n{} vs {}: {:+.1} points over {} shared tasks{interval} (wins {}, losses {}, ties {})",
+        out.push_str(&format!(
+            "\n{} vs {}: {:+.1} points over {} shared tasks{interval} (wins {}, losses {}, ties {})\n",
             c.other, c.baseline, d.mean_difference, d.shared_tasks, d.wins, d.losses, d.ties
-        );
+        ));
     }
     let ungraded: usize = report.rows.iter().map(|r| r.ungraded_trials).sum();
     if ungraded > 0 {
-        println!("\nnote: {ungraded} trials have ungraded rubric criteria (no judge configured, or it failed); their scores cover the graded checks only");
+        out.push_str(&format!(
+            "\nnote: {ungraded} trials have ungraded rubric criteria (no judge configured, or it failed); their scores cover the graded checks only\n"
+        ));
     }
+    out
 }
 
 /// The cells of one row; `k` is the PASS@k column's, when there is one.

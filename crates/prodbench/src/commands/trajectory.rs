@@ -15,24 +15,24 @@ use serde_json::json;
 use super::open_store;
 use crate::UserError;
 use crate::cli::TrajectoryArgs;
-use crate::output::print_json;
+use crate::output::Printer;
 
-pub fn trajectory(jobs_dir: &Path, args: &TrajectoryArgs) -> Result<ExitCode> {
+pub fn trajectory(printer: &Printer, jobs_dir: &Path, args: &TrajectoryArgs) -> Result<ExitCode> {
     let path = locate(jobs_dir, &args.trial)?;
     let text = std::fs::read_to_string(&path).map_err(|e| UserError::new(format!("{}: {e}", path.display())))?;
     let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| UserError::new(format!("{}: not JSON: {e}", path.display())))?;
     let violations = prodbench_trajectory::validate(&document);
     let parsed = serde_json::from_value::<prodbench_trajectory::Trajectory>(document.clone());
-    if args.json {
+    if printer.is_json() {
         let stats = parsed.as_ref().ok().map(TrialStats::from_trajectory);
-        print_json("trajectory", &json!({"path": path, "valid": violations.is_empty(), "violations": violations, "stats": stats, "trajectory": document}));
+        printer.json("trajectory", &json!({"path": path, "valid": violations.is_empty(), "violations": violations, "stats": stats, "trajectory": document}));
     } else {
         match &parsed {
-            Ok(trajectory) => print!("{}", render(trajectory, RenderOptions { max_lines: if args.full { None } else { RenderOptions::default().max_lines } })),
-            Err(e) => eprintln!("{}: cannot be read as a trajectory: {e}", path.display()),
+            Ok(trajectory) => printer.data(render(trajectory, RenderOptions { max_lines: if args.full { None } else { RenderOptions::default().max_lines } })),
+            Err(e) => printer.error(format_args!("{}: cannot be read as a trajectory: {e}", path.display())),
         }
         for violation in &violations {
-            eprintln!("invalid: {violation}");
+            printer.diagnostic(format_args!("invalid: {violation}"));
         }
     }
     Ok(if violations.is_empty() && parsed.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })

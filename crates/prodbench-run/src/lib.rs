@@ -340,17 +340,7 @@ mod tests {
 
     fn task(name: &str) -> Task {
         let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in [
-            ("task.toml", format!("[task]\nname = \"{name}\"\n")),
-            ("instruction.md", "x".into()),
-            ("environment/Dockerfile", "FROM x".into()),
-            ("tests/test.sh", "true".into()),
-        ] {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        prodbench_task::load_task(dir.path()).task.unwrap()
+        prodbench_task::scaffold::TaskFiles::new(name).create(dir.path()).unwrap()
     }
 
     fn tried(task: &str, attempt: u32, try_number: u32, status: TrialStatus) -> TrialRecord {

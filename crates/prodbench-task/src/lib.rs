@@ -13,6 +13,7 @@ mod diagnostic;
 mod digest;
 mod raw;
 pub mod rubric;
+pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 
@@ -270,11 +271,7 @@ mod tests {
     }
 
     fn minimal_task(dir: &Path) {
-        write(dir, "task.toml", "[agent]\ntimeout_sec = 10\n");
-        write(dir, "instruction.md", "Do it.\n");
-        write(dir, "environment/Dockerfile", "FROM debian:bookworm-slim\n");
-        write(dir, "tests/test.sh", "echo 1 > /logs/verifier/reward.txt\n");
-        write(dir, "solution/solve.sh", "true\n");
+        scaffold::TaskFiles::new("minimal").toml("[agent]\ntimeout_sec = 10\n").solution("true\n").write(dir).unwrap();
     }
 
     #[test]

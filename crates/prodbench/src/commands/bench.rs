@@ -23,6 +23,7 @@ use prodbench_run::{TrialContext, run_trial};
 use prodbench_sandbox::{ExecRequest, Provider, StartSpec};
 use prodbench_store::TrialRecord;
 use prodbench_task::Task;
+use prodbench_task::scaffold::TaskFiles;
 use serde::Serialize;
 
 use prodbench_docker::DockerProvider;
@@ -119,19 +120,12 @@ pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
 
 /// A task that does nothing: the image is the base image, the tests write reward 0.
 fn trivial_task(dir: &Path) -> Result<Task> {
-    let root = dir.join("bench-task");
-    for (path, text) in [
-        ("task.toml", "[task]\nname = \"bench-trivial\"\n[agent]\ntimeout_sec = 60\n[verifier]\ntimeout_sec = 60\n"),
-        ("instruction.md", "Do nothing.\n"),
-        ("environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\n"),
-        ("tests/test.sh", "echo 0 > /logs/verifier/reward.txt\n"),
-    ] {
-        let file = root.join(path);
-        std::fs::create_dir_all(file.parent().expect("has parent"))?;
-        std::fs::write(&file, text)?;
-    }
-    let check = prodbench_task::load_task(&root);
-    check.task.ok_or_else(|| anyhow::anyhow!("the benchmark task is invalid: {:?}", check.diagnostics))
+    TaskFiles::new("bench-trivial")
+        .toml("[agent]\ntimeout_sec = 60\n[verifier]\ntimeout_sec = 60\n")
+        .instruction("Do nothing.\n")
+        .tests("echo 0 > /logs/verifier/reward.txt\n")
+        .create(&dir.join("bench-task"))
+        .map_err(|diagnostics| anyhow::anyhow!("the benchmark task is invalid: {diagnostics:?}"))
 }
 
 async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<Vec<Duration>> {

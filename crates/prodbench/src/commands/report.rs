@@ -11,7 +11,7 @@ use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};
 use crate::cli::ReportArgs;
-use crate::output::{json_document, print_json, table};
+use crate::output::{JSON_FORMAT_VERSION, print_json, table};
 
 /// Where a job records its tasks' metadata, for breakdowns.
 pub const TASKS_FILE: &str = "tasks.json";
@@ -29,8 +29,8 @@ pub fn report(jobs_dir: &Path, args: ReportArgs) -> Result<ExitCode> {
     }
     let report = build(&inputs, args.by_job);
     if let Some(path) = &args.html {
-        let doc = json_document("report", &report);
-        std::fs::write(path, prodbench_report::html::render(&doc, Some(path))).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, prodbench_report::html::render(&report, JSON_FORMAT_VERSION, Some(path)))
+            .with_context(|| format!("writing {}", path.display()))?;
         if !args.json {
             eprintln!("wrote {}", path.display());
         }

@@ -49,47 +49,50 @@ pub(super) fn leaderboard(report: &Report, agents: &[&str]) -> String {
         return section("leaderboard", "Leaderboard", &empty("No agents in this report."));
     }
     let level = fmt_level(report.settings.level);
-    let k = report.common_k.map_or_else(|| "k".to_string(), |k| k.to_string());
+    // pass@k and pass^k at the report's common k, as the terminal shows them; none when it is 1
+    // (pass^1 is pass@1).
+    let k = report.common_k.filter(|k| *k > 1);
+    let at_k = k.map_or_else(String::new, |k| format!("<th class=\"num\">pass@{k}</th><th class=\"num\">pass^{k}</th>"));
     let head = format!(
         "<tr><th>Agent</th><th class=\"num\">Score</th><th class=\"num\">{level} bootstrap</th>\
          <th class=\"num\">{level} t interval</th><th class=\"num\">Pass</th><th class=\"num\">Resolve</th>\
-         <th class=\"num\">pass@1</th><th class=\"num\">pass@{k}</th><th class=\"num\">pass^{k}</th>\
-         <th class=\"num\">Mean points</th>\
+         <th class=\"num\">pass@1</th>{at_k}<th class=\"num\">Mean points</th>\
          <th class=\"num\">Tasks</th><th class=\"num\">Trials</th><th class=\"num\">Infra errors</th>\
          <th class=\"num\">Ungraded trials</th><th class=\"num\">Cost per trial</th><th class=\"num\">Tokens per trial</th>\
          <th class=\"num\">Steps per trial</th></tr>"
     );
     let with_trials: HashSet<&str> = report.trials.iter().map(|trial| trial.agent.as_str()).collect();
-    let body: String = report.rows.iter().map(|row| leaderboard_row(row, report.common_k, with_trials.contains(row.agent.as_str()))).collect();
+    let body: String = report.rows.iter().map(|row| leaderboard_row(row, k, with_trials.contains(row.agent.as_str()))).collect();
     let intro = "<p class=\"muted\">Score: mean over tasks of each task's mean trial score (0-100, the grade's composite), every task \
                  weighing the same. Every figure counts each attempt's final try; infrastructure errors and interrupted trials are \
                  never scored. Pass and resolve: scored trials that passed (resolved), of those whose outcome is known; an undecided \
                  trial (a check it depends on was never judged) is left out and counted apart. \
                  pass@k: chance that at least one of k attempts passes; pass^k: that all k do; every row at the same k, the largest \
-                 all rows have. Cost, tokens and steps are means over the trials the agent ran in, from their trajectories; \
+                 all rows have (shown when it is above 1). Cost, tokens and steps are means over the trials the agent ran in, from their trajectories; \
                  - when some of those trials did not record them.</p>";
     section("leaderboard", "Leaderboard", &[intro, &table("leaderboard", &head, &body), &charts::leaderboard(&report.rows, agents)].concat())
 }
 
-/// One row of the leaderboard; pass@k and pass^k at the report's common `k`.
+/// One row of the leaderboard; pass@k and pass^k at `k`, when there is one.
 fn leaderboard_row(row: &Row, k: Option<u32>, has_trials: bool) -> String {
     let agent_cell =
         if has_trials { format!("<a href=\"#{}\">{}</a>", anchor_id("trials", &row.agent), agent_html(&row.agent)) } else { agent_html(&row.agent) };
-    let at_k = |k: Option<u32>| row.pass_at_k.iter().find(|entry| Some(entry.k) == k);
+    let at_k = |k: u32| row.pass_at_k.iter().find(|entry| entry.k == k);
     let outcome = |outcome: &str| row.statuses.get(outcome).copied().unwrap_or(0);
     let undecided = match outcome(UNDECIDED) {
         0 => String::new(),
         n => format!(" <span class=\"muted\">{n} undecided</span>"),
     };
-    let cells = [
+    let mut cells = vec![
         fmt_number(row.score, 1),
         fmt_interval(row.score_bootstrap),
         fmt_interval(row.score_t),
         format!("{}{undecided}", fmt_rate(&row.pass)),
         fmt_rate(&row.resolve),
-        fmt_percent(at_k(Some(1)).map(|entry| entry.pass_at_k)),
-        fmt_percent(at_k(k).map(|entry| entry.pass_at_k)),
-        fmt_percent(at_k(k).map(|entry| entry.pass_hat_k)),
+        fmt_percent(at_k(1).map(|entry| entry.pass_at_k)),
+    ];
+    cells.extend(k.into_iter().flat_map(|k| [fmt_percent(at_k(k).map(|entry| entry.pass_at_k)), fmt_percent(at_k(k).map(|entry| entry.pass_hat_k))]));
+    cells.extend([
         fmt_number(row.mean_points, 1),
         row.tasks.to_string(),
         row.trials.to_string(),
@@ -98,7 +101,7 @@ fn leaderboard_row(row: &Row, k: Option<u32>, has_trials: bool) -> String {
         fmt_cost(row.usage.cost_usd),
         fmt_thousands(row.usage.tokens),
         fmt_number(row.usage.steps, 1),
-    ];
+    ]);
     let numbers: String = cells.iter().map(|cell| format!("<td class=\"num\">{cell}</td>")).collect();
     format!("<tr><td>{agent_cell}</td>{numbers}</tr>\n")
 }

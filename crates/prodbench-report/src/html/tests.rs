@@ -29,7 +29,7 @@ fn job(id: &str, agent: &str, trials: Vec<TrialRecord>) -> JobInput {
     JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
 }
 
-fn report(jobs: Vec<JobInput>) -> Report {
+fn report_of(jobs: Vec<JobInput>) -> Report {
     build(&jobs, false)
 }
 
@@ -98,7 +98,7 @@ fn escapes_hostile_strings() {
     infra.error = Some(hostile.into());
     let mut input = job(hostile, hostile, vec![failed, infra]);
     input.tasks.insert(hostile.into(), crate::report::TaskMeta { category: Some(hostile.into()), difficulty: None, tags: vec![hostile.into()] });
-    let mut report = report(vec![input, job("other", "other", vec![trial("t", 1, TrialStatus::Passed)])]);
+    let mut report = report_of(vec![input, job("other", "other", vec![trial("t", 1, TrialStatus::Passed)])]);
     let first = &mut report.trials[0];
     (first.path, first.answer) = (hostile.into(), Some(hostile.into()));
     first.verifier_output = Some(VerifierOutput { stdout: hostile.into(), stderr: hostile.into() });
@@ -114,14 +114,14 @@ fn escapes_hostile_strings() {
 
 #[test]
 fn handles_empty_and_sparse_reports() {
-    let html = page(&report(Vec::new()));
+    let html = page(&report_of(Vec::new()));
     assert!(html.contains("<h1>prodbench report</h1>") && html.ends_with("</html>\n"));
     assert!(html.contains("No agents in this report.") && html.contains("No trials in this report."));
     assert!(html.contains("0 agents · 0 tasks · 0 trials · format version 1"));
 
     // Nothing scored: only infrastructure errors and an interrupted trial, no grade, no trajectory.
     let unscored = job("j", "a", vec![trial("t", 1, TrialStatus::InfraError), trial("u", 1, TrialStatus::Interrupted)]);
-    let mut report = report(vec![unscored]);
+    let mut report = report_of(vec![unscored]);
     report.rows[0].usage.steps = Some(f64::NAN);
     let html = page(&report);
     assert!(html.ends_with("</html>\n"));
@@ -138,7 +138,7 @@ fn every_row_shows_pass_at_k_at_the_same_k() {
     let attempts = |passes: &[bool]| -> Vec<TrialRecord> {
         passes.iter().zip(1..).map(|(p, attempt)| trial("t", attempt, if *p { TrialStatus::Passed } else { TrialStatus::Failed })).collect()
     };
-    let report = report(vec![job("j1", "three", attempts(&[true, false, false])), job("j2", "two", attempts(&[true, false]))]);
+    let report = report_of(vec![job("j1", "three", attempts(&[true, false, false])), job("j2", "two", attempts(&[true, false]))]);
     assert_eq!(report.common_k, Some(2));
     let html = page(&report);
     assert!(html.contains("<th class=\"num\">pass@2</th><th class=\"num\">pass^2</th>"), "the column names its k");
@@ -146,6 +146,8 @@ fn every_row_shows_pass_at_k_at_the_same_k() {
     let at_k = |agent: &str| table_row(&html, &format!("<a href=\"#trials-{agent}\">{agent}</a>")).to_string();
     assert!(at_k("three").contains("<td class=\"num\">33.3%</td><td class=\"num\">66.7%</td><td class=\"num\">0.0%</td>"), "{}", at_k("three"));
     assert!(at_k("two").contains("<td class=\"num\">50.0%</td><td class=\"num\">100.0%</td><td class=\"num\">0.0%</td>"), "{}", at_k("two"));
+    let single = page(&report_of(vec![job("j3", "one", attempts(&[true]))]));
+    assert!(!single.contains("<th class=\"num\">pass^"), "at k = 1 pass^1 is pass@1: no column, as in the terminal");
 }
 
 /// A task whose criteria were never judged showed "passed" and 100 in the heat map, unmarked.
@@ -155,7 +157,7 @@ fn an_incomplete_grade_is_marked_in_the_heat_map_and_its_trial_is_undecided() {
     unjudged.grade = Some(grade(vec![check("test_answer", Some(true)), criterion("names-modulus", 2.0, None)], 1.0, None));
     let mut judged = trial("fix", 1, TrialStatus::Passed);
     judged.grade = Some(grade(vec![check("test_fix", Some(true))], 1.0, Some(true)));
-    let html = page(&report(vec![job("j", "a", vec![unjudged, judged])]));
+    let html = page(&report_of(vec![job("j", "a", vec![unjudged, judged])]));
     let heat_map = &html[html.find("id=\"chart-heatmap\"").unwrap()..html.find("id=\"failures\"").unwrap()];
     assert!(heat_map.contains(">100*</a></td>"), "the incomplete cell is marked: {heat_map}");
     assert!(heat_map.contains("title=\"qna / a: 100.0 (incomplete: 1 of 1 trials have ungraded checks)\""), "{heat_map}");
@@ -170,7 +172,7 @@ fn an_incomplete_grade_is_marked_in_the_heat_map_and_its_trial_is_undecided() {
 #[test]
 fn the_trials_table_names_each_trials_job() {
     let report =
-        report(vec![job("20261121-a", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("20261121-b", "a", vec![trial("t", 1, TrialStatus::Failed)])]);
+        report_of(vec![job("20261121-a", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("20261121-b", "a", vec![trial("t", 1, TrialStatus::Failed)])]);
     let html = page(&report);
     assert!(html.contains("<th>Agent</th><th>Job</th>"));
     for job in ["20261121-a", "20261121-b"] {
@@ -180,7 +182,7 @@ fn the_trials_table_names_each_trials_job() {
 
 #[test]
 fn the_leaderboard_shows_usage_per_trial_or_a_dash() {
-    let mut report = report(vec![job("j1", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("j2", "b", vec![trial("t", 1, TrialStatus::Passed)])]);
+    let mut report = report_of(vec![job("j1", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("j2", "b", vec![trial("t", 1, TrialStatus::Passed)])]);
     report.rows[0].usage = crate::leaderboard::Usage { cost_usd: Some(0.25), tokens: Some(12345.4), steps: Some(7.0) };
     let html = page(&report);
     let row = |agent: &str| table_row(&html, &format!("<a href=\"#trials-{agent}\">{agent}</a>")).to_string();
@@ -192,7 +194,7 @@ fn the_leaderboard_shows_usage_per_trial_or_a_dash() {
 fn infra_errors_are_listed_apart_and_not_charted() {
     let mut infra = trial("t", 2, TrialStatus::InfraError);
     infra.error = Some("docker died\nmore".into());
-    let html = page(&report(vec![job("j", "a", vec![trial("t", 1, TrialStatus::Passed), infra, trial("t", 3, TrialStatus::InfraError)])]));
+    let html = page(&report_of(vec![job("j", "a", vec![trial("t", 1, TrialStatus::Passed), infra, trial("t", 3, TrialStatus::InfraError)])]));
     let chart = &html[html.find("id=\"chart-failures\"").unwrap()..];
     assert_eq!(chart[..chart.find("</svg>").unwrap()].matches("class=\"mark\"").count(), 1, "only the scored trial is charted");
     assert!(html.contains("Infrastructure errors (not scored)") && html.contains("<code>docker died</code>"));
@@ -201,7 +203,7 @@ fn infra_errors_are_listed_apart_and_not_charted() {
 
 #[test]
 fn a_comparison_without_shared_tasks_says_so() {
-    let html = page(&report(vec![job("j1", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("j2", "b", vec![trial("u", 1, TrialStatus::Passed)])]));
+    let html = page(&report_of(vec![job("j1", "a", vec![trial("t", 1, TrialStatus::Passed)]), job("j2", "b", vec![trial("u", 1, TrialStatus::Passed)])]));
     assert!(html.contains("<tr><td>b</td><td>a</td><td class=\"muted\" colspan=\"7\">no shared tasks</td></tr>"), "{html}");
     assert!(!html.contains("+0.0"), "no difference is shown for nothing compared");
 }
@@ -216,7 +218,7 @@ fn a_split_vote_is_shown_with_the_reason() {
     };
     let mut voted = trial("t", 1, TrialStatus::Passed);
     voted.grade = Some(grade(vec![vote("split", "quoted", 2), vote("unanimous", "all agreed", 3)], 1.0, Some(true)));
-    let html = page(&report(vec![job("j", "a", vec![voted])]));
+    let html = page(&report_of(vec![job("j", "a", vec![voted])]));
     assert!(html.contains("<td class=\"reason\">quoted <span class=\"flag\">vote 2/3 met</span></td>"));
     assert!(html.contains("<td class=\"reason\">all agreed</td>"));
 }
@@ -227,7 +229,7 @@ fn a_penalty_reads_avoided_or_triggered_with_its_claim() {
     let claimed = Check { claim: Some("claims <done>".into()), ..criterion("false-claim", -5.0, Some(false)) };
     let checks = vec![claimed, criterion("avoided", -5.0, Some(true)), criterion("answered", 3.0, Some(true)), check("test_a", Some(false))];
     penalized.grade = Some(grade(checks, 0.5, Some(false)));
-    let html = page(&report(vec![job("j", "a", vec![penalized])]));
+    let html = page(&report_of(vec![job("j", "a", vec![penalized])]));
     let outcomes: Vec<&str> = html.split("<span class=\"outcome ").skip(1).map(|badge| badge.split("</span>").next().unwrap()).collect();
     assert_eq!(outcomes, ["outcome-bad\">penalty triggered", "outcome-good\">penalty avoided", "outcome-good\">met", "outcome-bad\">failed"]);
     assert!(html.contains("<div class=\"claim\">claims &lt;done&gt;</div>"));
@@ -244,7 +246,7 @@ fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
     let mut answered = TrialRecord::starting("", "t".into(), "t a1", "t", "digest", "agent", 1, 1);
     answered.status = Some(TrialStatus::Failed);
     let gone = trial("u", 1, TrialStatus::Failed);
-    let report = report(vec![JobInput { dir: jobs.path().join("j"), ..job("j", "a", vec![answered, gone]) }]);
+    let report = report_of(vec![JobInput { dir: jobs.path().join("j"), ..job("j", "a", vec![answered, gone]) }]);
 
     let html = render(&report, 1, Some(&jobs.path().join("report.html")));
     assert!(html.contains("<pre class=\"output\">adler32 &lt;65521&gt;</pre>"), "{html}");

@@ -3,7 +3,7 @@
 //!
 //! Which trials count: each (task, attempt)'s final try. What a trial counts as is defined
 //! once, by [`TrialRecord::score`], [`TrialRecord::passed`], [`TrialRecord::resolved`] and
-//! [`TrialRecord::outcome`], which the run summary shares: infrastructure errors and
+//! [`TrialRecord::outcome`] (the run summary can share them): infrastructure errors and
 //! interrupted trials are never scored and are counted apart; a verifier error scores 0 and
 //! neither passes nor resolves, whatever reward it kept (the agent's work could not be shown
 //! to work), and is counted apart too.

@@ -1,14 +1,17 @@
 //! Aggregation from trials to leaderboard rows: one row per agent (and model), over every
 //! job given, with intervals, pass@k and breakdowns.
 //!
-//! Which trials count: each (task, attempt)'s final try. Infrastructure errors and
-//! interrupted trials are never scored; they are counted apart. A verifier error scores 0
-//! and neither passes nor resolves, whatever reward it kept (the agent's work could not be
-//! shown to work), and is counted apart too.
+//! Which trials count: each (task, attempt)'s final try. What a trial counts as is defined
+//! once, by [`TrialRecord::score`], [`TrialRecord::passed`], [`TrialRecord::resolved`] and
+//! [`TrialRecord::outcome`] (the run summary can share them): infrastructure errors and
+//! interrupted trials are never scored and are counted apart; a verifier error scores 0 and
+//! neither passes nor resolves, whatever reward it kept (the agent's work could not be shown
+//! to work), and is counted apart too.
 //!
 //! A trial's *score* is its grade's composite (the reward for tasks without a rubric), x100.
 //! Its pass and resolve are its grade's, unknown when the grade could not decide them (an
-//! ungraded criterion): an unknown is left out of the rate rather than guessed.
+//! ungraded criterion): an unknown is left out of the rate rather than guessed, and the trial
+//! counts as `undecided`, not `passed`, wherever trials are counted by outcome.
 //! The headline mean weights every task equally: per-task means, then their mean, which is
 //! also what the t interval is over; the bootstrap resamples tasks with their attempts.
 //! The t interval is clipped to the 0-100 a score can take (the bootstrap's never leaves it).
@@ -24,7 +27,7 @@ use crate::stats::{Interval, bootstrap_mean, pass_at_k, pass_hat_k, t_interval};
 /// Bootstrap resamples for every interval in a report.
 pub const RESAMPLES: usize = 10_000;
 /// The seed of every bootstrap: the same jobs always give the same report.
-pub const SEED: u64 = 0x5eed_0f_be_c4;
+pub const SEED: u64 = 0x005e_ed0f_bec4;
 pub const LEVEL: f64 = 0.95;
 
 /// One finished trial as the report sees it.
@@ -35,6 +38,9 @@ pub struct ScoredTrial {
     pub task: String,
     pub attempt: u32,
     pub status: TrialStatus,
+    /// What the trial counts as ([`TrialRecord::outcome`]): the status, except that only a
+    /// trial that passed is `passed` and a scored one whose pass is unknown is `undecided`.
+    pub outcome: &'static str,
     /// 0..=100; `None` for infrastructure errors.
     pub score: Option<f64>,
     pub pass: Option<bool>,
@@ -48,52 +54,30 @@ pub struct ScoredTrial {
 impl ScoredTrial {
     /// `None` for a trial that has not finished.
     pub fn from_record(t: &TrialRecord) -> Option<ScoredTrial> {
-        let status = t.status?;
         let grade = t.grade.as_ref();
-        let outcome = status.is_scored().then(|| Outcome::of(t, status));
         Some(ScoredTrial {
             job_id: t.job_id.clone(),
             trial_id: t.trial_id.clone(),
             task: t.task_name.clone(),
             attempt: t.attempt,
-            status,
-            score: outcome.map(|o| o.score),
-            pass: outcome.and_then(|o| o.pass),
-            resolve: outcome.and_then(|o| o.resolve),
+            status: t.status?,
+            outcome: t.outcome()?,
+            score: t.score().map(|s| s * 100.0),
+            pass: t.passed(),
+            resolve: t.resolved(),
             points: grade.and_then(|g| g.points).map(|p| p * 100.0),
             ungraded: grade.map_or(0, |g| g.checks.iter().filter(|c| c.score.is_none()).count()),
             dir: t.dir.clone(),
         })
     }
-}
 
-/// What a scored trial counts for.
-#[derive(Debug, Clone, Copy)]
-struct Outcome {
-    score: f64,
-    pass: Option<bool>,
-    resolve: Option<bool>,
-}
-
-impl Outcome {
-    /// A verifier error is a failure. Otherwise a grade's verdicts stand as they are (`None`
-    /// is unknown); without a grade the status decides.
-    fn of(t: &TrialRecord, status: TrialStatus) -> Outcome {
-        if status == TrialStatus::VerifierError {
-            return Outcome { score: 0.0, pass: Some(false), resolve: Some(false) };
-        }
-        let grade = t.grade.as_ref();
-        let score = grade.and_then(|g| g.composite).or(t.reward).map_or(0.0, |s| s.clamp(0.0, 1.0) * 100.0);
-        match grade {
-            Some(g) => Outcome { score, pass: g.pass, resolve: g.resolve },
-            None => {
-                let passed = status == TrialStatus::Passed;
-                Outcome { score, pass: Some(passed), resolve: Some(passed) }
-            }
-        }
+    /// A scored trial with an ungraded check: its score covers the graded checks only.
+    pub fn is_incomplete(&self) -> bool {
+        self.score.is_some() && self.ungraded > 0
     }
 }
 
+/// `count` of `of` trials, the trials whose outcome is known.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rate {
     pub count: usize,
@@ -131,13 +115,16 @@ pub struct Row {
     pub score: Option<f64>,
     pub score_bootstrap: Option<Interval>,
     pub score_t: Option<Interval>,
+    /// Scored trials that passed, of those whose pass is known (the `undecided` are left out).
     pub pass: Rate,
     pub resolve: Rate,
     pub mean_points: Option<f64>,
     /// k = 1 up to the fewest attempts (with a known pass) of any task.
     pub pass_at_k: Vec<PassAtK>,
-    /// Final statuses, infrastructure errors included (they are not scored).
+    /// Final tries per outcome ([`ScoredTrial::outcome`]), infrastructure errors included
+    /// (they are not scored): `passed` counts what [`Row::pass`] counts.
     pub statuses: BTreeMap<String, usize>,
+    /// Scored trials whose grade is incomplete ([`ScoredTrial::is_incomplete`]).
     pub ungraded_trials: usize,
     /// Per task: the mean score over its attempts.
     pub task_scores: BTreeMap<String, f64>,
@@ -174,7 +161,7 @@ pub fn row(agent: &str, jobs: Vec<String>, trials: &[ScoredTrial]) -> Row {
     let mut by_task: BTreeMap<&str, Vec<&ScoredTrial>> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     for t in trials {
-        *statuses.entry(t.status.as_str().to_string()).or_default() += 1;
+        *statuses.entry(t.outcome.to_string()).or_default() += 1;
         if t.score.is_some() {
             by_task.entry(&t.task).or_default().push(t);
         }
@@ -196,7 +183,7 @@ pub fn row(agent: &str, jobs: Vec<String>, trials: &[ScoredTrial]) -> Row {
         mean_points: (!points.is_empty()).then(|| points.iter().sum::<f64>() / points.len() as f64),
         pass_at_k: pass_at_ks(&by_task),
         statuses,
-        ungraded_trials: scored.iter().filter(|t| t.ungraded > 0).count(),
+        ungraded_trials: scored.iter().filter(|t| t.is_incomplete()).count(),
         task_scores: by_task.keys().zip(&task_means).map(|(task, mean)| (task.to_string(), *mean)).collect(),
         usage: Usage::default(),
     }
@@ -252,6 +239,7 @@ mod tests {
             task: task.into(),
             attempt,
             status,
+            outcome: status.as_str(),
             score,
             pass: score.map(|s| s >= 100.0),
             resolve: score.map(|s| s >= 100.0),
@@ -328,6 +316,18 @@ mod tests {
         // pass@1 over the one known attempt, 0 of 1, not over both.
         let pass_at_1: Vec<(u32, f64, usize)> = row.pass_at_k.iter().map(|p| (p.k, p.pass_at_k, p.tasks)).collect();
         assert_eq!(pass_at_1, [(1, 0.0, 1)]);
+    }
+
+    #[test]
+    fn the_outcomes_count_passes_as_the_pass_rate_does() {
+        // The status read `passed` from the reward, but a must-pass criterion went unjudged.
+        let undecided = ScoredTrial::from_record(&record(TrialStatus::Passed, Some(1.0), Some(undecided_grade(1.0)))).unwrap();
+        let passed = ScoredTrial::from_record(&record(TrialStatus::Passed, Some(1.0), None)).unwrap();
+        let row = row("agent", vec![], &[undecided, passed]);
+        assert_eq!((row.pass.count, row.pass.of), (1, 1));
+        let outcomes: Vec<(&str, usize)> = row.statuses.iter().map(|(outcome, n)| (outcome.as_str(), *n)).collect();
+        assert_eq!(outcomes, [("passed", 1), ("undecided", 1)], "not 2 passed");
+        assert_eq!(row.ungraded_trials, 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use prodbench_store::{JobRecord, TrialRecord, TrialStatus, final_tries};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
-use crate::leaderboard::{LEVEL, RESAMPLES, Row, SEED, ScoredTrial, Usage, row};
+use crate::leaderboard::{LEVEL, RESAMPLES, Row, SEED, ScoredTrial, Usage, common_k, row};
 use crate::stats::{PairedComparison, paired_comparison};
 
 /// A task's metadata as recorded with its job (`tasks.json`): what breakdowns group by.
@@ -75,7 +75,10 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub comparisons: Vec<Comparison>,
     pub breakdowns: Vec<Breakdown>,
-    /// Agent label -> final status -> trials.
+    /// The k at which every row's pass@k and pass^k are shown side by side: the largest all
+    /// rows have (see [`common_k`]).
+    pub common_k: Option<u32>,
+    /// Agent label -> final outcome ([`ScoredTrial::outcome`]) -> trials.
     pub failure_modes: BTreeMap<String, BTreeMap<String, usize>>,
     pub trials: Vec<ReportTrial>,
     pub settings: Settings,
@@ -177,6 +180,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
     Report {
         comparisons: comparisons(&rows),
         breakdowns: breakdowns(&rows, &meta),
+        common_k: common_k(&rows),
         failure_modes,
         rows,
         trials,

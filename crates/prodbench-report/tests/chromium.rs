@@ -1,4 +1,4 @@
-//! The rendered sample report, opened offline in headless Chromium.
+//! The rendered sample report (see `common`), opened offline in headless Chromium.
 //!
 //! How it works: [`render_in_chromium`] runs Debian's `chromium --headless --dump-dom` on the
 //! page's `file://` URL with a throwaway profile and reads three things back:
@@ -25,6 +25,8 @@
 //!
 //! Without `chromium` on the PATH (Debian: `apt-get install chromium`) the tests print a note
 //! and pass, unless `PRODBENCH_REQUIRE_CHROMIUM=1` (as CI sets), when they fail.
+
+mod common;
 
 use std::fs::File;
 use std::path::Path;
@@ -161,17 +163,13 @@ fn text_node(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\u{a0}', "&nbsp;")
 }
 
-fn sample_report() -> Value {
-    serde_json::from_str(include_str!("fixtures/sample-report.json")).expect("the sample report is JSON")
-}
-
 #[test]
 fn sample_report_renders_in_chromium_with_charts_and_fetches_nothing() {
     if !chromium_available() {
         return;
     }
-    let report = sample_report();
-    let html = render(&report, None);
+    let report = common::sample().report;
+    let html = render(&report, 1, None);
     let dir = tempfile::tempdir().expect("a scratch directory");
     let page = dir.path().join("report.html");
     std::fs::write(&page, &html).expect("page written");
@@ -185,30 +183,29 @@ fn sample_report_renders_in_chromium_with_charts_and_fetches_nothing() {
         }
     }
     // The cost chart plots exactly the rows with a cost, at their scores.
-    let rows = report["rows"].as_array().expect("the sample has rows");
-    let costed: Vec<String> = rows.iter().filter(|row| row["cost_usd"].is_number()).map(|row| row["score"].to_string()).collect();
+    let costed: Vec<String> =
+        report.rows.iter().filter(|row| row.usage.cost_usd.is_some()).filter_map(|row| row.score).map(|score| score.to_string()).collect();
     assert!(!costed.is_empty(), "the sample has a row with a cost");
     assert_eq!(chart_marks(&run.dom, "chart-cost"), costed);
 
-    let trials = report["trials"].as_array().expect("the sample has trials");
-    for trial in trials {
+    for trial in &report.trials {
         // The sample's trial ids use only the anchor-safe alphabet, so the anchor is the id itself.
-        let id = format!("trial-{}", trial["trial_id"].as_str().expect("a trial id"));
+        let id = format!("trial-{}", trial.trial.trial_id);
         assert!(run.dom.contains(&format!("<section class=\"trial\" id=\"{id}\"")), "no section for trial {id}");
     }
     // What the trials record beyond their scores reaches the page: every judge's reason and
     // claim, and the agent's work (steps, commands, cost) from its trajectory.
-    let checks = trials.iter().flat_map(|trial| trial.pointer("/grade/checks").and_then(Value::as_array).into_iter().flatten());
-    let texts: Vec<&str> = checks.flat_map(|check| [&check["reason"], &check["claim"]]).filter_map(Value::as_str).collect();
+    let checks = report.trials.iter().flat_map(|trial| trial.grade.iter().flat_map(|grade| &grade.checks));
+    let texts: Vec<&str> = checks.flat_map(|check| [&check.reason, &check.claim]).filter_map(Option::as_deref).collect();
     assert!(!texts.is_empty(), "the sample has judged criteria");
     for text in texts {
         assert!(run.dom.contains(&text_node(text)), "the page lacks {text:?}");
     }
-    let worked: Vec<&Value> = trials.iter().map(|trial| &trial["stats"]).filter(|stats| stats.is_object()).collect();
+    let worked: Vec<_> = report.trials.iter().filter_map(|trial| trial.stats.as_ref()).collect();
     assert!(!worked.is_empty(), "the sample has trials with a trajectory");
     for stats in worked {
-        let summary = format!("{} steps, {} commands", stats["steps"], stats["commands"]);
-        let cost = format!("${:.4}", stats["cost_usd"].as_f64().expect("a priced trial"));
+        let summary = format!("{} steps, {} commands", stats.steps, stats.commands);
+        let cost = format!("${:.4}", stats.cost_usd.expect("a priced trial"));
         assert!(run.dom.contains(&summary) && run.dom.contains(&cost), "the page lacks the work summary {summary:?} / {cost}");
     }
     assert!(run.console_problems.is_empty(), "the page hit its CSP or a script error:\n{}", run.console_problems.join("\n"));

@@ -228,7 +228,60 @@ impl TrialRecord {
             status => status.is_scored().then(|| self.reward.unwrap_or(0.0)),
         }
     }
+
+    // What a trial counts as. Every count and mean over trials (the run summary, the report's
+    // leaderboard, failure modes, heat map and trials) uses these, over final tries only.
+
+    /// The trial's score in [0, 1]: `None` when it is not scored (see
+    /// [`TrialStatus::is_scored`]), 0 for a verifier error, else its grade's composite, else
+    /// its reward (clamped), else 0. The composite, not the reward, when both exist: a
+    /// `test.sh` that writes reward 1 whatever its per-test report says has its failed tests
+    /// counted.
+    pub fn score(&self) -> Option<f64> {
+        match self.status? {
+            TrialStatus::VerifierError => Some(0.0),
+            status => status.is_scored().then(|| self.grade.as_ref().and_then(|g| g.composite).or(self.reward).map_or(0.0, |s| s.clamp(0.0, 1.0))),
+        }
+    }
+
+    /// Whether the trial passed: `None` when it is not scored, or when its grade could not
+    /// decide (an ungraded check it depends on; its status may still read `passed` from the
+    /// reward); `false` for a verifier error; else its grade's pass; without a grade, whether
+    /// its status is `passed`.
+    pub fn passed(&self) -> Option<bool> {
+        self.verdict(|grade| grade.pass)
+    }
+
+    /// Whether the trial resolved the task, decided as [`TrialRecord::passed`] is, from the
+    /// grade's resolve.
+    pub fn resolved(&self) -> Option<bool> {
+        self.verdict(|grade| grade.resolve)
+    }
+
+    fn verdict(&self, of_grade: fn(&TrialGrade) -> Option<bool>) -> Option<bool> {
+        match self.status? {
+            TrialStatus::VerifierError => Some(false),
+            status if !status.is_scored() => None,
+            status => self.grade.as_ref().map_or(Some(status == TrialStatus::Passed), of_grade),
+        }
+    }
+
+    /// What a finished trial counts as wherever trials are counted by kind: `passed` only when
+    /// [`TrialRecord::passed`] says so, [`UNDECIDED`] for a scored trial whose pass is unknown,
+    /// else its status (`failed` for a `passed` status its grade overrules). `None` while running.
+    pub fn outcome(&self) -> Option<&'static str> {
+        let status = self.status?;
+        Some(match self.passed() {
+            Some(true) => TrialStatus::Passed.as_str(),
+            None if status.is_scored() => UNDECIDED,
+            _ if status == TrialStatus::Passed => TrialStatus::Failed.as_str(),
+            _ => status.as_str(),
+        })
+    }
 }
+
+/// The outcome of a scored trial whose pass is unknown (see [`TrialRecord::outcome`]).
+pub const UNDECIDED: &str = "undecided";
 
 /// Keeps each (job, task, attempt)'s final try.
 pub fn final_tries(trials: &[TrialRecord]) -> Vec<&TrialRecord> {
@@ -682,6 +735,45 @@ mod tests {
         assert_eq!(scored(TrialStatus::AgentError, None), Some(0.0));
         assert_eq!(scored(TrialStatus::InfraError, Some(1.0)), None);
         assert_eq!(trial("j", "t").scored_reward(), None, "unfinished");
+    }
+
+    /// A finished trial with `reward` whose grade has one test check per entry of `tests`.
+    fn graded(status: TrialStatus, reward: f64, tests: &[bool], pass: Option<bool>) -> TrialRecord {
+        let check = |passed: &bool| {
+            let score = if *passed { 1.0 } else { 0.0 };
+            serde_json::json!({"kind": "test", "name": "test", "component": "feature", "weight": 1.0, "score": score, "passed": passed,
+                               "must_pass": false, "points": null, "reason": null})
+        };
+        let composite = tests.iter().filter(|p| **p).count() as f64 / tests.len() as f64;
+        let grade = serde_json::json!({
+            "checks": tests.iter().map(check).collect::<Vec<_>>(), "components": [], "composite": composite, "complete": pass.is_some(),
+            "pass": pass, "resolve": pass, "points": null, "forbidden_changes": [], "scratch_files": []
+        });
+        TrialRecord { status: Some(status), reward: Some(reward), grade: Some(serde_json::from_value(grade).expect("a grade")), ..trial("j", "t") }
+    }
+
+    #[test]
+    fn a_reward_of_1_beside_failed_tests_scores_the_tests_and_fails() {
+        // A CTRF report with 4 of 5 tests failed, and a test.sh that wrote reward 1 anyway.
+        let ctrf = graded(TrialStatus::Failed, 1.0, &[true, false, false, false, false], Some(false));
+        assert_eq!(ctrf.scored_reward(), Some(1.0), "the reward as written");
+        assert_eq!((ctrf.score(), ctrf.passed(), ctrf.outcome()), (Some(0.2), Some(false), Some("failed")), "the grade decides");
+    }
+
+    #[test]
+    fn an_unknown_pass_is_undecided_whatever_the_status_says() {
+        // The tests passed, so the status read `passed` from the reward; a must-pass criterion went unjudged.
+        let unjudged = graded(TrialStatus::Passed, 1.0, &[true], None);
+        assert_eq!((unjudged.score(), unjudged.passed(), unjudged.resolved(), unjudged.outcome()), (Some(1.0), None, None, Some(UNDECIDED)));
+        let overruled = graded(TrialStatus::Passed, 1.0, &[false], Some(false));
+        assert_eq!(overruled.outcome(), Some("failed"), "a passed status the grade overrules");
+        let at = |status, reward| TrialRecord { status: Some(status), reward, ..trial("j", "t") };
+        let verdicts = |t: TrialRecord| (t.score(), t.passed(), t.outcome());
+        assert_eq!(verdicts(at(TrialStatus::Passed, Some(1.0))), (Some(1.0), Some(true), Some("passed")), "without a grade the status decides");
+        assert_eq!(verdicts(at(TrialStatus::AgentLimit, Some(0.5))), (Some(0.5), Some(false), Some("agent_limit")));
+        assert_eq!(verdicts(at(TrialStatus::VerifierError, Some(1.0))), (Some(0.0), Some(false), Some("verifier_error")));
+        assert_eq!(verdicts(at(TrialStatus::InfraError, Some(1.0))), (None, None, Some("infra_error")), "never scored");
+        assert_eq!(verdicts(trial("j", "t")), (None, None, None), "unfinished");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use prodbench_trajectory::stats::TrialStats;
 
 use super::{find_job, open_store};
 use crate::cli::ReportArgs;
-use crate::output::{Printer, json_document, table};
+use crate::output::{JSON_FORMAT_VERSION, Printer, table};
 
 /// Where a job records its tasks' metadata, for breakdowns.
 pub const TASKS_FILE: &str = "tasks.json";
@@ -29,8 +29,8 @@ pub fn report(printer: &Printer, jobs_dir: &Path, args: ReportArgs) -> Result<Ex
     }
     let report = build(&inputs, args.by_job);
     if let Some(path) = &args.html {
-        let doc = json_document("report", &report);
-        std::fs::write(path, prodbench_report::html::render(&doc, Some(path))).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, prodbench_report::html::render(&report, JSON_FORMAT_VERSION, Some(path)))
+            .with_context(|| format!("writing {}", path.display()))?;
         printer.status(format_args!("wrote {}", path.display()));
     }
     printer.json("report", &report);

@@ -1,9 +1,11 @@
 //! Per-task and per-job figures from stored trials: what `run` prints at the end and
 //! `show` prints later.
 //!
-//! Only each slot's *final* try counts. Infrastructure errors and interrupted trials are
-//! listed apart and never averaged in as zeros; a verifier error is scored as reward 0
-//! (see [`TrialStatus::VerifierError`] for why). *Errors* are the final tries whose status
+//! Only each slot's *final* try counts, and every number has the one definition the
+//! report uses too: a trial's score, pass and outcome are [`TrialRecord::score`],
+//! [`TrialRecord::passed`] and [`TrialRecord::outcome`]. Infrastructure errors and
+//! interrupted trials are listed apart and never averaged in as zeros; a verifier error
+//! scores 0 (see [`TrialStatus::VerifierError`] for why). *Errors* are the final tries whose status
 //! [`TrialStatus::is_error`] (infrastructure and verifier errors): the one count behind the
 //! table, the progress display and the exit code. A slot the job planned but never
 //! started (it was killed first) is *not started*; tasks the job skipped are listed with
@@ -11,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prodbench_store::{JobRecord, JobTask, Store, StoreError, TrialRecord, TrialStatus};
+use prodbench_store::{JobRecord, JobTask, Store, StoreError, TrialRecord};
 use serde::Serialize;
 
 use crate::JobConfig;
@@ -47,13 +49,17 @@ impl JobPlan {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskSummary {
     pub task: String,
-    /// Final tries that count toward the mean reward.
+    /// Final tries that count toward the score.
     pub scored: usize,
+    /// Scored trials that passed ([`TrialRecord::passed`]).
     pub passed: usize,
-    /// Mean reward over scored trials; `None` when none was scored.
-    pub mean_reward: Option<f64>,
-    /// Final tries per status.
-    pub statuses: BTreeMap<TrialStatus, usize>,
+    /// Scored trials whose pass is unknown (a check they depend on was never judged).
+    pub undecided: usize,
+    /// Mean score (0-100) over scored trials; `None` when none was scored.
+    pub score: Option<f64>,
+    /// Final tries per outcome ([`TrialRecord::outcome`]: the status, but `passed` only for
+    /// a decided pass, and `undecided`).
+    pub statuses: BTreeMap<&'static str, usize>,
     /// Final tries that are errors ([`TrialStatus::is_error`]).
     pub errors: usize,
     /// Attempts planned but never started.
@@ -69,8 +75,11 @@ pub struct JobSummary {
     pub trials: usize,
     pub scored: usize,
     pub passed: usize,
-    pub mean_reward: Option<f64>,
-    pub statuses: BTreeMap<TrialStatus, usize>,
+    pub undecided: usize,
+    /// Mean score (0-100) over scored trials.
+    pub score: Option<f64>,
+    /// Final tries per outcome, as [`TaskSummary::statuses`].
+    pub statuses: BTreeMap<&'static str, usize>,
     /// Final tries that are errors ([`TrialStatus::is_error`]).
     pub errors: usize,
     /// Slots that have not finished: started and stopped, or never started. Resume runs them.
@@ -98,25 +107,26 @@ pub fn summarize(trials: &[TrialRecord], plan: &JobPlan) -> JobSummary {
     }
     count_not_started(&mut by_task, &mut job, trials, plan);
     for summary in by_task.values_mut() {
-        summary.mean_reward = mean_reward(finals.iter().filter(|t| t.task_name == summary.task));
+        summary.score = mean_score(finals.iter().filter(|t| t.task_name == summary.task));
     }
     job.tasks = by_task.into_values().collect();
-    job.mean_reward = mean_reward(finals.iter());
+    job.score = mean_score(finals.iter());
     job
 }
 
-/// The mean of the trials' scored rewards; `None` when none is scored.
-fn mean_reward<'a>(trials: impl Iterator<Item = &'a &'a TrialRecord>) -> Option<f64> {
-    let (sum, scored) = trials.filter_map(|t| t.scored_reward()).fold((0.0, 0), |(sum, n), r| (sum + r, n + 1));
-    (scored > 0).then(|| sum / scored as f64)
+/// The mean score (0-100) of the scored trials; `None` when none is scored.
+fn mean_score<'a>(trials: impl Iterator<Item = &'a &'a TrialRecord>) -> Option<f64> {
+    let (sum, scored) = trials.filter_map(|t| t.score()).fold((0.0, 0), |(sum, n), s| (sum + s, n + 1));
+    (scored > 0).then(|| 100.0 * sum / scored as f64)
 }
 
 fn count_final_try(summary: &mut TaskSummary, job: &mut JobSummary, t: &TrialRecord) {
     job.trials += 1;
     match t.status {
         Some(status) => {
-            *summary.statuses.entry(status).or_default() += 1;
-            *job.statuses.entry(status).or_default() += 1;
+            let outcome = t.outcome().unwrap_or(status.as_str());
+            *summary.statuses.entry(outcome).or_default() += 1;
+            *job.statuses.entry(outcome).or_default() += 1;
             if status.is_error() {
                 summary.errors += 1;
                 job.errors += 1;
@@ -128,13 +138,14 @@ fn count_final_try(summary: &mut TaskSummary, job: &mut JobSummary, t: &TrialRec
         // Still running, or its process died before marking it.
         None => job.unfinished += 1,
     }
-    if t.scored_reward().is_some() {
+    if t.score().is_some() {
         summary.scored += 1;
         job.scored += 1;
-    }
-    if t.status == Some(TrialStatus::Passed) {
-        summary.passed += 1;
-        job.passed += 1;
+        match t.passed() {
+            Some(true) => (summary.passed, job.passed) = (summary.passed + 1, job.passed + 1),
+            Some(false) => {}
+            None => (summary.undecided, job.undecided) = (summary.undecided + 1, job.undecided + 1),
+        }
     }
     job.judge_failures += t.grade.as_ref().map_or(0, judge_failures);
 }
@@ -156,7 +167,7 @@ fn judge_failures(grade: &prodbench_grade::score::TrialGrade) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use prodbench_store::SkipReason;
+    use prodbench_store::{SkipReason, TrialStatus};
 
     use super::*;
 
@@ -183,14 +194,25 @@ mod tests {
         assert_eq!(s.trials, 4);
         // The verifier error counts as a 0; the final infrastructure error not at all.
         assert_eq!(s.scored, 3);
-        assert_eq!(s.mean_reward, Some(1.0 / 3.0));
+        assert_eq!(s.score, Some(100.0 / 3.0));
         assert_eq!(s.errors, 2);
         assert_eq!((s.tasks[0].errors, s.tasks[1].errors), (0, 2));
         assert_eq!(s.tasks[0].retried, 1);
-        assert_eq!(s.tasks[0].mean_reward, Some(0.5));
+        assert_eq!(s.tasks[0].score, Some(50.0));
         assert_eq!(s.tasks[1].scored, 1);
-        assert_eq!(s.tasks[1].mean_reward, Some(0.0));
+        assert_eq!(s.tasks[1].score, Some(0.0));
         assert_eq!((s.unfinished, s.not_started), (1, 0), "b's final infra error is unfinished");
+    }
+
+    #[test]
+    fn the_summary_counts_passes_and_scores_as_the_report_does() {
+        // test.sh wrote reward 1, but the per-test report failed 4 of 5: the grade decides.
+        let grade = serde_json::json!({"checks": [], "components": [], "composite": 0.2, "complete": true, "pass": false, "resolve": false,
+                                       "points": null, "forbidden_changes": [], "scratch_files": []});
+        let mut ctrf = trial("a", 1, 1, TrialStatus::Passed, Some(1.0));
+        ctrf.grade = Some(serde_json::from_value(grade).unwrap());
+        let s = summarize(&[ctrf], &JobPlan::default());
+        assert_eq!((s.passed, s.score, s.statuses.get("failed")), (0, Some(20.0), Some(&1)));
     }
 
     #[test]

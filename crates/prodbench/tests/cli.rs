@@ -10,14 +10,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use prodbench_task::scaffold::TaskFiles;
 
 fn slow_task(dataset: &Path, name: &str) {
-    let dir = dataset.join(name);
-    write(&dir, "task.toml", &format!("[task]\nname = \"{name}\"\n[agent]\ntimeout_sec = 60\n"));
-    write(&dir, "instruction.md", "Write done.\n");
-    write(&dir, "environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\n");
-    write(&dir, "solution/solve.sh", "sleep 3\necho done > /app/out.txt\n");
-    write(&dir, "tests/test.sh", "if [ \"$(cat /app/out.txt)\" = done ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n");
+    TaskFiles::new(name)
+        .toml("[agent]\ntimeout_sec = 60\n")
+        .instruction("Write done.\n")
+        .solution("sleep 3\necho done > /app/out.txt\n")
+        .tests("if [ \"$(cat /app/out.txt)\" = done ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n")
+        .write(&dataset.join(name))
+        .unwrap();
 }
 
 #[test]
@@ -80,7 +82,238 @@ fn a_broken_task_is_reported_and_the_rest_run_unless_strict() {
 
     let (doc, code) = prodbench_json(jobs.path(), &["run", ds, "--env", "local", "--json"]);
     assert_eq!(code, 0);
-    assert_eq!(mean_rewards(&doc), vec![("local-word-count".to_string(), Some(1.0))]);
+    assert_eq!(task_scores(&doc), vec![("local-word-count".to_string(), Some(100.0))]);
+    // The broken task is recorded with the job and counted in every summary.
+    let skipped = &doc["summary"]["skipped"];
+    assert_eq!((skipped[0]["skipped"].as_str(), skipped.as_array().map(Vec::len)), (Some("broken"), Some(1)), "{doc:#}");
+    assert!(skipped[0]["diagnostics"].to_string().contains("environment.cpus"), "{skipped:#}");
+    let job = doc["job_id"].as_str().unwrap();
+    let (shown, _) = prodbench_json(jobs.path(), &["show", job, "--json"]);
+    assert_eq!(shown["summary"]["skipped"], *skipped);
+    let table = String::from_utf8_lossy(&prodbench(jobs.path(), &["show", job]).stdout).into_owned();
+    assert!(table.contains("1 tasks skipped") && table.contains("skipped (broken)"), "{table}");
+}
+
+/// A local task whose oracle sleeps `seconds`, then passes.
+fn sleeping_task(dir: &Path, name: &str, seconds: u32) {
+    TaskFiles::new(name)
+        .without_dockerfile()
+        .file("environment/README", "workspace\n")
+        .solution(&format!("sleep {seconds}\necho done > /app/out.txt\n"))
+        .tests("if [ \"$(cat /app/out.txt)\" = done ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n")
+        .write(&dir.join(name))
+        .unwrap();
+}
+
+/// Waits until the job in `jobs` has a trial directory; returns the job's id.
+fn wait_for_a_trial(jobs: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "no trial started in time");
+        let job = std::fs::read_dir(jobs).ok().and_then(|d| d.flatten().find(|e| e.path().join("trials").is_dir()));
+        if let Some(job) = job.filter(|j| std::fs::read_dir(j.path().join("trials")).is_ok_and(|mut t| t.next().is_some())) {
+            return job.file_name().to_string_lossy().into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_job_has_one_owner_and_a_killed_one_looks_dead_until_resumed() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    sleeping_task(dataset.path(), "sleepy", 6);
+    let ds = dataset.path().to_str().unwrap();
+    let mut child = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", ds, "--env", "local", "-k", "3", "-n", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = wait_for_a_trial(jobs.path());
+
+    // A second process may not run the same job: it would run the same attempts twice.
+    let second = prodbench(jobs.path(), &["run", "--resume", &job]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("job {job} is being run by process")) && stderr.contains("hint:"), "{stderr}");
+    let (live, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
+    assert_eq!(live["liveness"], "running", "{live:#}");
+
+    child.kill().unwrap(); // SIGKILL: the lease stays behind with a dead owner
+    child.wait().unwrap();
+    let (dead, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
+    assert_eq!(dead["liveness"], "dead", "{dead:#}");
+    assert_eq!(dead["not_started"].as_array().map(Vec::len), Some(2), "every planned trial is listed: {dead:#}");
+    assert_eq!((dead["summary"]["not_started"].as_u64(), dead["summary"]["unfinished"].as_u64()), (Some(2), Some(3)), "{dead:#}");
+    let text = String::from_utf8_lossy(&prodbench(jobs.path(), &["show", &job]).stdout).into_owned();
+    assert!(text.contains(&format!("dead: its process is gone; resume with `prodbench run --resume {job}`")), "{text}");
+    assert!(text.contains("sleepy (attempt 3)  not_started"), "{text}");
+
+    // The dead owner's lease is taken over at once.
+    let (resumed, code) = prodbench_json(jobs.path(), &["run", "--resume", &job, "--json"]);
+    assert_eq!(code, 0, "{resumed:#}");
+    assert_eq!((resumed["summary"]["passed"].as_u64(), resumed["summary"]["unfinished"].as_u64()), (Some(3), Some(0)), "{resumed:#}");
+    let (done, _) = prodbench_json(jobs.path(), &["show", &job, "--json"]);
+    assert_eq!((done["liveness"].as_str(), done["job"]["lease"].is_null()), (Some("finished"), true), "{done:#}");
+}
+
+#[test]
+fn resume_applies_the_flags_it_may_and_refuses_the_rest() {
+    let jobs = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-word-count");
+    let (doc, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--json"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let job = doc["job_id"].as_str().unwrap();
+    for (flags, named) in [
+        (&["--agent", "nop"][..], "-a/--agent"),
+        (&["-k", "3"], "-k/--attempts"),
+        (&["--env", "docker"], "--env"),
+        (&["--timeout-multiplier", "2"], "--timeout-multiplier"),
+        (&["--max-turns", "5"], "--max-turns"),
+        (&["--weights", "feature=1"], "--weights"),
+    ] {
+        let out = prodbench(jobs.path(), &[&["run", "--resume", job][..], flags].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(&format!("error: {named} cannot change when resuming job {job}")), "{flags:?}: {stderr}");
+    }
+    // The recorded value again is no change; -n and --max-retries may change (even to the
+    // default: a flag given is a flag given).
+    let (again, code) = prodbench_json(jobs.path(), &["run", "--resume", job, "--agent", "oracle", "-n", "2", "--max-retries", "1", "--json"]);
+    assert_eq!(code, 0, "{again:#}");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(jobs.path().join(job).join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["agent"], "oracle");
+}
+
+#[test]
+fn values_out_of_range_are_clear_errors_never_panics() {
+    let jobs = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-word-count");
+    for multiplier in ["1e300", "0", "-1", "NaN"] {
+        let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--timeout-multiplier", multiplier]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{multiplier}: {stderr}");
+        assert!(stderr.contains("--timeout-multiplier must be above 0 and at most 100") && !stderr.contains("panicked"), "{multiplier}: {stderr}");
+    }
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "-k", "-1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("-1 is not in 1..=1000") && !stderr.contains("-- -1"), "{stderr}");
+
+    let dataset = tempfile::tempdir().unwrap();
+    TaskFiles::new("forever").toml("[agent]\ntimeout_sec = 1e300\n").write(dataset.path()).unwrap();
+    let out = prodbench(jobs.path(), &["tasks", "check", dataset.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`agent.timeout_sec`: expected a number of seconds above 0 and at most 604800"), "{stderr}");
+}
+
+#[test]
+fn a_reward_outside_zero_to_one_is_a_verifier_error_naming_it() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    TaskFiles::new("seven").without_dockerfile().file("environment/README", "x\n").tests("echo 7 > /logs/verifier/reward.txt\n").write(dataset.path()).unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--agent", "nop", "--json"]);
+    assert_eq!(code, 1, "a verifier error exits 1: {doc:#}");
+    assert_eq!((doc["summary"]["statuses"]["verifier_error"].as_u64(), doc["summary"]["score"].as_f64()), (Some(1), Some(0.0)), "{doc:#}");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", doc["job_id"].as_str().unwrap(), "--json"]);
+    let error = shown["trials"][0]["error"].as_str().unwrap();
+    assert!(error.contains("reward.txt is 7, outside the reward range [0, 1]"), "{error}");
+}
+
+#[test]
+fn verifier_output_keeps_its_head_and_tail_and_says_what_was_cut() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let noisy = "head -c 3000000 /dev/zero | tr '\\0' x\necho\necho 'SUMMARY: 1 passed'\necho 1 > /logs/verifier/reward.txt\n";
+    TaskFiles::new("noisy").without_dockerfile().file("environment/README", "x\n").tests(noisy).write(dataset.path()).unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--agent", "nop", "--json"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let trials = jobs.path().join(doc["job_id"].as_str().unwrap()).join("trials");
+    let trial = std::fs::read_dir(&trials).unwrap().flatten().next().unwrap().path();
+    let stdout = std::fs::read_to_string(trial.join("verifier/test-stdout.txt")).unwrap();
+    assert!(stdout.trim_end().ends_with("SUMMARY: 1 passed"), "the summary printed last is kept");
+    assert!(stdout.starts_with("xxxx") && stdout.contains("bytes cut here"), "{}", &stdout[..200]);
+    assert!(stdout.len() < 1_100_000, "{}", stdout.len());
+}
+
+#[test]
+fn the_saved_workspace_is_capped_and_the_trial_says_what_was_left_out() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    TaskFiles::new("big-output")
+        .without_dockerfile()
+        .file("environment/main.py", "print('hi')\n")
+        .file("rubric.toml", "[[criteria]]\nid = \"tidy\"\nclaim = \"The agent wrote a small program.\"\ncomponent = \"engineering\"\nevidence = [\"diff\"]\n")
+        .solution("head -c 3000000 /dev/zero > /app/blob.bin\necho \"print('bye')\" > /app/main.py\n")
+        .write(dataset.path())
+        .unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--workspace-cap", "1", "--json"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let trials = jobs.path().join(doc["job_id"].as_str().unwrap()).join("trials");
+    let trial = std::fs::read_dir(&trials).unwrap().flatten().next().unwrap().path();
+    let cut: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(trial.join("workspace-cut.json")).unwrap()).unwrap();
+    assert_eq!((cut["cap_bytes"].as_u64(), cut["omitted"][0][0].as_str()), (Some(1 << 20), Some("blob.bin")), "{cut:#}");
+    assert!(!trial.join("workspace/blob.bin").exists() && trial.join("workspace/main.py").is_file());
+    let diff = std::fs::read_to_string(trial.join("diff.patch")).unwrap();
+    assert!(diff.contains("+print('bye')") && diff.contains("b/blob.bin"), "the diff covers the whole workspace: {diff}");
+    let (regraded, code) = prodbench_json(jobs.path(), &["regrade", doc["job_id"].as_str().unwrap(), "--json"]);
+    assert_eq!(code, 1, "{regraded:#}");
+    assert!(regraded["trials"][0]["error"].as_str().unwrap().contains("cut to the 1 MiB cap"), "{regraded:#}");
+}
+
+#[test]
+fn small_things_a_new_user_hits() {
+    let jobs = tempfile::tempdir().unwrap();
+    let (one, two) = (repo_root().join("examples/local-word-count"), repo_root().join("examples/write-file"));
+    // Several paths in one job; without a terminal, the job id first and a line per trial.
+    let out = prodbench(jobs.path(), &["run", one.to_str().unwrap(), two.to_str().unwrap(), "--env", "local"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("job ") && first.ends_with("2 trials to run"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[') && l.contains("] passed")).count(), 2, "{stderr}");
+    // `show` and `report` take the job directory `run` prints.
+    let job_dir = stdout.lines().last().and_then(|l| l.split_once(": ")).map(|(_, dir)| dir.to_string()).expect("the job line");
+    assert_eq!(prodbench(jobs.path(), &["show", &job_dir]).status.code(), Some(0), "show {job_dir}");
+    assert_eq!(prodbench(jobs.path(), &["report", &job_dir]).status.code(), Some(0), "report {job_dir}");
+    // An --agent-arg the agent does not take.
+    let out = prodbench(jobs.path(), &["run", one.to_str().unwrap(), "--env", "local", "--agent-arg", "speed=fast"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the oracle agent takes no --agent-arg, got \"speed\""), "{stderr}");
+    // A task directory without task.toml is a broken task, not an empty dataset.
+    let bare = tempfile::tempdir().unwrap();
+    TaskFiles::new("bare").write(bare.path()).unwrap();
+    std::fs::remove_file(bare.path().join("task.toml")).unwrap();
+    let out = prodbench(jobs.path(), &["tasks", "check", bare.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("task.toml: error: missing") && !stderr.contains("holds no tasks"), "{stderr}");
+}
+
+#[test]
+fn a_task_the_backend_cannot_run_is_skipped_up_front_not_an_infrastructure_error() {
+    if !docker_available() {
+        return;
+    }
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    TaskFiles::new("runs-anywhere").write(&dataset.path().join("a")).unwrap();
+    TaskFiles::new("local-only").without_dockerfile().file("environment/README", "x\n").write(&dataset.path().join("b")).unwrap();
+    let out = prodbench(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "docker", "--agent", "nop", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: skipping local-only: cannot run on the docker backend"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["trials"], 1, "{doc:#}");
+    assert_eq!(doc["summary"]["skipped"][0]["skipped"], "unsupported", "{doc:#}");
+    assert_eq!(doc["summary"]["statuses"].get("infra_error"), None, "{doc:#}");
+    // The same dataset on the local backend runs both, with no warning about Dockerfiles.
+    let out = prodbench(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--agent", "nop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Dockerfile") && !stderr.contains("skipping"), "{stderr}");
 }
 
 #[test]
@@ -102,10 +335,10 @@ fn an_infrastructure_failure_is_retried_kept_and_never_scored() {
     assert_eq!(summary["statuses"]["infra_error"], 1, "{summary:#}");
     assert_eq!(summary["passed"], 1, "the healthy task still ran: {summary:#}");
     assert_eq!(summary["scored"], 1, "the infrastructure error is not scored: {summary:#}");
-    assert_eq!(summary["mean_reward"], 1.0);
+    assert_eq!(summary["score"], 100.0);
     let bad_summary = summary["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "bad-environment").unwrap();
     assert_eq!(bad_summary["retried"], 2, "{bad_summary:#}");
-    assert!(bad_summary["mean_reward"].is_null());
+    assert!(bad_summary["score"].is_null());
 
     // Every try is kept with its own evidence.
     let job_id = doc["job_id"].as_str().unwrap();

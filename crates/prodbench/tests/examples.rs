@@ -5,38 +5,35 @@ mod common;
 
 use common::*;
 
-fn assert_rewards(jobs: &std::path::Path, path: &str, env: &str, agent: &str, expected: f64) {
-    let full = repo_root().join(path);
-    let (doc, code) = prodbench_json(jobs, &["run", full.to_str().unwrap(), "--env", env, "--agent", agent, "-n", "3", "--json"]);
-    assert_eq!(code, 0, "{path} {env} {agent}: {doc:#}");
-    let rewards = mean_rewards(&doc);
-    assert!(!rewards.is_empty());
-    for (task, reward) in rewards {
-        assert_eq!(reward, Some(expected), "{task} on {env} with {agent}: {doc:#}");
+/// Runs every example (the README's quick start, `prodbench run examples`) on `env`: each
+/// task scores `expected` (0-100) and none is skipped or errs.
+fn assert_every_example_scores(jobs: &std::path::Path, env: &str, agent: &str, expected: f64) {
+    let examples = repo_root().join("examples");
+    let (doc, code) = prodbench_json(jobs, &["run", examples.to_str().unwrap(), "--env", env, "--agent", agent, "-n", "3", "--json"]);
+    assert_eq!(code, 0, "{env} {agent}: {doc:#}");
+    assert_eq!(doc["summary"]["skipped"], serde_json::json!([]), "every example runs on {env}: {doc:#}");
+    let scores = task_scores(&doc);
+    assert_eq!(scores.len(), 8, "{doc:#}");
+    for (task, score) in scores {
+        assert_eq!(score, Some(expected), "{task} on {env} with {agent}: {doc:#}");
     }
 }
 
 #[test]
-fn local_examples_pass_with_oracle_and_fail_with_nop() {
+fn every_example_passes_with_oracle_and_fails_with_nop_on_local() {
     let jobs = tempfile::tempdir().unwrap();
-    for example in
-        ["examples/local-word-count", "examples/local-fix-script", "examples/local-codebase-qna", "examples/local-mcp-inventory", "examples/write-file"]
-    {
-        assert_rewards(jobs.path(), example, "local", "oracle", 1.0);
-        assert_rewards(jobs.path(), example, "local", "nop", 0.0);
-    }
+    assert_every_example_scores(jobs.path(), "local", "oracle", 100.0);
+    assert_every_example_scores(jobs.path(), "local", "nop", 0.0);
 }
 
 #[test]
-fn docker_examples_pass_with_oracle_and_fail_with_nop() {
+fn every_example_passes_with_oracle_and_fails_with_nop_on_docker() {
     if !docker_available() {
         return;
     }
     let jobs = tempfile::tempdir().unwrap();
-    for example in ["examples/docker-hello-file", "examples/docker-http-service", "examples/docker-separate-verifier", "examples/write-file"] {
-        assert_rewards(jobs.path(), example, "docker", "oracle", 1.0);
-        assert_rewards(jobs.path(), example, "docker", "nop", 0.0);
-    }
+    assert_every_example_scores(jobs.path(), "docker", "oracle", 100.0);
+    assert_every_example_scores(jobs.path(), "docker", "nop", 0.0);
 }
 
 /// Every adversary scores 0. Most end `failed`; the one that makes the tests hang ends
@@ -52,7 +49,7 @@ fn assert_adversaries_score_zero(env: &str) {
         let name = task["task"].as_str().unwrap();
         let expected = if name == "adversarial-hang-tests" { "verifier_error" } else { "failed" };
         assert_eq!(task["statuses"], serde_json::json!({ expected: 1 }), "{name} on {env}: {doc:#}");
-        assert_eq!((task["scored"].as_u64(), task["mean_reward"].as_f64()), (Some(1), Some(0.0)), "{name} on {env}: {doc:#}");
+        assert_eq!((task["scored"].as_u64(), task["score"].as_f64()), (Some(1), Some(0.0)), "{name} on {env}: {doc:#}");
     }
 }
 

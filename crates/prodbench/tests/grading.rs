@@ -131,7 +131,7 @@ fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
     let (run, code) = prodbench_json(jobs.path(), &["run", task, "--env", "local", "--agent", "oracle", "--json"]);
     assert_eq!(code, 1, "a verifier error asks for a look: {run:#}");
     assert_eq!(run["summary"]["statuses"], serde_json::json!({ "verifier_error": 1 }), "{run:#}");
-    assert_eq!((run["summary"]["scored"].as_u64(), run["summary"]["mean_reward"].as_f64()), (Some(1), Some(0.0)), "scored as 0: {run:#}");
+    assert_eq!((run["summary"]["scored"].as_u64(), run["summary"]["score"].as_f64()), (Some(1), Some(0.0)), "scored as 0: {run:#}");
     let job = run["job_id"].as_str().unwrap().to_string();
     let (report, _) = prodbench_json(jobs.path(), &["report", &job, "--json"]);
     assert_eq!(report["rows"][0]["score"], 0.0, "{report:#}");

@@ -1,6 +1,6 @@
 //! The live display of a running job, fed by `prodbench_run::Reporter` callbacks.
 //!
-//! On a terminal it is a bar with done/total, ETA and running/failed/errors/mean reward;
+//! On a terminal it is a bar with done/total, ETA and running/failed/errors/score;
 //! where nothing redraws (a CI log, a pipe) the same events are one plain line each, so a
 //! log shows the job id at the start and every finished trial as it finishes.
 
@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prodbench_run::Reporter;
 use prodbench_store::{TrialRecord, TrialStatus};
 
-use super::table::{first_line, format_reward};
+use super::table::{first_line, format_reward, format_score};
 
 /// How the events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ struct ProgressState {
     running: usize,
     failed: usize,
     errors: usize,
-    reward_sum: f64,
+    score_sum: f64,
     scored: usize,
     finished: usize,
 }
@@ -62,8 +62,8 @@ impl Progress {
     }
 
     fn refresh(&self, state: &ProgressState) {
-        let mean = if state.scored > 0 { format!("{:.3}", state.reward_sum / state.scored as f64) } else { "-".into() };
-        self.bar.set_message(format!("running {}  failed {}  errors {}  mean reward {mean}", state.running, state.failed, state.errors));
+        let score = (state.scored > 0).then(|| 100.0 * state.score_sum / state.scored as f64);
+        self.bar.set_message(format!("running {}  failed {}  errors {}  score {}", state.running, state.failed, state.errors, format_score(score)));
     }
 
     fn count_finished(&self, state: &mut ProgressState, trial: &TrialRecord) {
@@ -72,18 +72,18 @@ impl Progress {
         let status = trial.status.unwrap_or(TrialStatus::Interrupted);
         if status.is_error() {
             state.errors += 1;
-        } else if status != TrialStatus::Passed {
+        } else if trial.passed() != Some(true) {
             state.failed += 1;
         }
-        if let Some(reward) = trial.scored_reward() {
-            state.reward_sum += reward;
+        if let Some(score) = trial.score() {
+            state.score_sum += score;
             state.scored += 1;
         }
     }
 
     /// `[3/10] passed  my-task (attempt 2)  reward 1.000  12.3s`, plus the error's first line.
     fn finished_line(&self, state: &ProgressState, trial: &TrialRecord) -> String {
-        let status = trial.status.map_or("unfinished", TrialStatus::as_str);
+        let status = trial.outcome().unwrap_or("unfinished");
         let seconds: u64 = trial.phases.iter().map(|p| p.duration_ms).sum();
         let mut line = format!(
             "[{}/{}] {status:<14} {} (attempt {})  reward {}  {:.1}s",

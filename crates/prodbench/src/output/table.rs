@@ -24,12 +24,17 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A score (0-100) with one decimal, `-` when there is none.
+pub fn format_score(score: Option<f64>) -> String {
+    score.map_or_else(|| "-".into(), |s| format!("{s:.1}"))
+}
+
 pub fn format_reward(reward: Option<f64>) -> String {
     reward.map(|r| format!("{r:.3}")).unwrap_or_else(|| "-".into())
 }
 
-/// The end-of-job table: per task, trials, mean reward, passes, errors; then the job's
-/// totals and what it did not run.
+/// The end-of-job table: per task, trials, score, passes, errors; then the job's totals and
+/// what it did not run. Every number is defined as in the report (`prodbench_run::summarize`).
 pub fn summary_table(summary: &JobSummary) -> String {
     let rows: Vec<Vec<String>> = summary
         .tasks
@@ -42,14 +47,14 @@ pub fn summary_table(summary: &JobSummary) -> String {
             vec![
                 t.task.clone(),
                 t.statuses.values().sum::<usize>().to_string(),
-                format_reward(t.mean_reward),
+                format_score(t.score),
                 t.passed.to_string(),
                 t.errors.to_string(),
                 statuses,
             ]
         })
         .collect();
-    let mut out = table(&["TASK", "TRIALS", "MEAN REWARD", "PASSED", "ERRORS", "STATUSES"], &rows);
+    let mut out = table(&["TASK", "TRIALS", "SCORE", "PASSED", "ERRORS", "OUTCOMES"], &rows);
     out.push_str(&format!("\n{}\n", totals_line(summary)));
     for task in &summary.skipped {
         let reason = task.skipped.map_or("", |r| r.as_str());
@@ -59,11 +64,10 @@ pub fn summary_table(summary: &JobSummary) -> String {
     out
 }
 
-/// `4 trials, 3 scored, 2 passed, mean reward 0.667, 1 infra error (not scored), ...`.
+/// `4 trials, 3 scored, 2 passed, score 66.7, 1 infra errors (not scored), ...`.
 fn totals_line(summary: &JobSummary) -> String {
-    let mut line =
-        format!("{} trials, {} scored, {} passed, mean reward {}", summary.trials, summary.scored, summary.passed, format_reward(summary.mean_reward));
-    let count = |status: TrialStatus| summary.statuses.get(&status).copied().unwrap_or(0);
+    let mut line = format!("{} trials, {} scored, {} passed, score {}", summary.trials, summary.scored, summary.passed, format_score(summary.score));
+    let count = |status: TrialStatus| summary.statuses.get(status.as_str()).copied().unwrap_or(0);
     let mut add = |n: usize, what: &str| {
         if n > 0 {
             line.push_str(&format!(", {n} {what}"));
@@ -71,6 +75,7 @@ fn totals_line(summary: &JobSummary) -> String {
     };
     add(count(TrialStatus::InfraError), "infra errors (not scored)");
     add(count(TrialStatus::VerifierError), "verifier errors (scored as 0)");
+    add(summary.undecided, "undecided (a check they depend on was not judged)");
     add(summary.judge_failures, "criteria ungraded because the judge failed (see judge/errors.txt in the trials)");
     add(summary.unfinished - summary.not_started, "unfinished");
     add(summary.not_started, "not started");
@@ -78,7 +83,7 @@ fn totals_line(summary: &JobSummary) -> String {
     line
 }
 
-fn status_counts(statuses: &std::collections::BTreeMap<TrialStatus, usize>) -> String {
+fn status_counts(statuses: &std::collections::BTreeMap<&str, usize>) -> String {
     statuses.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(" ")
 }
 

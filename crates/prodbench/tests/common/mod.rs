@@ -31,9 +31,9 @@ pub fn prodbench_json(jobs: &Path, args: &[&str]) -> (serde_json::Value, i32) {
     (doc, out.status.code().unwrap_or(-1))
 }
 
-/// Mean reward per task from a `run --json` or `show --json` summary.
-pub fn mean_rewards(doc: &serde_json::Value) -> Vec<(String, Option<f64>)> {
-    doc["summary"]["tasks"].as_array().expect("summary.tasks").iter().map(|t| (t["task"].as_str().unwrap().to_string(), t["mean_reward"].as_f64())).collect()
+/// Score (0-100) per task from a `run --json` or `show --json` summary.
+pub fn task_scores(doc: &serde_json::Value) -> Vec<(String, Option<f64>)> {
+    doc["summary"]["tasks"].as_array().expect("summary.tasks").iter().map(|t| (t["task"].as_str().unwrap().to_string(), t["score"].as_f64())).collect()
 }
 
 /// True when Docker tests should run; panics when they are required but impossible.

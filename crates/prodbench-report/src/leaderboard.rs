@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use prodbench_store::{TrialRecord, TrialStatus};
+use prodbench_store::{Outcome, TrialRecord, TrialStatus};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
@@ -40,7 +40,7 @@ pub struct ScoredTrial {
     pub status: TrialStatus,
     /// What the trial counts as ([`TrialRecord::outcome`]): the status, except that only a
     /// trial that passed is `passed` and a scored one whose pass is unknown is `undecided`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// 0..=100; `None` for infrastructure errors.
     pub score: Option<f64>,
     pub pass: Option<bool>,
@@ -123,7 +123,7 @@ pub struct Row {
     pub pass_at_k: Vec<PassAtK>,
     /// Final tries per outcome ([`ScoredTrial::outcome`]), infrastructure errors included
     /// (they are not scored): `passed` counts what [`Row::pass`] counts.
-    pub statuses: BTreeMap<String, usize>,
+    pub statuses: BTreeMap<Outcome, usize>,
     /// Scored trials whose grade is incomplete ([`ScoredTrial::is_incomplete`]).
     pub ungraded_trials: usize,
     /// Per task: the mean score over its attempts.
@@ -161,7 +161,7 @@ pub fn row(agent: &str, jobs: Vec<String>, trials: &[ScoredTrial]) -> Row {
     let mut by_task: BTreeMap<&str, Vec<&ScoredTrial>> = BTreeMap::new();
     let mut statuses = BTreeMap::new();
     for t in trials {
-        *statuses.entry(t.outcome.to_string()).or_default() += 1;
+        *statuses.entry(t.outcome).or_default() += 1;
         if t.score.is_some() {
             by_task.entry(&t.task).or_default().push(t);
         }
@@ -239,7 +239,7 @@ mod tests {
             task: task.into(),
             attempt,
             status,
-            outcome: status.as_str(),
+            outcome: Outcome::from(status),
             score,
             pass: score.map(|s| s >= 100.0),
             resolve: score.map(|s| s >= 100.0),
@@ -325,8 +325,8 @@ mod tests {
         let passed = ScoredTrial::from_record(&record(TrialStatus::Passed, Some(1.0), None)).unwrap();
         let row = row("agent", vec![], &[undecided, passed]);
         assert_eq!((row.pass.count, row.pass.of), (1, 1));
-        let outcomes: Vec<(&str, usize)> = row.statuses.iter().map(|(outcome, n)| (outcome.as_str(), *n)).collect();
-        assert_eq!(outcomes, [("passed", 1), ("undecided", 1)], "not 2 passed");
+        let outcomes: Vec<(Outcome, usize)> = row.statuses.iter().map(|(outcome, n)| (*outcome, *n)).collect();
+        assert_eq!(outcomes, [(Outcome::Passed, 1), (Outcome::Undecided, 1)], "not 2 passed");
         assert_eq!(row.ungraded_trials, 1);
     }
 
@@ -360,7 +360,7 @@ mod tests {
         // (66.667 + 0 + 100) / 3 = 55.556
         assert!((row.score.unwrap() - 500.0 / 9.0).abs() < 1e-9);
         assert_eq!((row.pass.count, row.pass.of), (3, 6));
-        assert_eq!(row.statuses["infra_error"], 1);
+        assert_eq!(row.statuses[&Outcome::InfraError], 1);
         // Task c has one attempt, so only k = 1, over all three tasks: mean(2/3, 0, 1) = 5/9.
         assert_eq!(row.pass_at_k.len(), 1);
         assert_eq!(row.pass_at_k[0].tasks, 3);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use prodbench_grade::evidence::ANSWER_COPY;
-use prodbench_store::{JobRecord, TrialRecord, TrialStatus, final_tries};
+use prodbench_store::{JobRecord, Outcome, TrialRecord, TrialStatus, final_tries};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
@@ -79,7 +79,7 @@ pub struct Report {
     /// rows have (see [`common_k`]).
     pub common_k: Option<u32>,
     /// Agent label -> final outcome ([`ScoredTrial::outcome`]) -> trials.
-    pub failure_modes: BTreeMap<String, BTreeMap<String, usize>>,
+    pub failure_modes: BTreeMap<String, BTreeMap<Outcome, usize>>,
     pub trials: Vec<ReportTrial>,
     pub settings: Settings,
 }
@@ -271,7 +271,7 @@ mod tests {
             })
             .collect();
         let stats = trials.iter().filter_map(|t| Some((t.trial_id.clone(), stats(t.attempt)?))).collect();
-        let job = JobRecord { job_id: "j".into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "a"}) };
+        let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new("j", serde_json::json!({"agent": "a"})) };
         JobInput { job, trials, tasks: BTreeMap::new(), stats, dir: PathBuf::from("jobs/j") }
     }
 
@@ -327,7 +327,7 @@ mod tests {
                 t
             })
             .collect();
-        let job = JobRecord { job_id: id.into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({"agent": "oracle"}) };
+        let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, serde_json::json!({"agent": "oracle"})) };
         JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
     }
 

@@ -5,6 +5,7 @@ mod common;
 
 use prodbench_report::html::render;
 use prodbench_report::report::Report;
+use prodbench_store::Outcome;
 
 const CHART_IDS: [&str; 5] = ["chart-leaderboard", "chart-breakdown", "chart-heatmap", "chart-failures", "chart-cost"];
 
@@ -131,12 +132,12 @@ fn every_count_of_passes_agrees_with_the_report() {
     let report = common::sample().report;
     let html = page(&report);
     for row in &report.rows {
-        let passed = row.statuses.get("passed").copied().unwrap_or(0);
+        let passed = row.statuses.get(&Outcome::Passed).copied().unwrap_or(0);
         assert_eq!(passed, row.pass.count, "{}: the failure modes count the passes the pass rate counts", row.agent);
         let decided: usize =
-            row.statuses.iter().filter(|(outcome, _)| !["undecided", "infra_error", "interrupted"].contains(&outcome.as_str())).map(|(_, n)| n).sum();
+            row.statuses.iter().filter(|(outcome, _)| outcome.is_scored() && **outcome != Outcome::Undecided).map(|(_, n)| n).sum();
         assert_eq!(decided, row.pass.of, "{}: and the same denominator", row.agent);
-        let shown = report.trials.iter().filter(|t| t.agent == row.agent && t.trial.outcome == "passed").count();
+        let shown = report.trials.iter().filter(|t| t.agent == row.agent && t.trial.outcome == Outcome::Passed).count();
         assert_eq!(shown, row.pass.count, "{}: the trials table marks as passed the trials counted", row.agent);
     }
     let oracle = &report.rows[0];

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn liveness_tells_a_dead_job_from_a_live_one() {
-        let job = |state, lease| JobRecord { job_id: "j".into(), created_at: String::new(), state, config: serde_json::Value::Null, lease };
+        let job = |state, lease| JobRecord { state, lease, ..JobRecord::new("j", serde_json::Value::Null) };
         assert_eq!(Liveness::of(&job(JobState::Running, Some(lease(this_owner(), Duration::ZERO)))), Liveness::Running);
         assert_eq!(Liveness::of(&job(JobState::Running, None)), Liveness::Dead);
         assert_eq!(Liveness::of(&job(JobState::Running, Some(lease(this_owner(), STALE_AFTER * 2)))), Liveness::Dead);

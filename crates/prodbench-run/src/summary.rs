@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prodbench_store::{JobRecord, JobTask, Store, StoreError, TrialRecord};
+use prodbench_store::{JobRecord, JobTask, Outcome, Store, StoreError, TrialRecord};
 use serde::Serialize;
 
 use crate::JobConfig;
@@ -59,7 +59,7 @@ pub struct TaskSummary {
     pub score: Option<f64>,
     /// Final tries per outcome ([`TrialRecord::outcome`]: the status, but `passed` only for
     /// a decided pass, and `undecided`).
-    pub statuses: BTreeMap<&'static str, usize>,
+    pub statuses: BTreeMap<Outcome, usize>,
     /// Final tries that are errors ([`TrialStatus::is_error`]).
     pub errors: usize,
     /// Attempts planned but never started.
@@ -79,7 +79,7 @@ pub struct JobSummary {
     /// Mean score (0-100) over scored trials.
     pub score: Option<f64>,
     /// Final tries per outcome, as [`TaskSummary::statuses`].
-    pub statuses: BTreeMap<&'static str, usize>,
+    pub statuses: BTreeMap<Outcome, usize>,
     /// Final tries that are errors ([`TrialStatus::is_error`]).
     pub errors: usize,
     /// Slots that have not finished: started and stopped, or never started. Resume runs them.
@@ -124,7 +124,7 @@ fn count_final_try(summary: &mut TaskSummary, job: &mut JobSummary, t: &TrialRec
     job.trials += 1;
     match t.status {
         Some(status) => {
-            let outcome = t.outcome().unwrap_or(status.as_str());
+            let outcome = t.outcome().unwrap_or(Outcome::from(status));
             *summary.statuses.entry(outcome).or_default() += 1;
             *job.statuses.entry(outcome).or_default() += 1;
             if status.is_error() {
@@ -212,7 +212,7 @@ mod tests {
         let mut ctrf = trial("a", 1, 1, TrialStatus::Passed, Some(1.0));
         ctrf.grade = Some(serde_json::from_value(grade).unwrap());
         let s = summarize(&[ctrf], &JobPlan::default());
-        assert_eq!((s.passed, s.score, s.statuses.get("failed")), (0, Some(20.0), Some(&1)));
+        assert_eq!((s.passed, s.score, s.statuses.get(&Outcome::Failed)), (0, Some(20.0), Some(&1)));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use prodbench_grade::score::{GradeInputs, TrialGrade, grade};
 use prodbench_grade::test_report::read_test_report;
 use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
 use prodbench_sandbox::{PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
-use prodbench_store::{PhaseTiming, TrialRecord, TrialStatus, now};
+use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus, now};
 use prodbench_task::Task;
 use prodbench_task::rubric::{ComponentWeights, Rubric};
 
@@ -70,7 +70,7 @@ pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
     let mut sandbox: Option<Box<dyn Sandbox>> = None;
     let result = drive(ctx, record, &mut phases, &mut sandbox).await;
     if let Some(sandbox) = sandbox {
-        let teardown = phases.run("teardown", None, async { sandbox.stop().await.map_err(Failure::from) }).await;
+        let teardown = phases.run(Phase::Teardown, None, async { sandbox.stop().await.map_err(Failure::from) }).await;
         if let Err(Failure::Infra(message)) = teardown {
             record.error = Some(format!("teardown failed: {message}"));
         }
@@ -135,18 +135,18 @@ async fn drive(
     let env = &ctx.task.config.environment;
     let build_timeout = scaled(env.build_timeout_sec, ctx.timeout_multiplier);
     let prepared: PreparedEnvironment =
-        phases.run("environment_build", Some(build_timeout + PHASE_GRACE), async { Ok(ctx.provider.prepare(ctx.task, build_timeout).await?) }).await?;
+        phases.run(Phase::EnvironmentBuild, Some(build_timeout + PHASE_GRACE), async { Ok(ctx.provider.prepare(ctx.task, build_timeout).await?) }).await?;
     record.environment_digest = Some(prepared.digest.clone());
 
     let start_timeout = scaled(env.start_timeout_sec, ctx.timeout_multiplier);
     let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, "agent", start_timeout);
-    let started = phases.run("environment_start", Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
+    let started = phases.run(Phase::EnvironmentStart, Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
 
     // The workspace as the agent finds it, for the diff the judge reads.
     let before = tempfile::tempdir().map_err(|e| Failure::Infra(format!("creating a scratch directory: {e}")))?;
     if ctx.task.rubric.is_some() {
-        phases.run("snapshot", None, async { Ok(evidence::snapshot_workspace(sandbox, &before.path().join("ws")).await?) }).await?;
+        phases.run(Phase::Snapshot, None, async { Ok(evidence::snapshot_workspace(sandbox, &before.path().join("ws")).await?) }).await?;
     }
 
     let agent_logs = ctx.dir.join("agent");
@@ -154,8 +154,8 @@ async fn drive(
     let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
     let agent_ctx = AgentContext { sandbox, task: ctx.task, trial_id: &record.trial_id, logs_dir: &agent_logs, timeout: agent_timeout };
     let setup_timeout = scaled(AGENT_SETUP_TIMEOUT.as_secs_f64(), ctx.timeout_multiplier);
-    phases.run("agent_setup", Some(setup_timeout), async { ctx.agent.setup(&agent_ctx).await.map_err(agent_failure) }).await?;
-    let agent_run = phases.run("agent_run", Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) }).await;
+    phases.run(Phase::AgentSetup, Some(setup_timeout), async { ctx.agent.setup(&agent_ctx).await.map_err(agent_failure) }).await?;
+    let agent_run = phases.run(Phase::AgentRun, Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) }).await;
     match agent_run {
         Ok(_) => {}
         Err(Failure::Infra(m)) => return Err(Failure::Infra(m)),
@@ -173,7 +173,7 @@ async fn drive(
     // The final workspace is kept with the trial (what `regrade` verifies again); for a
     // task with a rubric, with the rest of the judge's evidence.
     let collected = phases
-        .run("evidence", None, async {
+        .run(Phase::Evidence, None, async {
             Ok(match &ctx.task.rubric {
                 Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir, ctx.workspace_cap_bytes).await?),
                 None => {
@@ -190,7 +190,7 @@ async fn drive(
     let verify_ctx =
         VerifyContext { task: ctx.task, provider: ctx.provider, environment: &prepared, spec: &spec, timeout: verify_timeout, output_dir: &verifier_dir };
     let verification = phases
-        .run("verification", Some(verify_timeout + start_timeout + PHASE_GRACE), async {
+        .run(Phase::Verification, Some(verify_timeout + start_timeout + PHASE_GRACE), async {
             verify(&verify_ctx, sandbox).await.map_err(|e| match e {
                 VerifyError::Sandbox(e) => Failure::from(e),
                 VerifyError::Reward { message, .. } => Failure::Verifier(message),
@@ -276,8 +276,13 @@ fn agent_failure(e: AgentError) -> Failure {
     }
 }
 
+/// The longest any phase may be given: a task's longest timeout at the largest multiplier.
+/// Both are validated before a job starts; this bound keeps a value that slipped past (an
+/// old job's config) from overflowing a `Duration`.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(100 * 7 * 86_400);
+
 pub(crate) fn scaled(seconds: f64, multiplier: f64) -> Duration {
-    Duration::from_secs_f64((seconds * multiplier).max(0.001))
+    Duration::try_from_secs_f64((seconds * multiplier).max(0.001)).unwrap_or(LONGEST_TIMEOUT).min(LONGEST_TIMEOUT)
 }
 
 /// The trial's phase timings, in order.
@@ -287,7 +292,7 @@ struct Phases(Vec<PhaseTiming>);
 impl Phases {
     /// Runs one phase under an optional timeout and records how it went. A phase that
     /// overruns is the agent's timeout for the agent phases and infrastructure otherwise.
-    async fn run<T>(&mut self, name: &str, limit: Option<Duration>, phase: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    async fn run<T>(&mut self, name: Phase, limit: Option<Duration>, phase: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
         let started_at = now();
         let clock = Instant::now();
         let result = match limit {
@@ -295,20 +300,20 @@ impl Phases {
             None => phase.await,
         };
         let outcome = match &result {
-            Ok(_) => "ok".to_string(),
-            Err(Failure::AgentLimit(kind, _)) => format!("limit: {}", kind.as_str()),
-            Err(Failure::Infra(m) | Failure::Agent(m) | Failure::Verifier(m)) => format!("error: {}", m.lines().next().unwrap_or_default()),
+            Ok(_) => PhaseOutcome::Ok,
+            Err(Failure::AgentLimit(kind, _)) => PhaseOutcome::Limit(kind.as_str().to_string()),
+            Err(Failure::Infra(m) | Failure::Agent(m) | Failure::Verifier(m)) => PhaseOutcome::Error(m.lines().next().unwrap_or_default().to_string()),
         };
-        self.0.push(PhaseTiming { name: name.into(), started_at, duration_ms: clock.elapsed().as_millis() as u64, outcome });
+        self.0.push(PhaseTiming { name, started_at, duration_ms: clock.elapsed().as_millis() as u64, outcome });
         result
     }
 }
 
-fn overrun(phase: &str, limit: Duration) -> Failure {
+fn overrun(phase: Phase, limit: Duration) -> Failure {
     let message = format!("{phase} did not finish within {limit:?}");
     match phase {
-        "agent_run" | "agent_setup" => Failure::AgentLimit(LimitKind::WallTime, message),
-        "verification" => Failure::Verifier(message),
+        Phase::AgentRun | Phase::AgentSetup => Failure::AgentLimit(LimitKind::WallTime, message),
+        Phase::Verification => Failure::Verifier(message),
         _ => Failure::Infra(message),
     }
 }

@@ -155,11 +155,95 @@ pub enum StatusCategory {
 /// One phase of a trial and how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTiming {
-    pub name: String,
+    pub name: Phase,
     pub started_at: String,
     pub duration_ms: u64,
-    /// `ok`, `timeout`, or `error: ...`.
-    pub outcome: String,
+    pub outcome: PhaseOutcome,
+}
+
+/// The phases of a trial, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    EnvironmentBuild,
+    EnvironmentStart,
+    /// The workspace as the agent found it (tasks with a rubric diff against it).
+    Snapshot,
+    AgentSetup,
+    AgentRun,
+    /// The judge's evidence, collected while the system is as the agent left it.
+    Evidence,
+    Verification,
+    Teardown,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 8] = [
+        Phase::EnvironmentBuild,
+        Phase::EnvironmentStart,
+        Phase::Snapshot,
+        Phase::AgentSetup,
+        Phase::AgentRun,
+        Phase::Evidence,
+        Phase::Verification,
+        Phase::Teardown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::EnvironmentBuild => "environment_build",
+            Phase::EnvironmentStart => "environment_start",
+            Phase::Snapshot => "snapshot",
+            Phase::AgentSetup => "agent_setup",
+            Phase::AgentRun => "agent_run",
+            Phase::Evidence => "evidence",
+            Phase::Verification => "verification",
+            Phase::Teardown => "teardown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a phase ended; stored and serialized as text: `ok`, `limit: <kind>`, `error: <first
+/// line>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum PhaseOutcome {
+    Ok,
+    /// A limit stopped the agent (its kind: `wall_time`, `turns`, ...).
+    Limit(String),
+    Error(String),
+}
+
+impl From<PhaseOutcome> for String {
+    fn from(outcome: PhaseOutcome) -> String {
+        match outcome {
+            PhaseOutcome::Ok => "ok".into(),
+            PhaseOutcome::Limit(kind) => format!("limit: {kind}"),
+            PhaseOutcome::Error(message) => format!("error: {message}"),
+        }
+    }
+}
+
+impl From<String> for PhaseOutcome {
+    fn from(text: String) -> Self {
+        match (text.strip_prefix("limit: "), text.strip_prefix("error: ")) {
+            _ if text == "ok" => PhaseOutcome::Ok,
+            (Some(kind), _) => PhaseOutcome::Limit(kind.to_string()),
+            (_, Some(message)) => PhaseOutcome::Error(message.to_string()),
+            // Written by another version: keep what it says.
+            _ => PhaseOutcome::Error(text),
+        }
+    }
 }
 
 /// One try of one attempt of one agent at one task.
@@ -267,21 +351,86 @@ impl TrialRecord {
     }
 
     /// What a finished trial counts as wherever trials are counted by kind: `passed` only when
-    /// [`TrialRecord::passed`] says so, [`UNDECIDED`] for a scored trial whose pass is unknown,
+    /// [`TrialRecord::passed`] says so, `undecided` for a scored trial whose pass is unknown,
     /// else its status (`failed` for a `passed` status its grade overrules). `None` while running.
-    pub fn outcome(&self) -> Option<&'static str> {
+    pub fn outcome(&self) -> Option<Outcome> {
         let status = self.status?;
         Some(match self.passed() {
-            Some(true) => TrialStatus::Passed.as_str(),
-            None if status.is_scored() => UNDECIDED,
-            _ if status == TrialStatus::Passed => TrialStatus::Failed.as_str(),
-            _ => status.as_str(),
+            Some(true) => Outcome::Passed,
+            None if status.is_scored() => Outcome::Undecided,
+            _ if status == TrialStatus::Passed => Outcome::Failed,
+            _ => Outcome::from(status),
         })
     }
 }
 
-/// The outcome of a scored trial whose pass is unknown (see [`TrialRecord::outcome`]).
-pub const UNDECIDED: &str = "undecided";
+/// What a finished trial counts as (see [`TrialRecord::outcome`]): its status, but `passed`
+/// only for a decided pass, and `undecided` for a scored trial whose pass is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Undecided,
+    Failed,
+    AgentLimit,
+    AgentError,
+    VerifierError,
+    InfraError,
+    Interrupted,
+}
+
+impl Outcome {
+    /// Every outcome, scored ones first, in display order.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Passed,
+        Outcome::Undecided,
+        Outcome::Failed,
+        Outcome::AgentLimit,
+        Outcome::AgentError,
+        Outcome::VerifierError,
+        Outcome::InfraError,
+        Outcome::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Undecided => "undecided",
+            Outcome::Passed => TrialStatus::Passed.as_str(),
+            Outcome::Failed => TrialStatus::Failed.as_str(),
+            Outcome::AgentLimit => TrialStatus::AgentLimit.as_str(),
+            Outcome::AgentError => TrialStatus::AgentError.as_str(),
+            Outcome::VerifierError => TrialStatus::VerifierError.as_str(),
+            Outcome::InfraError => TrialStatus::InfraError.as_str(),
+            Outcome::Interrupted => TrialStatus::Interrupted.as_str(),
+        }
+    }
+
+    /// Whether trials with this outcome are scored (infrastructure and interruptions are not).
+    pub fn is_scored(self) -> bool {
+        !matches!(self, Outcome::InfraError | Outcome::Interrupted)
+    }
+}
+
+/// A status as an outcome, before any grade overrules it.
+impl From<TrialStatus> for Outcome {
+    fn from(status: TrialStatus) -> Self {
+        match status {
+            TrialStatus::Passed => Outcome::Passed,
+            TrialStatus::Failed => Outcome::Failed,
+            TrialStatus::AgentLimit => Outcome::AgentLimit,
+            TrialStatus::AgentError => Outcome::AgentError,
+            TrialStatus::VerifierError => Outcome::VerifierError,
+            TrialStatus::InfraError => Outcome::InfraError,
+            TrialStatus::Interrupted => Outcome::Interrupted,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Keeps each (job, task, attempt)'s final try.
 pub fn final_tries(trials: &[TrialRecord]) -> Vec<&TrialRecord> {
@@ -307,6 +456,13 @@ pub struct JobRecord {
     /// Who runs the job now, if anyone holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<JobLease>,
+}
+
+impl JobRecord {
+    /// A job created now, running, held by no one.
+    pub fn new(job_id: &str, config: serde_json::Value) -> Self {
+        JobRecord { job_id: job_id.to_string(), created_at: now(), state: JobState::Running, config, lease: None }
+    }
 }
 
 /// A job's state as recorded.
@@ -575,7 +731,7 @@ impl Store {
             for (i, phase) in trial.phases.iter().enumerate() {
                 tx.execute(
                     "INSERT OR REPLACE INTO phases (trial_id, seq, name, started_at, duration_ms, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![trial.trial_id, i as i64, phase.name, phase.started_at, phase.duration_ms as i64, phase.outcome],
+                    params![trial.trial_id, i as i64, phase.name.as_str(), phase.started_at, phase.duration_ms as i64, String::from(phase.outcome.clone())],
                 )?;
             }
             for (key, value) in &trial.rewards {
@@ -678,13 +834,18 @@ impl Store {
 
     fn load_details(&self, trial: &mut TrialRecord) -> Result<()> {
         let id = trial.trial_id.clone();
-        trial.phases = self.sql(|c| {
+        let rows: Vec<(String, String, i64, String)> = self.sql(|c| {
             let mut stmt = c.prepare("SELECT name, started_at, duration_ms, outcome FROM phases WHERE trial_id = ?1 ORDER BY seq")?;
-            let rows = stmt.query_map([&id], |r| {
-                Ok(PhaseTiming { name: r.get(0)?, started_at: r.get(1)?, duration_ms: r.get::<_, i64>(2)? as u64, outcome: r.get(3)? })
-            })?;
+            let rows = stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
             rows.collect()
         })?;
+        // A phase this version does not know (written by a newer one) is left out.
+        trial.phases = rows
+            .into_iter()
+            .filter_map(|(name, started_at, duration_ms, outcome)| {
+                Some(PhaseTiming { name: Phase::parse(&name)?, started_at, duration_ms: duration_ms as u64, outcome: PhaseOutcome::from(outcome) })
+            })
+            .collect();
         trial.rewards = self.sql(|c| {
             let mut stmt = c.prepare("SELECT key, value FROM rewards WHERE trial_id = ?1")?;
             let rows = stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -757,22 +918,22 @@ mod tests {
         // A CTRF report with 4 of 5 tests failed, and a test.sh that wrote reward 1 anyway.
         let ctrf = graded(TrialStatus::Failed, 1.0, &[true, false, false, false, false], Some(false));
         assert_eq!(ctrf.scored_reward(), Some(1.0), "the reward as written");
-        assert_eq!((ctrf.score(), ctrf.passed(), ctrf.outcome()), (Some(0.2), Some(false), Some("failed")), "the grade decides");
+        assert_eq!((ctrf.score(), ctrf.passed(), ctrf.outcome()), (Some(0.2), Some(false), Some(Outcome::Failed)), "the grade decides");
     }
 
     #[test]
     fn an_unknown_pass_is_undecided_whatever_the_status_says() {
         // The tests passed, so the status read `passed` from the reward; a must-pass criterion went unjudged.
         let unjudged = graded(TrialStatus::Passed, 1.0, &[true], None);
-        assert_eq!((unjudged.score(), unjudged.passed(), unjudged.resolved(), unjudged.outcome()), (Some(1.0), None, None, Some(UNDECIDED)));
+        assert_eq!((unjudged.score(), unjudged.passed(), unjudged.resolved(), unjudged.outcome()), (Some(1.0), None, None, Some(Outcome::Undecided)));
         let overruled = graded(TrialStatus::Passed, 1.0, &[false], Some(false));
-        assert_eq!(overruled.outcome(), Some("failed"), "a passed status the grade overrules");
+        assert_eq!(overruled.outcome(), Some(Outcome::Failed), "a passed status the grade overrules");
         let at = |status, reward| TrialRecord { status: Some(status), reward, ..trial("j", "t") };
         let verdicts = |t: TrialRecord| (t.score(), t.passed(), t.outcome());
-        assert_eq!(verdicts(at(TrialStatus::Passed, Some(1.0))), (Some(1.0), Some(true), Some("passed")), "without a grade the status decides");
-        assert_eq!(verdicts(at(TrialStatus::AgentLimit, Some(0.5))), (Some(0.5), Some(false), Some("agent_limit")));
-        assert_eq!(verdicts(at(TrialStatus::VerifierError, Some(1.0))), (Some(0.0), Some(false), Some("verifier_error")));
-        assert_eq!(verdicts(at(TrialStatus::InfraError, Some(1.0))), (None, None, Some("infra_error")), "never scored");
+        assert_eq!(verdicts(at(TrialStatus::Passed, Some(1.0))), (Some(1.0), Some(true), Some(Outcome::Passed)), "without a grade the status decides");
+        assert_eq!(verdicts(at(TrialStatus::AgentLimit, Some(0.5))), (Some(0.5), Some(false), Some(Outcome::AgentLimit)));
+        assert_eq!(verdicts(at(TrialStatus::VerifierError, Some(1.0))), (Some(0.0), Some(false), Some(Outcome::VerifierError)));
+        assert_eq!(verdicts(at(TrialStatus::InfraError, Some(1.0))), (None, None, Some(Outcome::InfraError)), "never scored");
         assert_eq!(verdicts(trial("j", "t")), (None, None, None), "unfinished");
     }
 
@@ -780,7 +941,7 @@ mod tests {
     fn a_trial_round_trips_and_survives_reopening() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let job = JobRecord { job_id: "j1".into(), created_at: now(), state: JobState::Running, config: serde_json::json!({"k": 1}), lease: None };
+        let job = JobRecord::new("j1", serde_json::json!({"k": 1}));
         store.create_job(&job).unwrap();
         let mut t = trial("j1", "t1");
         store.start_trial(&t).unwrap();
@@ -788,7 +949,10 @@ mod tests {
         t.reward = Some(1.0);
         t.rewards = BTreeMap::from([("reward".into(), 1.0)]);
         t.finished_at = Some(now());
-        t.phases = vec![PhaseTiming { name: "agent".into(), started_at: now(), duration_ms: 5, outcome: "ok".into() }];
+        t.phases = vec![
+            PhaseTiming { name: Phase::AgentRun, started_at: now(), duration_ms: 5, outcome: PhaseOutcome::Ok },
+            PhaseTiming { name: Phase::Verification, started_at: now(), duration_ms: 7, outcome: PhaseOutcome::Error("tests timed out".into()) },
+        ];
         store.finish_trial(&t).unwrap();
         drop(store);
         let store = Store::open(tmp.path()).unwrap();
@@ -801,7 +965,7 @@ mod tests {
     fn unfinished_trials_become_interrupted_and_are_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let job = JobRecord { job_id: "j".into(), created_at: now(), state: JobState::Running, config: serde_json::json!({}), lease: None };
+        let job = JobRecord::new("j", serde_json::json!({}));
         store.create_job(&job).unwrap();
         store.start_trial(&trial("j", "a")).unwrap();
         assert_eq!(store.mark_unfinished_interrupted("j").unwrap(), 1);
@@ -811,7 +975,7 @@ mod tests {
     }
 
     fn job(store: &Store, id: &str, lease: Option<JobLease>) {
-        store.create_job(&JobRecord { job_id: id.into(), created_at: now(), state: JobState::Running, config: serde_json::json!({}), lease }).unwrap();
+        store.create_job(&JobRecord { lease, ..JobRecord::new(id, serde_json::json!({})) }).unwrap();
     }
 
     #[test]

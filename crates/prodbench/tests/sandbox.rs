@@ -161,12 +161,13 @@ async fn check_contract(provider: Arc<dyn Provider>, exec: Exec) {
     // The workspace starts from the environment (COPY-less Docker image has WORKDIR only).
     assert_eq!(sandbox.workdir(), "/app");
 
-    // Output is capped; the rest is counted.
-    let mut big = ExecRequest::shell("head -c 100000 /dev/zero | tr '\\0' x");
+    // Output is capped to its head and tail; the cut is counted and marked where it is.
+    let mut big = ExecRequest::shell("head -c 100000 /dev/zero | tr '\\0' x; echo END");
     big.output_cap = 1000;
     let out = sandbox.exec(big).await.unwrap();
-    assert_eq!(out.stdout.len(), 1000);
-    assert_eq!(out.truncated_bytes, 99000);
+    let kept = |n| "x".repeat(n);
+    assert_eq!(out.stdout, format!("{}{}{}END\n", kept(500), prodbench_sandbox::capture::cut_marker(99004), kept(496)));
+    assert_eq!(out.truncated_bytes, 99004);
 
     // A timeout kills the command and its children.
     let out = sandbox.exec(ExecRequest::shell("sleep 300 & sleep 300; echo never").timeout(Duration::from_millis(500))).await.unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use prodbench_store::UNDECIDED;
+use prodbench_store::Outcome;
 
 use super::empty;
 use super::format::{MISSING, escape, fmt_cost, fmt_number, fmt_trimmed};
@@ -90,18 +90,18 @@ pub(super) fn breakdown(groups: &[Group], agents: &[&str]) -> String {
 /// An agent's trials per outcome, from the report's failure modes.
 pub(super) struct OutcomeCounts<'a> {
     pub agent: &'a str,
-    pub counts: &'a BTreeMap<String, usize>,
+    pub counts: &'a BTreeMap<Outcome, usize>,
 }
 
 impl OutcomeCounts<'_> {
-    pub(super) fn count(&self, outcome: &str) -> usize {
-        self.counts.get(outcome).copied().unwrap_or(0)
+    pub(super) fn count(&self, outcome: Outcome) -> usize {
+        self.counts.get(&outcome).copied().unwrap_or(0)
     }
 }
 
 /// One stacked bar per agent: its scored trials by outcome (`columns`, in order).
-pub(super) fn failures(modes: &[OutcomeCounts], columns: &[&str]) -> String {
-    let scored_total = |mode: &OutcomeCounts| columns.iter().map(|outcome| mode.count(outcome)).sum::<usize>();
+pub(super) fn failures(modes: &[OutcomeCounts], columns: &[Outcome]) -> String {
+    let scored_total = |mode: &OutcomeCounts| columns.iter().map(|outcome| mode.count(*outcome)).sum::<usize>();
     let largest = modes.iter().map(scored_total).max().unwrap_or(0);
     if largest == 0 {
         return empty("No scored trials to chart.");
@@ -110,15 +110,15 @@ pub(super) fn failures(modes: &[OutcomeCounts], columns: &[&str]) -> String {
     let bars: String = modes.iter().enumerate().map(|(index, mode)| outcome_bar(mode, columns, index as f64 * BAR_ROW, unit)).collect();
     let height = modes.len() as f64 * BAR_ROW + 8.0;
     let chart = svg::chart("chart-failures", "Scored trials per agent by outcome", LABEL_WIDTH + PLOT_WIDTH + 90.0, height, &bars);
-    [legend(columns.iter().map(|outcome| (outcome_colour(outcome), *outcome))), chart].concat()
+    [legend(columns.iter().map(|outcome| (outcome_colour(*outcome), outcome.as_str()))), chart].concat()
 }
 
 /// One agent's stacked bar at `y`, `unit` wide per trial.
-fn outcome_bar(mode: &OutcomeCounts, columns: &[&str], y: f64, unit: f64) -> String {
+fn outcome_bar(mode: &OutcomeCounts, columns: &[Outcome], y: f64, unit: f64) -> String {
     let mut x = LABEL_WIDTH;
     let mut segments = svg::label(LABEL_WIDTH - 8.0, y + BAR_ROW / 2.0, "end", mode.agent);
     let mut total = 0;
-    for outcome in columns {
+    for &outcome in columns {
         let count = mode.count(outcome);
         if count == 0 {
             continue;
@@ -241,15 +241,15 @@ pub(super) fn agent_colour(agents: &[&str], agent: &str) -> &'static str {
     AGENT_PALETTE[index % AGENT_PALETTE.len()]
 }
 
-fn outcome_colour(outcome: &str) -> &'static str {
+fn outcome_colour(outcome: Outcome) -> &'static str {
     match outcome {
-        "passed" => "#2da44e",
-        UNDECIDED => "#afb8c1",
-        "failed" => "#cf222e",
-        "agent_limit" => "#fb8f44",
-        "agent_error" => "#bc4c00",
-        "verifier_error" => "#8250df",
-        _ => "#6e7781",
+        Outcome::Passed => "#2da44e",
+        Outcome::Undecided => "#afb8c1",
+        Outcome::Failed => "#cf222e",
+        Outcome::AgentLimit => "#fb8f44",
+        Outcome::AgentError => "#bc4c00",
+        Outcome::VerifierError => "#8250df",
+        Outcome::InfraError | Outcome::Interrupted => "#6e7781",
     }
 }
 

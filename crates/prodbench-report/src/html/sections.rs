@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-use prodbench_store::{TrialStatus, UNDECIDED};
+use prodbench_store::{Outcome, TrialStatus};
 
 use super::charts::{self, Group, OutcomeCounts, ScatterPoint};
 use super::format::{MISSING, anchor_id, count_of, escape, fmt_cost, fmt_interval, fmt_level, fmt_number, fmt_percent, fmt_rate, fmt_thousands};
@@ -16,9 +16,10 @@ use crate::report::{Comparison, Report, ReportTrial};
 
 /// Outcomes of scored trials, in display order: passed and undecided first (the pass rate is
 /// `passed` of all but `undecided`), then the ways a trial fails.
-const SCORED_OUTCOMES: [&str; 6] = ["passed", UNDECIDED, "failed", "agent_limit", "agent_error", "verifier_error"];
+const SCORED_OUTCOMES: [Outcome; 6] =
+    [Outcome::Passed, Outcome::Undecided, Outcome::Failed, Outcome::AgentLimit, Outcome::AgentError, Outcome::VerifierError];
 /// Outcomes that are never scored (infrastructure errors, interrupted trials): shown apart.
-const UNSCORED_OUTCOMES: [&str; 2] = ["infra_error", "interrupted"];
+const UNSCORED_OUTCOMES: [Outcome; 2] = [Outcome::InfraError, Outcome::Interrupted];
 /// Checks most often failed per agent, shown in the failure modes.
 pub(super) const TOP_FAILED_CHECKS: usize = 5;
 
@@ -78,8 +79,8 @@ fn leaderboard_row(row: &Row, k: Option<u32>, has_trials: bool) -> String {
     let agent_cell =
         if has_trials { format!("<a href=\"#{}\">{}</a>", anchor_id("trials", &row.agent), agent_html(&row.agent)) } else { agent_html(&row.agent) };
     let at_k = |k: u32| row.pass_at_k.iter().find(|entry| entry.k == k);
-    let outcome = |outcome: &str| row.statuses.get(outcome).copied().unwrap_or(0);
-    let undecided = match outcome(UNDECIDED) {
+    let outcome = |outcome: Outcome| row.statuses.get(&outcome).copied().unwrap_or(0);
+    let undecided = match outcome(Outcome::Undecided) {
         0 => String::new(),
         n => format!(" <span class=\"muted\">{n} undecided</span>"),
     };
@@ -96,7 +97,7 @@ fn leaderboard_row(row: &Row, k: Option<u32>, has_trials: bool) -> String {
         fmt_number(row.mean_points, 1),
         row.tasks.to_string(),
         row.trials.to_string(),
-        outcome(TrialStatus::InfraError.as_str()).to_string(),
+        outcome(Outcome::InfraError).to_string(),
         row.ungraded_trials.to_string(),
         fmt_cost(row.usage.cost_usd),
         fmt_thousands(row.usage.tokens),
@@ -249,14 +250,14 @@ pub(super) fn failure_modes(report: &Report, agents: &[&str]) -> String {
     }
     modes.sort_by_key(|mode| agents.iter().position(|agent| *agent == mode.agent));
     let columns = scored_outcome_columns(&modes);
-    let scored_headers: String = columns.iter().map(|outcome| format!("<th class=\"num\">{}</th>", escape(outcome))).collect();
+    let scored_headers: String = columns.iter().map(|outcome| format!("<th class=\"num\">{outcome}</th>")).collect();
     let unscored_headers: String = UNSCORED_OUTCOMES.iter().map(|outcome| format!("<th class=\"num unscored\">{outcome}</th>")).collect();
     let head = format!("<tr><th>Agent</th>{scored_headers}{unscored_headers}</tr>");
     let body: String = modes
         .iter()
         .map(|mode| {
-            let scored: String = columns.iter().map(|outcome| format!("<td class=\"num\">{}</td>", mode.count(outcome))).collect();
-            let unscored: String = UNSCORED_OUTCOMES.iter().map(|outcome| format!("<td class=\"num unscored\">{}</td>", mode.count(outcome))).collect();
+            let scored: String = columns.iter().map(|outcome| format!("<td class=\"num\">{}</td>", mode.count(*outcome))).collect();
+            let unscored: String = UNSCORED_OUTCOMES.iter().map(|outcome| format!("<td class=\"num unscored\">{}</td>", mode.count(*outcome))).collect();
             format!("<tr><td>{}</td>{scored}{unscored}</tr>\n", escape(mode.agent))
         })
         .collect();
@@ -278,12 +279,10 @@ pub(super) fn failure_modes(report: &Report, agents: &[&str]) -> String {
     )
 }
 
-/// Scored outcomes that occur, known ones first in their order, then unknown ones by name.
-fn scored_outcome_columns<'a>(modes: &[OutcomeCounts<'a>]) -> Vec<&'a str> {
-    let present: BTreeSet<&str> = modes.iter().flat_map(|m| m.counts.keys().map(String::as_str)).collect();
-    let known = SCORED_OUTCOMES.iter().copied().filter(|outcome| present.contains(outcome));
-    let unknown = present.iter().copied().filter(|outcome| !SCORED_OUTCOMES.contains(outcome) && !UNSCORED_OUTCOMES.contains(outcome));
-    known.chain(unknown).collect()
+/// The scored outcomes that occur, in display order.
+fn scored_outcome_columns(modes: &[OutcomeCounts]) -> Vec<Outcome> {
+    let present: BTreeSet<Outcome> = modes.iter().flat_map(|m| m.counts.keys().copied()).collect();
+    SCORED_OUTCOMES.into_iter().filter(|outcome| present.contains(outcome)).collect()
 }
 
 /// How often one check of one task failed for an agent.
@@ -455,6 +454,6 @@ fn trial_filter(trials: &[ReportTrial]) -> String {
         "<form class=\"filter\" id=\"trial-filter\"><label>Agent <select name=\"agent\"><option value=\"\">all</option>{}</select></label>\
          <label>Outcome <select name=\"outcome\"><option value=\"\">all</option>{}</select></label></form>\n",
         options(trials.iter().map(|trial| trial.agent.as_str()).collect()),
-        options(trials.iter().map(|trial| trial.trial.outcome).collect())
+        options(trials.iter().map(|trial| trial.trial.outcome.as_str()).collect())
     )
 }

@@ -25,7 +25,7 @@ fn trial(task: &str, attempt: u32, status: TrialStatus) -> TrialRecord {
 /// A job `id` of `agent`'s trials.
 fn job(id: &str, agent: &str, trials: Vec<TrialRecord>) -> JobInput {
     let trials = trials.into_iter().map(|t| TrialRecord { job_id: id.into(), trial_id: format!("{id}.{}", t.trial_id), ..t }).collect();
-    let job = JobRecord { job_id: id.into(), created_at: String::new(), state: "finished".into(), config: serde_json::json!({ "agent": agent }) };
+    let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, serde_json::json!({ "agent": agent })) };
     JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
 }
 
@@ -102,7 +102,7 @@ fn escapes_hostile_strings() {
     let first = &mut report.trials[0];
     (first.path, first.answer) = (hostile.into(), Some(hostile.into()));
     first.verifier_output = Some(VerifierOutput { stdout: hostile.into(), stderr: hostile.into() });
-    report.failure_modes.entry(hostile.into()).or_default().insert(hostile.into(), 1);
+    report.failure_modes.entry(hostile.into()).or_default().insert(prodbench_store::Outcome::Failed, 1);
 
     let html = page(&report);
     assert_eq!(html.matches("<script").count(), 1, "only the page's own filter script");

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use prodbench_grade::score::{Check, CheckKind};
+use prodbench_store::Outcome;
 use prodbench_trajectory::stats::TrialStats;
 
 use super::format::{MISSING, anchor_id, escape, fmt_cost, fmt_number, relative_href};
@@ -64,15 +65,15 @@ pub(super) fn trial_link(trial: &ReportTrial, text_html: &str) -> String {
 
 /// The attributes the trial filter matches on.
 pub(super) fn trial_data_attributes(trial: &ReportTrial) -> String {
-    format!("data-trial data-agent=\"{}\" data-outcome=\"{}\"", escape(&trial.agent), escape(trial.trial.outcome))
+    format!("data-trial data-agent=\"{}\" data-outcome=\"{}\"", escape(&trial.agent), trial.trial.outcome)
 }
 
 /// The trial's outcome, and its status when that reads differently (a `passed` status whose
 /// pass is undecided).
 pub(super) fn outcome_badge(trial: &ReportTrial) -> String {
-    let (outcome, status) = (trial.trial.outcome, trial.trial.status.as_str());
-    let badge = format!("<span class=\"status status-{outcome}\">{}</span>", escape(outcome));
-    if outcome == status { badge } else { format!("{badge} <span class=\"muted\">status {}</span>", escape(status)) }
+    let (outcome, status) = (trial.trial.outcome, trial.trial.status);
+    let badge = format!("<span class=\"status status-{outcome}\">{outcome}</span>");
+    if outcome == Outcome::from(status) { badge } else { format!("{badge} <span class=\"muted\">status {status}</span>") }
 }
 
 /// "passed/graded" over the trial's checks, e.g. "2/2 (3 ungraded)".

@@ -193,7 +193,7 @@ fn job(jobs: &Path, id: &str, config: serde_json::Value, trials: Vec<Trial>) -> 
         (QNA.to_string(), TaskMeta { category: Some("codebase-qna".into()), difficulty: Some("easy".into()), tags: vec!["example".into(), "local".into()] }),
         (PAGINATION.to_string(), TaskMeta { category: Some("bugfix".into()), difficulty: Some("medium".into()), tags: vec!["python".into()] }),
     ]);
-    let job = JobRecord { job_id: id.into(), created_at: String::new(), state: "finished".into(), config };
+    let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, config) };
     JobInput { job, trials: records, tasks, stats, dir }
 }
 

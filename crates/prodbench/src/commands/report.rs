@@ -91,7 +91,7 @@ fn leaderboard_cells(row: &Row, k: Option<u32>) -> Vec<String> {
         row.usage.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "-".into()),
         row.tasks.to_string(),
         row.trials.to_string(),
-        row.statuses.get("infra_error").copied().unwrap_or(0).to_string(),
+        row.statuses.get(&prodbench_store::Outcome::InfraError).copied().unwrap_or(0).to_string(),
         row.ungraded_trials.to_string(),
     ]);
     cells

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prodbench_run::Reporter;
-use prodbench_store::{TrialRecord, TrialStatus};
+use prodbench_store::{Outcome, TrialRecord, TrialStatus};
 
 use super::table::{first_line, format_reward, format_score};
 
@@ -83,7 +83,7 @@ impl Progress {
 
     /// `[3/10] passed  my-task (attempt 2)  reward 1.000  12.3s`, plus the error's first line.
     fn finished_line(&self, state: &ProgressState, trial: &TrialRecord) -> String {
-        let status = trial.outcome().unwrap_or("unfinished");
+        let status = trial.outcome().map_or("unfinished", Outcome::as_str);
         let seconds: u64 = trial.phases.iter().map(|p| p.duration_ms).sum();
         let mut line = format!(
             "[{}/{}] {status:<14} {} (attempt {})  reward {}  {:.1}s",

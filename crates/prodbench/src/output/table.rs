@@ -1,7 +1,7 @@
 //! Aligned plain-text tables and the cells they hold.
 
 use prodbench_run::JobSummary;
-use prodbench_store::TrialStatus;
+use prodbench_store::Outcome;
 
 /// Renders rows as left-aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -67,14 +67,14 @@ pub fn summary_table(summary: &JobSummary) -> String {
 /// `4 trials, 3 scored, 2 passed, score 66.7, 1 infra errors (not scored), ...`.
 fn totals_line(summary: &JobSummary) -> String {
     let mut line = format!("{} trials, {} scored, {} passed, score {}", summary.trials, summary.scored, summary.passed, format_score(summary.score));
-    let count = |status: TrialStatus| summary.statuses.get(status.as_str()).copied().unwrap_or(0);
+    let count = |outcome: Outcome| summary.statuses.get(&outcome).copied().unwrap_or(0);
     let mut add = |n: usize, what: &str| {
         if n > 0 {
             line.push_str(&format!(", {n} {what}"));
         }
     };
-    add(count(TrialStatus::InfraError), "infra errors (not scored)");
-    add(count(TrialStatus::VerifierError), "verifier errors (scored as 0)");
+    add(count(Outcome::InfraError), "infra errors (not scored)");
+    add(count(Outcome::VerifierError), "verifier errors (scored as 0)");
     add(summary.undecided, "undecided (a check they depend on was not judged)");
     add(summary.judge_failures, "criteria ungraded because the judge failed (see judge/errors.txt in the trials)");
     add(summary.unfinished - summary.not_started, "unfinished");
@@ -83,7 +83,7 @@ fn totals_line(summary: &JobSummary) -> String {
     line
 }
 
-fn status_counts(statuses: &std::collections::BTreeMap<&str, usize>) -> String {
+fn status_counts(statuses: &std::collections::BTreeMap<Outcome, usize>) -> String {
     statuses.iter().map(|(s, n)| format!("{s}={n}")).collect::<Vec<_>>().join(" ")
 }
 

@@ -22,7 +22,7 @@ use prodbench_report::report::TaskMeta;
 use prodbench_run::lease::{self, LeaseError};
 use prodbench_run::{JobConfig, JobPlan, JobRunner};
 use prodbench_sandbox::Provider;
-use prodbench_store::{JobLease, JobRecord, JobState, JobTask, SkipReason, Store, now, now_ms};
+use prodbench_store::{JobLease, JobRecord, JobState, JobTask, SkipReason, Store, now_ms};
 use prodbench_task::{Task, TaskCheck};
 use serde::Serialize;
 
@@ -98,7 +98,7 @@ fn print_summary(printer: &Printer, store: &Store, job_id: &str, interrupted: bo
 fn take_job(store: &Store, job_id: &str, config: &JobConfig, resuming: bool) -> Result<()> {
     if !resuming {
         let lease = Some(JobLease { owner: lease::this_owner(), heartbeat_at_ms: now_ms() });
-        let record = JobRecord { job_id: job_id.to_string(), created_at: now(), state: JobState::Running, config: serde_json::to_value(config)?, lease };
+        let record = JobRecord { lease, ..JobRecord::new(job_id, serde_json::to_value(config)?) };
         return Ok(store.create_job(&record)?);
     }
     lease::acquire(store, job_id).map_err(|err| match err {

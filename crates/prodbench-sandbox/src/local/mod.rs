@@ -10,6 +10,10 @@
 //! Inside runs the [`init`] server; commands reach it over the `bwrap` process's stdin.
 //! [`Sandbox::kill_all_processes`] kills `bwrap` (and so the whole PID namespace) and
 //! starts a fresh one over the same directories.
+//!
+//! Under the provider's root each job has a directory holding its sandboxes' directories and
+//! an `owner` file (a [`crate::LABEL_OWNER`] value): `cleanup_job` removes a job's directory,
+//! `gc` those whose owner is gone.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,7 +27,8 @@ use tokio::sync::OnceCell;
 
 use crate::init::{Client, INIT_ARG, INIT_PATH};
 use crate::{
-    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree, owner_is_alive, owner_label,
+    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree,
+    owner_is_alive, owner_label,
 };
 
 const BACKEND: &str = "local";
@@ -61,19 +66,18 @@ impl LocalProvider {
         self.probe.get_or_try_init(probe_bwrap).await.map(|_| ())
     }
 
-    /// Removes the directories of jobs whose process is gone. Returns how many.
-    pub fn gc(&self) -> std::io::Result<usize> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return Ok(0) };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
-            if !owner_is_alive(owner.trim()) {
-                std::fs::remove_dir_all(entry.path())?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
+}
+
+/// Removes a job's directory, returning the sandbox directories it held.
+fn remove_job_dir(job_dir: &Path) -> Result<Vec<Removed>> {
+    let Ok(entries) = std::fs::read_dir(job_dir) else { return Ok(Vec::new()) };
+    let removed = entries
+        .flatten()
+        .filter(|entry| entry.file_name() != OWNER_FILE)
+        .map(|entry| Removed { kind: RemovedKind::SandboxDirectory, name: entry.path().display().to_string() })
+        .collect();
+    std::fs::remove_dir_all(job_dir).map_err(|e| SandboxError::op("removing sandbox directories", format!("{}: {e}", job_dir.display())))?;
+    Ok(removed)
 }
 
 async fn probe_bwrap() -> Result<()> {
@@ -138,16 +142,22 @@ impl Provider for LocalProvider {
         Ok(Box::new(sandbox))
     }
 
-    async fn cleanup_job(&self, job_id: &str) -> Result<usize> {
-        // bwrap runs with --die-with-parent and kill_on_drop, so no process outlives us;
-        // what is left is the sandboxes' directories.
-        let dir = self.root.join(job_id);
-        if !dir.exists() {
-            return Ok(0);
+    // bwrap runs with --die-with-parent and kill_on_drop, so no process outlives its owner;
+    // what is left is the sandboxes' directories, one directory per job.
+    async fn cleanup_job(&self, job_id: &str) -> Result<Vec<Removed>> {
+        remove_job_dir(&self.root.join(job_id))
+    }
+
+    async fn gc(&self, all: bool) -> Result<Vec<Removed>> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return Ok(Vec::new()) };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
+            if all || !owner_is_alive(owner.trim()) {
+                removed.extend(remove_job_dir(&entry.path())?);
+            }
         }
-        let count = std::fs::read_dir(&dir).map(|d| d.count().saturating_sub(1)).unwrap_or(0);
-        std::fs::remove_dir_all(&dir).map_err(|e| SandboxError::op("removing sandbox directories", e))?;
-        Ok(count)
+        Ok(removed)
     }
 }
 

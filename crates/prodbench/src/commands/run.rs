@@ -1,9 +1,9 @@
 //! `prodbench run`: a new job, or `--resume` of a stopped one.
 //!
-//! On Ctrl-C or SIGTERM the job future is dropped (stopping every trial), the job's
-//! sandboxes are removed, unfinished trials are marked interrupted, and the command prints
-//! how to resume. A SIGKILL cannot be caught: `prodbench gc` reaps what it left, and
-//! `--resume` marks and reruns its unfinished trials.
+//! However the job ends, its sandboxes are removed. On Ctrl-C or SIGTERM the job future is
+//! dropped (stopping every trial), unfinished trials are marked interrupted, and the command
+//! prints how to resume. A SIGKILL cannot be caught: `--resume` first removes what the killed
+//! run left, then marks and reruns its unfinished trials (`prodbench gc` reaps it too).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ use super::grading::{judge, judge_settings, weights};
 use super::report::TASKS_FILE;
 use super::{load_tasks, open_store, print_diagnostics, provider};
 use crate::UserError;
-use crate::cli::{Backend, RunArgs};
+use crate::cli::RunArgs;
 use crate::output::{Progress, print_json, summary_table};
 
 pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
@@ -31,8 +31,11 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         None => (prodbench_run::new_job_id(), new_config(&args)?),
     };
     let tasks = runnable_tasks(&config.path, args.strict)?;
-    let backend = if config.env == "local" { Backend::Local } else { Backend::Docker };
-    let provider = provider(backend).await?;
+    let provider = provider(config.env).await?;
+    if args.resume.is_some() {
+        let removed = provider.cleanup_job(&job_id).await?;
+        eprintln!("removed {} sandboxes left by the job's earlier run", removed.len());
+    }
     let agent = agent::build(&config.agent, &config.agent_settings)?;
     let judge = judge(config.judge.as_ref(), &store)?;
     if args.resume.is_none() {
@@ -47,8 +50,8 @@ pub async fn run(jobs_dir: &Path, args: RunArgs) -> Result<ExitCode> {
         signal = shutdown_signal() => { progress.finish(); eprintln!("{signal}: stopping job {job_id}"); true }
     };
     progress.finish();
+    let removed = provider.cleanup_job(&job_id).await.map_or(0, |removed| removed.len());
     if interrupted {
-        let removed = provider.cleanup_job(&job_id).await.unwrap_or(0);
         store.mark_unfinished_interrupted(&job_id)?;
         store.set_job_state(&job_id, "interrupted")?;
         eprintln!("removed {removed} sandboxes; finished trials are kept");
@@ -90,7 +93,7 @@ fn new_config(args: &RunArgs) -> Result<JobConfig> {
         agent: args.agent.clone(),
         attempts: args.attempts,
         concurrency: args.concurrency as usize,
-        env: args.env.name().to_string(),
+        env: args.env,
         timeout_multiplier: args.timeout_multiplier,
         max_retries: args.max_retries,
         weights: weights(&args.grading)?,

@@ -377,3 +377,49 @@ impl Sandbox for LocalSandbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job directory under `root` with `owner` and the sandbox directories `sandboxes`.
+    fn job_dir(root: &Path, job: &str, owner: &str, sandboxes: &[&str]) -> PathBuf {
+        let dir = root.join(job);
+        for sandbox in sandboxes {
+            std::fs::create_dir_all(dir.join(sandbox).join("workspace")).unwrap();
+        }
+        std::fs::write(dir.join(OWNER_FILE), owner).unwrap();
+        dir
+    }
+
+    fn names(removed: &[Removed]) -> Vec<&str> {
+        let mut names: Vec<&str> = removed.iter().map(|r| r.name.rsplit('/').next().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn gc_reaps_dead_owners_and_with_all_every_job() {
+        let root = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(root.path().to_path_buf(), PathBuf::new());
+        let live = job_dir(root.path(), "live", &owner_label(), &["t1-agent"]);
+        let dead = job_dir(root.path(), "dead", "no-such-owner", &["t2-agent", "t2-verifier"]);
+        let removed = provider.gc(false).await.unwrap();
+        assert_eq!(names(&removed), ["t2-agent", "t2-verifier"]);
+        assert!(removed.iter().all(|r| r.kind == RemovedKind::SandboxDirectory));
+        assert!(live.exists() && !dead.exists());
+        assert_eq!(names(&provider.gc(true).await.unwrap()), ["t1-agent"]);
+        assert!(!live.exists());
+    }
+
+    #[tokio::test]
+    async fn cleanup_job_removes_that_job_whoever_owns_it() {
+        let root = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(root.path().to_path_buf(), PathBuf::new());
+        let ours = job_dir(root.path(), "ours", &owner_label(), &["t1-agent"]);
+        let other = job_dir(root.path(), "other", "no-such-owner", &["t2-agent"]);
+        assert_eq!(names(&provider.cleanup_job("ours").await.unwrap()), ["t1-agent"]);
+        assert!(!ours.exists() && other.exists());
+        assert_eq!(provider.cleanup_job("ours").await.unwrap(), Vec::new(), "nothing left to remove");
+    }
+}

@@ -150,7 +150,8 @@ pub async fn check_kill_all_processes(sandbox: &dyn Sandbox, exec: Exec) {
         Exec::Server => Some(sandbox.spawn(cat()).await.expect("spawn")),
         Exec::PerCommand => None,
     };
-    sh(sandbox, "setsid sh -c 'while true; do date +%s%N > /tmp/alive; sleep 0.05; done' >/dev/null 2>&1 &").await;
+    // Written through a rename, so a kill never leaves the file empty.
+    sh(sandbox, "setsid sh -c 'while true; do date +%s%N > /tmp/alive.new; mv /tmp/alive.new /tmp/alive; sleep 0.05; done' >/dev/null 2>&1 &").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let first = sh(sandbox, "cat /tmp/alive").await.stdout;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -298,9 +298,7 @@ mod tests {
 
     #[test]
     fn a_stored_backend_name_loads_and_an_unknown_one_is_an_error() {
-        let config = |env: &str| {
-            serde_json::json!({"path": "/t", "agent": "nop", "attempts": 1, "concurrency": 1, "env": env, "timeout_multiplier": 1.0, "max_retries": 0})
-        };
+        let config = |env: &str| serde_json::json!({"path": "/t", "agent": "nop", "attempts": 1, "concurrency": 1, "env": env, "timeout_multiplier": 1.0, "max_retries": 0});
         for backend in Backend::ALL {
             let loaded: JobConfig = serde_json::from_value(config(backend.name())).unwrap();
             assert_eq!(loaded.env, backend);

@@ -29,6 +29,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "one value per process, parsed once")]
 pub enum Command {
     /// Run an agent on a task or dataset (or resume a job)
     Run(RunArgs),
@@ -275,7 +276,7 @@ pub enum TasksCommand {
 
 #[derive(Args)]
 pub struct GcArgs {
-    /// Remove every prodbench container, even those of running jobs
+    /// Remove everything prodbench made (containers, sandbox directories), even of running jobs
     #[arg(long)]
     pub all: bool,
 

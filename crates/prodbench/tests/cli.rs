@@ -121,11 +121,15 @@ fn an_infrastructure_failure_is_retried_kept_and_never_scored() {
     }
 }
 
+/// Held by the tests that SIGKILL a job: a `gc` in one would reap the other's leftovers.
+static KILLED_JOBS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn sigkill_mid_job_then_gc_and_resume_finishes_every_trial_once() {
     if !docker_available() {
         return;
     }
+    let _serial = KILLED_JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     for name in ["slow-a", "slow-b", "slow-c"] {
@@ -184,6 +188,7 @@ fn resume_after_sigkill_first_removes_what_the_killed_run_left() {
     if !docker_available() {
         return;
     }
+    let _serial = KILLED_JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     slow_task(dataset.path(), "sleepy");
@@ -243,7 +248,7 @@ fn a_finished_local_job_leaves_no_sandbox_directory() {
 }
 
 #[test]
-fn gc_removes_the_local_sandboxes_of_dead_owners_only() {
+fn gc_removes_the_local_sandboxes_of_dead_owners_only_and_notes_a_missing_daemon() {
     let jobs = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("prodbench-sandboxes");
@@ -253,9 +258,17 @@ fn gc_removes_the_local_sandboxes_of_dead_owners_only() {
     write(&root, "dead-job/t1-agent/workspace/f", "x");
     write(&root, "live-job/owner", &format!("{}.{}", host.trim(), std::process::id()));
     write(&root, "live-job/t2-agent/workspace/f", "x");
-    let out = Command::new(bin()).args(["--jobs-dir", jobs.path().to_str().unwrap(), "gc", "--json"]).env("TMPDIR", tmp.path()).output().unwrap();
+    // No Docker daemon here (nor any reaping of other tests' containers): only a note.
+    let out = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "gc", "--json"])
+        .env("TMPDIR", tmp.path())
+        .env("DOCKER_HOST", format!("unix://{}", tmp.path().join("no-docker.sock").display()))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let gc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(gc["notes"][0].as_str().unwrap().starts_with("docker skipped: "), "{gc:#}");
+    assert_eq!(gc["docker_note"], gc["notes"][0]);
     let local: Vec<&serde_json::Value> = gc["removed"].as_array().unwrap().iter().filter(|r| r["backend"] == "local").collect();
     assert_eq!(local.len(), 1, "{gc:#}");
     assert_eq!(local[0]["kind"], "sandbox_directory");

@@ -65,7 +65,6 @@ impl LocalProvider {
     async fn ensure_available(&self) -> Result<()> {
         self.probe.get_or_try_init(probe_bwrap).await.map(|_| ())
     }
-
 }
 
 /// Removes a job's directory, returning the sandbox directories it held.

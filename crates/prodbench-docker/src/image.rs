@@ -16,8 +16,6 @@ use prodbench_sandbox::{LABEL_MANAGED, PreparedEnvironment, Result, SandboxError
 use prodbench_task::{DEFAULT_WORKDIR, Task};
 use tokio::sync::OnceCell;
 
-use crate::archive;
-
 /// Repository of every image prodbench builds.
 pub const IMAGE_REPOSITORY: &str = "prodbench-env";
 /// Lines of the build log kept in an error message.
@@ -72,7 +70,7 @@ impl ImageCache {
     }
 
     async fn build(&self, task: &Task, reference: &str) -> Result<()> {
-        let context = archive::pack_context(&task.environment_dir())
+        let context = pack_context(&task.environment_dir())
             .map_err(|e| SandboxError::BuildFailed { message: format!("packing {}: {e}", task.environment_dir().display()), log: String::new() })?;
         let options = BuildImageOptions {
             dockerfile: "Dockerfile".into(),
@@ -99,6 +97,14 @@ impl ImageCache {
         }
         Ok(())
     }
+}
+
+/// The build context: `dir` packed with paths relative to it.
+fn pack_context(dir: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir)?;
+    builder.into_inner()
 }
 
 fn build_failed(message: String, log: &str) -> SandboxError {

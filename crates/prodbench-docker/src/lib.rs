@@ -16,8 +16,9 @@
 //!   without the server it is an error.
 //! - `kill_all_processes` kills the container (the kernel kills every process in its PID
 //!   namespace) and starts it again: the filesystem is kept, nothing the agent ran survives.
+//! - `upload` and `download` are tar streams through the Engine's archive API
+//!   ([`prodbench_sandbox::archive`]).
 
-mod archive;
 pub mod bootstrap;
 mod image;
 
@@ -30,7 +31,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummary, ExecConfig, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, UploadToContainerOptions,
     WaitContainerOptions,
@@ -39,8 +40,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use prodbench_sandbox::capture::HeadTail;
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
-    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec,
-    owner_is_alive,
+    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError,
+    SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
 };
 use prodbench_task::{DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
 
@@ -85,23 +86,19 @@ impl DockerProvider {
         &self.docker
     }
 
-    /// Removes every prodbench container whose owning process is gone (or every one, with
-    /// `all`). Returns the names removed.
-    pub async fn gc(&self, all: bool) -> Result<Vec<String>> {
-        let containers = self.list_labelled(&format!("{LABEL_MANAGED}=true")).await?;
+    /// Removes `containers`, returning what was removed.
+    async fn remove_all(&self, containers: Vec<ContainerSummary>) -> Result<Vec<Removed>> {
         let mut removed = Vec::new();
         for c in containers {
-            let owner = c.labels.as_ref().and_then(|l| l.get(LABEL_OWNER)).cloned().unwrap_or_default();
-            if all || !owner_is_alive(&owner) {
-                let id = c.id.clone().unwrap_or_default();
-                self.remove(&id).await?;
-                removed.push(c.names.and_then(|n| n.first().cloned()).unwrap_or(id));
-            }
+            let id = c.id.unwrap_or_default();
+            self.remove(&id).await?;
+            let name = c.names.and_then(|n| n.first().map(|n| n.trim_start_matches('/').to_string())).unwrap_or(id);
+            removed.push(Removed { kind: RemovedKind::Container, name });
         }
         Ok(removed)
     }
 
-    async fn list_labelled(&self, label: &str) -> Result<Vec<bollard::models::ContainerSummary>> {
+    async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerSummary>> {
         let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
         self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::op("listing containers", e))
@@ -175,12 +172,15 @@ impl Provider for DockerProvider {
         Ok(Box::new(sandbox))
     }
 
-    async fn cleanup_job(&self, job_id: &str) -> Result<usize> {
-        let containers = self.list_labelled(&format!("{LABEL_JOB}={job_id}")).await?;
-        for c in &containers {
-            self.remove(c.id.as_deref().unwrap_or_default()).await?;
-        }
-        Ok(containers.len())
+    async fn cleanup_job(&self, job_id: &str) -> Result<Vec<Removed>> {
+        let containers = self.list_labelled(&format!("{LABEL_JOB}={}", label_value(job_id))).await?;
+        self.remove_all(containers).await
+    }
+
+    async fn gc(&self, all: bool) -> Result<Vec<Removed>> {
+        let containers = self.list_labelled(&format!("{LABEL_MANAGED}=true")).await?;
+        let owner = |c: &ContainerSummary| c.labels.as_ref().and_then(|l| l.get(LABEL_OWNER)).cloned().unwrap_or_default();
+        self.remove_all(containers.into_iter().filter(|c| all || !owner_is_alive(&owner(c))).collect()).await
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use prodbench_agent::Agent;
 use prodbench_grade::judge::Judge;
-use prodbench_sandbox::Provider;
+use prodbench_sandbox::{Backend, Provider};
 use prodbench_store::{JobState, Store, StoreError, TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use prodbench_task::rubric::ComponentWeights;
@@ -42,8 +42,8 @@ pub struct JobConfig {
     pub agent: String,
     pub attempts: u32,
     pub concurrency: usize,
-    /// Sandbox backend: `docker` or `local`.
-    pub env: String,
+    /// Sandbox backend, stored by name (`docker`, `local`).
+    pub env: Backend,
     pub timeout_multiplier: f64,
     pub max_retries: u32,
     /// Component weights for every task, overriding the tasks' own (`--weights`).
@@ -336,6 +336,18 @@ mod tests {
         assert_eq!(JudgeTemperature::Omit.for_samples(3), None);
         let old: JudgeSettings = serde_json::from_str(r#"{"protocol": "openai", "model": "m", "base_url": "http://x", "samples": 1}"#).unwrap();
         assert_eq!((old.max_tokens, old.temperature), (DEFAULT_JUDGE_MAX_TOKENS, JudgeTemperature::Auto));
+    }
+
+    #[test]
+    fn a_stored_backend_name_loads_and_an_unknown_one_is_an_error() {
+        let config = |env: &str| serde_json::json!({"path": "/t", "agent": "nop", "attempts": 1, "concurrency": 1, "env": env, "timeout_multiplier": 1.0, "max_retries": 0});
+        for backend in Backend::ALL {
+            let loaded: JobConfig = serde_json::from_value(config(backend.name())).unwrap();
+            assert_eq!(loaded.env, backend);
+            assert_eq!(serde_json::to_value(&loaded).unwrap()["env"], backend.name());
+        }
+        let err = serde_json::from_value::<JobConfig>(config("kubernetes")).unwrap_err().to_string();
+        assert!(err.contains("\"kubernetes\"") && err.contains("known: docker, local"), "{err}");
     }
 
     fn task(name: &str) -> Task {

@@ -13,13 +13,23 @@
 //! [`Sandbox::spawn`] starts a process whose stdin and stdout stay connected to the host
 //! ([`SpawnedProcess`]), e.g. an MCP server speaking the stdio transport to a client on the host.
 //!
-//! This crate implements the local (bubblewrap) backend; Docker lives in `prodbench-docker`
-//! so that the heavy Docker client compiles apart. Neither knows anything of agents or
-//! grading.
+//! Every backend labels what it creates ([`labels`]), so [`Provider::cleanup_job`] removes a
+//! job's sandboxes and [`Provider::gc`] what processes that died left behind.
+//!
+//! This crate implements the local (bubblewrap) backend, names every backend ([`Backend`]),
+//! and holds what any backend shares: the in-sandbox exec server ([`init`]), tar archives for
+//! file transfer ([`archive`]), and, behind the `testing` feature, the contract every backend
+//! must keep ([`testing::contract`]). Docker lives in `prodbench-docker` so that the heavy
+//! Docker client compiles apart. None of it knows anything of agents or grading.
 
+pub mod archive;
+mod backend;
 pub mod capture;
 pub mod init;
+pub mod labels;
 pub mod local;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,16 +37,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use backend::{Backend, UnknownBackend};
+pub use labels::{LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, LABEL_TRIAL, label_value, owner_is_alive, owner_label};
 use prodbench_task::{NetworkMode, Task};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
-
-/// Labels every backend puts on what it creates, so a job can find and remove its own.
-pub const LABEL_MANAGED: &str = "dev.prodbench.managed";
-pub const LABEL_JOB: &str = "dev.prodbench.job";
-pub const LABEL_TRIAL: &str = "dev.prodbench.trial";
-/// `host:pid` of the process that created the object: `gc` spares objects of live owners.
-pub const LABEL_OWNER: &str = "dev.prodbench.owner";
 
 /// Default cap on each of stdout and stderr kept from one command.
 pub const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
@@ -266,30 +271,15 @@ impl StartSpec {
         }
     }
 
+    /// The labels of the sandbox, every value valid for every backend ([`label_value`]).
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_JOB.to_string(), self.job_id.clone()),
-            (LABEL_TRIAL.to_string(), self.trial_id.clone()),
+            (LABEL_JOB.to_string(), label_value(&self.job_id)),
+            (LABEL_TRIAL.to_string(), label_value(&self.trial_id)),
             (LABEL_OWNER.to_string(), owner_label()),
         ])
     }
-}
-
-/// `hostname:pid` of this process.
-pub fn owner_label() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("{}:{}", host.trim(), std::process::id())
-}
-
-/// True when `owner` (a [`LABEL_OWNER`] value) names a process of this host that still runs.
-pub fn owner_is_alive(owner: &str) -> bool {
-    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
-    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    if host != this_host.trim() {
-        return true; // another machine's: not ours to judge
-    }
-    pid.parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// A task's environment, ready to start sandboxes from.
@@ -322,8 +312,39 @@ pub trait Provider: Send + Sync {
 
     async fn start(&self, env: &PreparedEnvironment, spec: &StartSpec) -> Result<Box<dyn Sandbox>>;
 
-    /// Removes everything labelled with `job_id` (Ctrl-C, SIGTERM, end of job).
-    async fn cleanup_job(&self, job_id: &str) -> Result<usize>;
+    /// Removes everything of job `job_id`, whoever started it: at the end of a job, on a
+    /// signal, and before a resume (what a killed run left). A stopped sandbox of the job
+    /// may still be stopped again.
+    async fn cleanup_job(&self, job_id: &str) -> Result<Vec<Removed>>;
+
+    /// Removes what processes that are gone left behind (`prodbench gc`); with `all`,
+    /// everything prodbench made on this backend, live jobs' sandboxes included.
+    async fn gc(&self, all: bool) -> Result<Vec<Removed>>;
+}
+
+/// One thing [`Provider::cleanup_job`] or [`Provider::gc`] removed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Removed {
+    pub kind: RemovedKind,
+    /// The container's name, the directory's path.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedKind {
+    Container,
+    SandboxDirectory,
+}
+
+impl std::fmt::Display for Removed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            RemovedKind::Container => "container",
+            RemovedKind::SandboxDirectory => "sandbox directory",
+        };
+        write!(f, "{kind} {}", self.name)
+    }
 }
 
 /// One running environment.
@@ -393,4 +414,30 @@ pub fn split_parent(path: &str) -> (PathBuf, String) {
     let parent = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     (parent, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_value_is_valid_whatever_the_ids() {
+        let spec = StartSpec {
+            job_id: "20250101-120000-abcd".into(),
+            trial_id: format!("20250101-120000-abcd.{}__a1__t1", "a-very-long-task-name-".repeat(5)),
+            role: "agent",
+            cpus: 1.0,
+            memory_mb: 512,
+            network: NetworkMode::None,
+            env: BTreeMap::new(),
+            start_timeout: Duration::from_secs(1),
+        };
+        let labels = spec.labels();
+        for value in labels.values() {
+            assert_eq!(&label_value(value), value, "{value:?} is not a valid label value");
+        }
+        assert_eq!(labels[LABEL_JOB], spec.job_id, "a valid id is kept as it is");
+        assert!(labels[LABEL_TRIAL].len() <= labels::LABEL_VALUE_MAX);
+        assert!(!labels[LABEL_OWNER].contains(':'));
+    }
 }

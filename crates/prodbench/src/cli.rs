@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 use prodbench_grade::judge::{DEFAULT_EVIDENCE_BUDGET, MIN_EVIDENCE_BUDGET};
+use prodbench_sandbox::Backend;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "one value per process, parsed once")]
 pub enum Command {
     /// Run an agent on a task or dataset (or resume a job)
     Run(RunArgs),
@@ -61,21 +64,10 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// Docker Engine API (needs a running dockerd)
-    Docker,
-    /// bubblewrap: no daemon, host system directories read-only
-    Local,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Docker => "docker",
-            Backend::Local => "local",
-        }
-    }
+/// `--env`: the registered backends' names, each with its description in `--help`.
+fn backend_parser() -> impl TypedValueParser<Value = Backend> {
+    let names = Backend::ALL.map(|backend| PossibleValue::new(backend.name()).help(backend.description()));
+    PossibleValuesParser::new(names).map(|name| name.parse::<Backend>().expect("a registered backend's name"))
 }
 
 #[derive(Args)]
@@ -102,7 +94,7 @@ pub struct RunArgs {
     pub concurrency: u32,
 
     /// Sandbox backend
-    #[arg(long, value_enum, default_value = "docker")]
+    #[arg(long, default_value = "docker", value_parser = backend_parser())]
     pub env: Backend,
 
     /// Multiply every task timeout (build, start, agent, verifier) by this factor, above 0
@@ -287,7 +279,7 @@ pub enum TasksCommand {
 
 #[derive(Args)]
 pub struct GcArgs {
-    /// Remove every prodbench container, even those of running jobs
+    /// Remove everything prodbench made (containers, sandbox directories), even of running jobs
     #[arg(long)]
     pub all: bool,
 
@@ -310,7 +302,7 @@ pub enum ImagesCommand {
 #[derive(Args)]
 pub struct BenchArgs {
     /// Backends to measure
-    #[arg(long, value_enum, num_args = 1.., default_values = ["docker", "local"])]
+    #[arg(long, num_args = 1.., default_values = ["docker", "local"], value_parser = backend_parser())]
     pub env: Vec<Backend>,
 
     /// Trials per backend for the overhead figure

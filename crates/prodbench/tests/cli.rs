@@ -1,6 +1,6 @@
 //! The command line end to end: bad input, task checks, infrastructure retries, and the
 //! crash-safety promise (SIGKILL mid-job, then `gc` and `--resume`: every trial ends exactly
-//! once, nothing leaks).
+//! once, nothing leaks; a resume first removes what the killed run left).
 
 mod common;
 
@@ -354,11 +354,15 @@ fn an_infrastructure_failure_is_retried_kept_and_never_scored() {
     }
 }
 
+/// Held by the tests that SIGKILL a job: a `gc` in one would reap the other's leftovers.
+static KILLED_JOBS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn sigkill_mid_job_then_gc_and_resume_finishes_every_trial_once() {
     if !docker_available() {
         return;
     }
+    let _serial = KILLED_JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     for name in ["slow-a", "slow-b", "slow-c"] {
@@ -381,6 +385,8 @@ fn sigkill_mid_job_then_gc_and_resume_finishes_every_trial_once() {
     let (gc, code) = prodbench_json(jobs.path(), &["gc", "--json"]);
     assert_eq!(code, 0);
     assert!(!gc["containers"].as_array().unwrap().is_empty(), "{gc:#}");
+    let removed = gc["removed"].as_array().unwrap();
+    assert!(removed.iter().any(|r| r["backend"] == "docker" && r["kind"] == "container"), "{gc:#}");
     assert!(containers_with_label(&label).is_empty(), "gc left containers");
 
     let (resumed, code) = prodbench_json(jobs.path(), &["run", "--resume", &job_id, "--json"]);
@@ -408,6 +414,116 @@ fn sigkill_mid_job_then_gc_and_resume_finishes_every_trial_once() {
     // Resuming a finished job runs nothing.
     let (again, _) = prodbench_json(jobs.path(), &["run", "--resume", &job_id, "--json"]);
     assert_eq!(again["summary"]["trials"], 6);
+}
+
+#[test]
+fn resume_after_sigkill_first_removes_what_the_killed_run_left() {
+    if !docker_available() {
+        return;
+    }
+    let _serial = KILLED_JOBS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    slow_task(dataset.path(), "sleepy");
+    write(&dataset.path().join("sleepy"), "solution/solve.sh", "sleep 30\necho done > /app/out.txt\n");
+    let mut child = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", dataset.path().to_str().unwrap(), "--env", "docker", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let job_id = wait_for_running_container(jobs.path());
+    child.kill().unwrap(); // SIGKILL: the container keeps running
+    child.wait().unwrap();
+    let label = format!("dev.prodbench.job={job_id}");
+    let orphans = containers_with_label(&label);
+    assert!(!orphans.is_empty(), "the killed job should have left its container");
+
+    let resumed = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", "--resume", &job_id, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the resumed run has a container of its own, the orphans must already be gone.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let running = loop {
+        assert!(Instant::now() < deadline, "the resumed run started no container in time");
+        let running = containers_with_label(&label);
+        if running.iter().any(|c| !orphans.contains(c)) {
+            break running;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(orphans.iter().all(|c| !running.contains(c)), "the killed run's containers outlived the resume's start: {orphans:?} in {running:?}");
+    let out = resumed.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("removed {} sandboxes left by the job's earlier run", orphans.len())), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&doc["summary"]["passed"], &doc["summary"]["unfinished"]), (&1.into(), &0.into()), "{doc:#}");
+    assert!(containers_with_label(&label).is_empty(), "the resumed run left containers");
+}
+
+#[test]
+fn a_finished_local_job_leaves_no_sandbox_directory() {
+    let jobs = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let task = repo_root().join("examples/local-word-count");
+    let out = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", task.to_str().unwrap(), "--env", "local", "--agent", "nop", "--json"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let job_dir = tmp.path().join("prodbench-sandboxes").join(doc["job_id"].as_str().unwrap());
+    assert!(!job_dir.exists(), "the job left {}", job_dir.display());
+}
+
+#[test]
+fn gc_removes_the_local_sandboxes_of_dead_owners_only_and_notes_a_missing_daemon() {
+    let jobs = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("prodbench-sandboxes");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    // An owner of the older `host:pid` format that is gone, and one that runs (this test).
+    write(&root, "dead-job/owner", &format!("{}:{}", host.trim(), u32::MAX - 1));
+    write(&root, "dead-job/t1-agent/workspace/f", "x");
+    write(&root, "live-job/owner", &format!("{}.{}", host.trim(), std::process::id()));
+    write(&root, "live-job/t2-agent/workspace/f", "x");
+    // No Docker daemon here (nor any reaping of other tests' containers): only a note.
+    let out = Command::new(bin())
+        .args(["--jobs-dir", jobs.path().to_str().unwrap(), "gc", "--json"])
+        .env("TMPDIR", tmp.path())
+        .env("DOCKER_HOST", format!("unix://{}", tmp.path().join("no-docker.sock").display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let gc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(gc["notes"][0].as_str().unwrap().starts_with("docker skipped: "), "{gc:#}");
+    assert_eq!(gc["docker_note"], gc["notes"][0]);
+    let local: Vec<&serde_json::Value> = gc["removed"].as_array().unwrap().iter().filter(|r| r["backend"] == "local").collect();
+    assert_eq!(local.len(), 1, "{gc:#}");
+    assert_eq!(local[0]["kind"], "sandbox_directory");
+    assert!(local[0]["name"].as_str().unwrap().ends_with("dead-job/t1-agent"), "{gc:#}");
+    assert_eq!(gc["local_sandbox_dirs"], 1);
+    assert!(!root.join("dead-job").exists() && root.join("live-job/t2-agent").exists());
+}
+
+#[test]
+fn a_stored_job_with_an_unknown_backend_is_refused_not_run_on_docker() {
+    let jobs = tempfile::tempdir().unwrap();
+    let store = prodbench_store::Store::open(jobs.path()).unwrap();
+    let config = serde_json::json!({
+        "path": repo_root().join("examples/local-word-count"), "agent": "nop", "attempts": 1, "concurrency": 1,
+        "env": "kubernetes", "timeout_multiplier": 1.0, "max_retries": 0,
+    });
+    let record = prodbench_store::JobRecord { job_id: "future-job".into(), created_at: prodbench_store::now(), state: "interrupted".into(), config };
+    store.create_job(&record).unwrap();
+    let out = prodbench(jobs.path(), &["run", "--resume", "future-job"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown sandbox backend \"kubernetes\" (known: docker, local)"), "{stderr}");
 }
 
 fn wait_for_running_container(jobs: &Path) -> String {

@@ -10,6 +10,10 @@
 //! Inside runs the [`init`] server; commands reach it over the `bwrap` process's stdin.
 //! [`Sandbox::kill_all_processes`] kills `bwrap` (and so the whole PID namespace) and
 //! starts a fresh one over the same directories.
+//!
+//! Under the provider's root each job has a directory holding its sandboxes' directories and
+//! an `owner` file (a [`crate::LABEL_OWNER`] value): `cleanup_job` removes a job's directory,
+//! `gc` those whose owner is gone.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,7 +27,8 @@ use tokio::sync::OnceCell;
 
 use crate::init::{Client, INIT_ARG, INIT_PATH};
 use crate::{
-    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree, owner_is_alive, owner_label,
+    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree,
+    owner_is_alive, owner_label,
 };
 
 const BACKEND: &str = "local";
@@ -60,20 +65,18 @@ impl LocalProvider {
     async fn ensure_available(&self) -> Result<()> {
         self.probe.get_or_try_init(probe_bwrap).await.map(|_| ())
     }
+}
 
-    /// Removes the directories of jobs whose process is gone. Returns how many.
-    pub fn gc(&self) -> std::io::Result<usize> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return Ok(0) };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
-            if !owner_is_alive(owner.trim()) {
-                std::fs::remove_dir_all(entry.path())?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
+/// Removes a job's directory, returning the sandbox directories it held.
+fn remove_job_dir(job_dir: &Path) -> Result<Vec<Removed>> {
+    let Ok(entries) = std::fs::read_dir(job_dir) else { return Ok(Vec::new()) };
+    let removed = entries
+        .flatten()
+        .filter(|entry| entry.file_name() != OWNER_FILE)
+        .map(|entry| Removed { kind: RemovedKind::SandboxDirectory, name: entry.path().display().to_string() })
+        .collect();
+    std::fs::remove_dir_all(job_dir).map_err(|e| SandboxError::op("removing sandbox directories", format!("{}: {e}", job_dir.display())))?;
+    Ok(removed)
 }
 
 async fn probe_bwrap() -> Result<()> {
@@ -138,16 +141,22 @@ impl Provider for LocalProvider {
         Ok(Box::new(sandbox))
     }
 
-    async fn cleanup_job(&self, job_id: &str) -> Result<usize> {
-        // bwrap runs with --die-with-parent and kill_on_drop, so no process outlives us;
-        // what is left is the sandboxes' directories.
-        let dir = self.root.join(job_id);
-        if !dir.exists() {
-            return Ok(0);
+    // bwrap runs with --die-with-parent and kill_on_drop, so no process outlives its owner;
+    // what is left is the sandboxes' directories, one directory per job.
+    async fn cleanup_job(&self, job_id: &str) -> Result<Vec<Removed>> {
+        remove_job_dir(&self.root.join(job_id))
+    }
+
+    async fn gc(&self, all: bool) -> Result<Vec<Removed>> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return Ok(Vec::new()) };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
+            if all || !owner_is_alive(owner.trim()) {
+                removed.extend(remove_job_dir(&entry.path())?);
+            }
         }
-        let count = std::fs::read_dir(&dir).map(|d| d.count().saturating_sub(1)).unwrap_or(0);
-        std::fs::remove_dir_all(&dir).map_err(|e| SandboxError::op("removing sandbox directories", e))?;
-        Ok(count)
+        Ok(removed)
     }
 }
 
@@ -365,5 +374,51 @@ impl Sandbox for LocalSandbox {
             std::fs::remove_dir_all(&self.dir).map_err(|e| SandboxError::op("removing the sandbox directory", e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job directory under `root` with `owner` and the sandbox directories `sandboxes`.
+    fn job_dir(root: &Path, job: &str, owner: &str, sandboxes: &[&str]) -> PathBuf {
+        let dir = root.join(job);
+        for sandbox in sandboxes {
+            std::fs::create_dir_all(dir.join(sandbox).join("workspace")).unwrap();
+        }
+        std::fs::write(dir.join(OWNER_FILE), owner).unwrap();
+        dir
+    }
+
+    fn names(removed: &[Removed]) -> Vec<&str> {
+        let mut names: Vec<&str> = removed.iter().map(|r| r.name.rsplit('/').next().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn gc_reaps_dead_owners_and_with_all_every_job() {
+        let root = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(root.path().to_path_buf(), PathBuf::new());
+        let live = job_dir(root.path(), "live", &owner_label(), &["t1-agent"]);
+        let dead = job_dir(root.path(), "dead", "no-such-owner", &["t2-agent", "t2-verifier"]);
+        let removed = provider.gc(false).await.unwrap();
+        assert_eq!(names(&removed), ["t2-agent", "t2-verifier"]);
+        assert!(removed.iter().all(|r| r.kind == RemovedKind::SandboxDirectory));
+        assert!(live.exists() && !dead.exists());
+        assert_eq!(names(&provider.gc(true).await.unwrap()), ["t1-agent"]);
+        assert!(!live.exists());
+    }
+
+    #[tokio::test]
+    async fn cleanup_job_removes_that_job_whoever_owns_it() {
+        let root = tempfile::tempdir().unwrap();
+        let provider = LocalProvider::new(root.path().to_path_buf(), PathBuf::new());
+        let ours = job_dir(root.path(), "ours", &owner_label(), &["t1-agent"]);
+        let other = job_dir(root.path(), "other", "no-such-owner", &["t2-agent"]);
+        assert_eq!(names(&provider.cleanup_job("ours").await.unwrap()), ["t1-agent"]);
+        assert!(!ours.exists() && other.exists());
+        assert_eq!(provider.cleanup_job("ours").await.unwrap(), Vec::new(), "nothing left to remove");
     }
 }

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use prodbench_agent::NopAgent;
 use prodbench_agent::builtin::tools::{ToolOutcome, Toolbox};
 use prodbench_run::{TrialContext, run_trial};
-use prodbench_sandbox::{ExecRequest, Provider, StartSpec};
+use prodbench_sandbox::{Backend, ExecRequest, Provider, StartSpec};
 use prodbench_store::TrialRecord;
 use prodbench_task::Task;
 use prodbench_task::scaffold::TaskFiles;
@@ -29,7 +29,7 @@ use serde::Serialize;
 use prodbench_docker::DockerProvider;
 
 use super::provider;
-use crate::cli::{Backend, BenchArgs};
+use crate::cli::BenchArgs;
 use crate::output::{Printer, table};
 
 #[derive(Serialize)]

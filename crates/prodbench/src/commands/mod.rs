@@ -15,14 +15,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use prodbench_docker::DockerProvider;
-use prodbench_sandbox::Provider;
 use prodbench_sandbox::local::LocalProvider;
+use prodbench_sandbox::{Backend, Provider, Removed, RemovedKind, SandboxError};
 use prodbench_store::Store;
 use prodbench_task::{Diagnostic, TaskCheck};
 use serde::Serialize;
 
 use crate::UserError;
-use crate::cli::{Backend, Cli, Command, ImagesCommand, TasksCommand};
+use crate::cli::{Cli, Command, ImagesCommand, TasksCommand};
 use crate::output::Printer;
 
 pub async fn dispatch(cli: Cli, printer: &Printer) -> Result<ExitCode> {
@@ -40,10 +40,12 @@ pub async fn dispatch(cli: Cli, printer: &Printer) -> Result<ExitCode> {
 }
 
 /// The sandbox provider for a backend, or a clear error saying what to start or install.
+/// The one place that knows how each backend in [`Backend::ALL`] is built.
 pub async fn provider(backend: Backend) -> Result<Arc<dyn Provider>> {
+    let exec_server = exec_server()?;
     Ok(match backend {
-        Backend::Docker => Arc::new(DockerProvider::connect(Some(exec_server()?)).await?),
-        Backend::Local => Arc::new(LocalProvider::new(LocalProvider::default_root(), exec_server()?)),
+        Backend::Docker => Arc::new(DockerProvider::connect(Some(exec_server)).await?),
+        Backend::Local => Arc::new(LocalProvider::new(LocalProvider::default_root(), exec_server)),
     })
 }
 
@@ -144,22 +146,54 @@ fn check_tasks(printer: &Printer, path: &Path) -> Result<ExitCode> {
     Ok(if broken > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// What `gc` removed on one backend.
+#[derive(Serialize)]
+struct Reaped {
+    backend: Backend,
+    #[serde(flatten)]
+    removed: Removed,
+}
+
+/// `gc` on every backend; one that is unavailable (no Docker daemon) is a note, not an error.
 async fn gc(printer: &Printer, all: bool) -> Result<ExitCode> {
-    let local = LocalProvider::new(LocalProvider::default_root(), std::path::PathBuf::new());
-    let local_removed = local.gc().context("removing stale local sandbox directories")?;
-    let (containers, docker_note) = match DockerProvider::connect(None).await {
-        Ok(docker) => (docker.gc(all).await?, None),
-        Err(err) => (Vec::new(), Some(format!("docker skipped: {err}"))),
-    };
-    printer.json("gc", &serde_json::json!({ "containers": containers, "local_sandbox_dirs": local_removed, "docker_note": docker_note }));
-    for name in &containers {
-        printer.line(format_args!("removed container {}", name.trim_start_matches('/')));
+    let mut reaped = Vec::new();
+    let mut notes = Vec::new();
+    for backend in Backend::ALL {
+        match reap(backend, all).await {
+            Ok(removed) => reaped.extend(removed.into_iter().map(|removed| Reaped { backend, removed })),
+            Err(err) if err.downcast_ref::<SandboxError>().is_some_and(|e| matches!(e, SandboxError::Unavailable { .. })) => {
+                notes.push(format!("{backend} skipped: {err}"));
+            }
+            Err(err) => return Err(err.context(format!("gc on {backend}"))),
+        }
     }
-    printer.line(format_args!("removed {} containers and {local_removed} local sandbox directories", containers.len()));
-    if let Some(note) = docker_note {
+    printer.json("gc", &gc_document(&reaped, &notes));
+    for r in &reaped {
+        printer.line(format_args!("removed {} ({})", r.removed, r.backend));
+    }
+    printer.line(format_args!("removed {} containers and sandbox directories", reaped.len()));
+    for note in notes {
         printer.note(note);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn reap(backend: Backend, all: bool) -> Result<Vec<Removed>> {
+    Ok(provider(backend).await?.gc(all).await?)
+}
+
+/// `removed` and `notes`, plus the fields of earlier versions (`--json` only adds fields).
+fn gc_document(reaped: &[Reaped], notes: &[String]) -> serde_json::Value {
+    let containers: Vec<&str> = reaped.iter().filter(|r| r.removed.kind == RemovedKind::Container).map(|r| r.removed.name.as_str()).collect();
+    let directories = reaped.iter().filter(|r| r.removed.kind == RemovedKind::SandboxDirectory).count();
+    let docker_note = notes.iter().find(|n| n.starts_with(Backend::Docker.name()));
+    serde_json::json!({
+        "removed": reaped,
+        "notes": notes,
+        "containers": containers,
+        "local_sandbox_dirs": directories,
+        "docker_note": docker_note,
+    })
 }
 
 async fn bootstrap_images(printer: &Printer, force: bool, mirror: &str) -> Result<ExitCode> {

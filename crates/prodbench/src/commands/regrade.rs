@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::grading::{judge, judge_settings, weights};
 use super::{find_job, load_tasks, open_store, provider};
-use crate::cli::{Backend, RegradeArgs};
+use crate::cli::RegradeArgs;
 use crate::output::{Printer, table};
 
 #[derive(Serialize)]
@@ -35,8 +35,7 @@ pub async fn regrade(printer: &Printer, jobs_dir: &Path, args: RegradeArgs) -> R
     let job = find_job(&store, jobs_dir, &args.job)?;
     let config: JobConfig = serde_json::from_value(job.config.clone()).with_context(|| format!("job {}: unreadable config", job.job_id))?;
     let tasks: Vec<_> = load_tasks(&config.paths)?.into_iter().filter_map(|c| c.task).collect();
-    let backend = if config.env == "local" { Backend::Local } else { Backend::Docker };
-    let provider = provider(backend).await?;
+    let provider = provider(config.env).await?;
     let settings = judge_settings(&args.grading).or(config.judge.clone());
     let judge = judge(settings.as_ref(), &store)?;
     let weights = weights(&args.grading)?.or(config.weights);

@@ -6,10 +6,11 @@
 //! docker), are skipped with one line each and recorded with the job, never retried as
 //! infrastructure errors.
 //!
-//! On Ctrl-C or SIGTERM the job future is dropped (stopping every trial), the job's
-//! sandboxes are removed, unfinished trials are marked interrupted, and the command prints
-//! how to resume. A SIGKILL cannot be caught: `prodbench gc` reaps what it left, and
-//! `--resume` marks and reruns its unfinished trials.
+//! However the job ends, its sandboxes are removed. On Ctrl-C or SIGTERM the job future is
+//! dropped (stopping every trial), unfinished trials are marked interrupted, and the command
+//! prints how to resume. A SIGKILL cannot be caught: `--resume`, once it holds the job's
+//! lease, first removes what the killed run left, then marks and reruns its unfinished
+//! trials (`prodbench gc` reaps it too).
 
 mod resume;
 
@@ -31,7 +32,7 @@ use super::grading::{judge, judge_settings, weights};
 use super::report::TASKS_FILE;
 use super::{find_job, load_tasks, open_store, provider};
 use crate::UserError;
-use crate::cli::{Backend, RunArgs};
+use crate::cli::RunArgs;
 use crate::output::{Printer, summary_table};
 
 /// The largest `--timeout-multiplier`: with [`prodbench_task::MAX_TIMEOUT_SEC`] it bounds
@@ -47,12 +48,15 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
         }
         None => (prodbench_run::new_job_id(), config_from_args(&args, canonical_paths(&args.paths)?)?),
     };
-    let backend = if config.env == "local" { Backend::Local } else { Backend::Docker };
-    let provider = provider(backend).await?;
+    let provider = provider(config.env).await?;
     let planned = plan_tasks(printer, &config.paths, provider.as_ref(), args.strict)?;
     let agent = agent::build(&config.agent, &config.agent_settings)?;
     let judge = judge(config.judge.as_ref(), &store)?;
     take_job(&store, &job_id, &config, args.resume.is_some())?;
+    if args.resume.is_some() {
+        let removed = provider.cleanup_job(&job_id).await?;
+        printer.status(format_args!("removed {} sandboxes left by the job's earlier run", removed.len()));
+    }
     store.record_job_tasks(&job_id, &planned.job_tasks)?;
     record_task_meta(&store.job_dir(&job_id), &planned.tasks)?;
     let progress = printer.progress();
@@ -62,8 +66,9 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
         signal = shutdown_signal() => { progress.finish(); printer.warning(format_args!("{signal}: stopping job {job_id}")); true }
     };
     progress.finish();
+    let removed = provider.cleanup_job(&job_id).await.map_or(0, |removed| removed.len());
     if interrupted {
-        stop_interrupted(printer, &store, provider.as_ref(), &job_id).await?;
+        stop_interrupted(printer, &store, &job_id, removed)?;
     }
     lease::release(&store, &job_id)?;
     let plan = JobPlan { tasks: planned.job_tasks, attempts: runner.config.attempts };
@@ -109,8 +114,7 @@ fn take_job(store: &Store, job_id: &str, config: &JobConfig, resuming: bool) -> 
     })
 }
 
-async fn stop_interrupted(printer: &Printer, store: &Store, provider: &dyn Provider, job_id: &str) -> Result<()> {
-    let removed = provider.cleanup_job(job_id).await.unwrap_or(0);
+fn stop_interrupted(printer: &Printer, store: &Store, job_id: &str, removed: usize) -> Result<()> {
     store.mark_unfinished_interrupted(job_id)?;
     store.set_job_state(job_id, JobState::Interrupted)?;
     printer.note(format_args!("removed {removed} sandboxes; finished trials are kept"));
@@ -138,7 +142,7 @@ fn config_from_args(args: &RunArgs, paths: Vec<PathBuf>) -> Result<JobConfig> {
         agent: args.agent.clone(),
         attempts: args.attempts,
         concurrency: args.concurrency as usize,
-        env: args.env.name().to_string(),
+        env: args.env,
         timeout_multiplier: args.timeout_multiplier,
         max_retries: args.max_retries,
         weights: weights(&args.grading)?,

@@ -1,10 +1,14 @@
-//! Tar archives for the Docker archive API: what `upload` sends and `download` receives.
+//! Tar archives for moving files in and out of a sandbox.
+//!
+//! Backends whose sandboxes are not on the host's filesystem move files as tar streams: the
+//! Docker Engine's archive API, and a Kubernetes exec running `tar`, take and give the same
+//! format. The local backend copies through its bind mounts and needs none of this.
 
 use std::io;
 use std::path::Path;
 
 /// Packs the host file or directory `source` so that it extracts at `dest` (an absolute
-/// path) when the archive is unpacked at `/`. Parent directories are created by Docker.
+/// path) when the archive is unpacked at `/`. Whoever unpacks it creates the parents.
 pub fn pack(source: &Path, dest: &str) -> io::Result<Vec<u8>> {
     let name = dest.trim_start_matches('/');
     if name.is_empty() {
@@ -21,8 +25,9 @@ pub fn pack(source: &Path, dest: &str) -> io::Result<Vec<u8>> {
     builder.into_inner()
 }
 
-/// Unpacks an archive from `GET /containers/{id}/archive?path=SOURCE` to `dest`. Docker
-/// names the entries after SOURCE's last component; that component becomes `dest`.
+/// Unpacks an archive of one sandbox path SOURCE, its entries named after SOURCE's last
+/// component (as `GET /containers/{id}/archive?path=SOURCE` and `tar -C parent name` give
+/// them), to `dest`: that component becomes `dest`, replacing what was there.
 pub fn unpack(archive: &[u8], dest: &Path) -> io::Result<()> {
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
@@ -32,7 +37,7 @@ pub fn unpack(archive: &[u8], dest: &Path) -> io::Result<()> {
     tar.set_overwrite(true);
     tar.unpack(staging.path())?;
     let mut entries = std::fs::read_dir(staging.path())?;
-    let top = entries.next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty archive from the Docker daemon"))??;
+    let top = entries.next().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty archive"))??;
     if dest.exists() {
         if dest.is_dir() {
             std::fs::remove_dir_all(dest)?;
@@ -41,14 +46,6 @@ pub fn unpack(archive: &[u8], dest: &Path) -> io::Result<()> {
         }
     }
     std::fs::rename(top.path(), dest)
-}
-
-/// The Docker build context: `dir` packed with paths relative to it.
-pub fn pack_context(dir: &Path) -> io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir)?;
-    builder.into_inner()
 }
 
 #[cfg(test)]

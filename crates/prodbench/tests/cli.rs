@@ -518,7 +518,7 @@ fn a_stored_job_with_an_unknown_backend_is_refused_not_run_on_docker() {
         "path": repo_root().join("examples/local-word-count"), "agent": "nop", "attempts": 1, "concurrency": 1,
         "env": "kubernetes", "timeout_multiplier": 1.0, "max_retries": 0,
     });
-    let record = prodbench_store::JobRecord { job_id: "future-job".into(), created_at: prodbench_store::now(), state: "interrupted".into(), config };
+    let record = prodbench_store::JobRecord { state: prodbench_store::JobState::Interrupted, ..prodbench_store::JobRecord::new("future-job", config) };
     store.create_job(&record).unwrap();
     let out = prodbench(jobs.path(), &["run", "--resume", "future-job"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

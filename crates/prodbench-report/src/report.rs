@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use prodbench_grade::evidence::ANSWER_COPY;
-use prodbench_store::{JobRecord, Outcome, TrialRecord, TrialStatus, final_tries};
+use prodbench_store::{JobRecord, JobTask, Liveness, Outcome, TrialRecord, TrialStatus, final_tries};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
@@ -32,9 +32,37 @@ pub struct JobInput {
     pub stats: BTreeMap<String, TrialStats>,
     /// The job's directory, where its trials' answers and verifier output are read from.
     pub dir: PathBuf,
+    /// Whether the job finished, runs, was interrupted or died: a report of an unfinished
+    /// job covers fewer trials than it planned, and says so.
+    pub liveness: Liveness,
+    /// The tasks found at the job's paths that it did not run, with why.
+    pub skipped: Vec<JobTask>,
+}
+
+/// A job the report covers, as its header lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportJob {
+    pub job_id: String,
+    /// Its row's label.
+    pub agent: String,
+    pub liveness: Liveness,
+    /// Tasks it did not run (broken, or unable to run on its backend).
+    pub skipped: Vec<JobTask>,
+}
+
+impl ReportJob {
+    /// Whether the job's results are all it will have.
+    pub fn is_complete(&self) -> bool {
+        self.liveness == Liveness::Finished
+    }
 }
 
 impl JobInput {
+    /// A finished job's trials, without task metadata, statistics or skipped tasks.
+    pub fn new(job: JobRecord, trials: Vec<TrialRecord>, dir: PathBuf) -> Self {
+        JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir, liveness: Liveness::Finished, skipped: Vec::new() }
+    }
+
     /// The row label: the agent, and its model when it has one.
     pub fn agent_label(&self) -> String {
         let config = &self.job.config;
@@ -72,6 +100,8 @@ pub struct GroupScore {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Every job the report covers, in the order given (each once).
+    pub jobs: Vec<ReportJob>,
     pub rows: Vec<Row>,
     pub comparisons: Vec<Comparison>,
     pub breakdowns: Vec<Breakdown>,
@@ -134,8 +164,10 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
     let stats: BTreeMap<&str, &TrialStats> = inputs.iter().flat_map(|i| i.stats.iter().map(|(id, s)| (id.as_str(), s))).collect();
     let job_dirs: BTreeMap<&str, &Path> = inputs.iter().map(|i| (i.job.job_id.as_str(), i.dir.as_path())).collect();
     let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
     for input in inputs.iter().filter(|i| seen.insert(i.job.job_id.as_str())) {
         let label = if by_job { format!("{} [{}]", input.agent_label(), input.job.job_id) } else { input.agent_label() };
+        jobs.push(ReportJob { job_id: input.job.job_id.clone(), agent: label.clone(), liveness: input.liveness, skipped: input.skipped.clone() });
         let finals = final_tries(&input.trials);
         match groups.iter_mut().find(|(l, _, _)| *l == label) {
             Some((_, jobs, trials)) => {
@@ -178,6 +210,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
         }
     }
     Report {
+        jobs,
         comparisons: comparisons(&rows),
         breakdowns: breakdowns(&rows, &meta),
         common_k: common_k(&rows),
@@ -272,7 +305,7 @@ mod tests {
             .collect();
         let stats = trials.iter().filter_map(|t| Some((t.trial_id.clone(), stats(t.attempt)?))).collect();
         let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new("j", serde_json::json!({"agent": "a"})) };
-        JobInput { job, trials, tasks: BTreeMap::new(), stats, dir: PathBuf::from("jobs/j") }
+        JobInput { stats, ..JobInput::new(job, trials, PathBuf::from("jobs/j")) }
     }
 
     #[test]
@@ -328,7 +361,7 @@ mod tests {
             })
             .collect();
         let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, serde_json::json!({"agent": "oracle"})) };
-        JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
+        JobInput::new(job, trials, PathBuf::from("jobs").join(id))
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use prodbench_store::{JobLease, JobRecord, JobState, Store, StoreError, now_ms};
+use prodbench_store::{JobLease, JobRecord, Liveness, Store, StoreError, now_ms};
 
 /// How often the owner renews its lease.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
@@ -22,41 +22,9 @@ pub fn holder_is_alive(lease: &JobLease) -> bool {
     age_ms < STALE_AFTER.as_millis() as i64 && prodbench_sandbox::owner_is_alive(&lease.owner)
 }
 
-/// What a job is doing, as far as anyone can tell from the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Liveness {
-    /// Its owner is alive and running it.
-    Running,
-    /// Recorded as running, but its owner is gone (killed): `--resume` finishes it.
-    Dead,
-    Finished,
-    /// Stopped by a signal: `--resume` finishes it.
-    Interrupted,
-}
-
-impl Liveness {
-    pub fn of(job: &JobRecord) -> Self {
-        match job.state {
-            JobState::Finished => Liveness::Finished,
-            JobState::Interrupted => Liveness::Interrupted,
-            JobState::Running if job.lease.as_ref().is_some_and(holder_is_alive) => Liveness::Running,
-            JobState::Running => Liveness::Dead,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Liveness::Running => "running",
-            Liveness::Dead => "dead",
-            Liveness::Finished => "finished",
-            Liveness::Interrupted => "interrupted",
-        }
-    }
-
-    /// Whether `--resume` has work to pick up.
-    pub fn is_resumable(self) -> bool {
-        matches!(self, Liveness::Dead | Liveness::Interrupted)
-    }
+/// What `job` is doing: [`Liveness`] with this module's rule for a live holder.
+pub fn liveness(job: &JobRecord) -> Liveness {
+    Liveness::of(job, holder_is_alive)
 }
 
 /// Why this process may not run a job.
@@ -100,6 +68,8 @@ pub fn release(store: &Store, job_id: &str) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use prodbench_store::JobState;
+
     use super::*;
 
     fn lease(owner: String, age: Duration) -> JobLease {
@@ -117,9 +87,9 @@ mod tests {
     #[test]
     fn liveness_tells_a_dead_job_from_a_live_one() {
         let job = |state, lease| JobRecord { state, lease, ..JobRecord::new("j", serde_json::Value::Null) };
-        assert_eq!(Liveness::of(&job(JobState::Running, Some(lease(this_owner(), Duration::ZERO)))), Liveness::Running);
-        assert_eq!(Liveness::of(&job(JobState::Running, None)), Liveness::Dead);
-        assert_eq!(Liveness::of(&job(JobState::Running, Some(lease(this_owner(), STALE_AFTER * 2)))), Liveness::Dead);
-        assert_eq!(Liveness::of(&job(JobState::Finished, None)), Liveness::Finished);
+        assert_eq!(liveness(&job(JobState::Running, Some(lease(this_owner(), Duration::ZERO)))), Liveness::Running);
+        assert_eq!(liveness(&job(JobState::Running, None)), Liveness::Dead);
+        assert_eq!(liveness(&job(JobState::Running, Some(lease(this_owner(), STALE_AFTER * 2)))), Liveness::Dead);
+        assert_eq!(liveness(&job(JobState::Finished, None)), Liveness::Finished);
     }
 }

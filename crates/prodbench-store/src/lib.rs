@@ -498,6 +498,47 @@ pub struct JobLease {
     pub heartbeat_at_ms: i64,
 }
 
+/// What a job is doing, as far as anyone can tell from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Its owner is alive and running it.
+    Running,
+    /// Recorded as running, but its owner is gone (killed): `--resume` finishes it.
+    Dead,
+    Finished,
+    /// Stopped by a signal: `--resume` finishes it.
+    Interrupted,
+}
+
+impl Liveness {
+    /// `holder_is_alive` says whether a lease's owner may still run the job (the run crate
+    /// knows processes and heartbeats; the store only records them).
+    pub fn of(job: &JobRecord, holder_is_alive: impl Fn(&JobLease) -> bool) -> Self {
+        match job.state {
+            JobState::Finished => Liveness::Finished,
+            JobState::Interrupted => Liveness::Interrupted,
+            JobState::Running if job.lease.as_ref().is_some_and(holder_is_alive) => Liveness::Running,
+            JobState::Running => Liveness::Dead,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Running => "running",
+            Liveness::Dead => "dead",
+            Liveness::Finished => "finished",
+            Liveness::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a job could not be taken: another process holds it and is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobHeld {

@@ -92,6 +92,10 @@ fn a_broken_task_is_reported_and_the_rest_run_unless_strict() {
     assert_eq!(shown["summary"]["skipped"], *skipped);
     let table = String::from_utf8_lossy(&prodbench(jobs.path(), &["show", job]).stdout).into_owned();
     assert!(table.contains("1 tasks skipped") && table.contains("skipped (broken)"), "{table}");
+    let (report, _) = prodbench_json(jobs.path(), &["report", job, "--json"]);
+    assert_eq!(report["jobs"][0]["skipped"], *skipped, "the report counts it too: {report:#}");
+    let text = String::from_utf8_lossy(&prodbench(jobs.path(), &["report", job]).stdout).into_owned();
+    assert!(text.contains(&format!("note: job {job} skipped 1 tasks:")), "{text}");
 }
 
 /// A local task whose oracle sleeps `seconds`, then passes.
@@ -149,6 +153,8 @@ fn a_job_has_one_owner_and_a_killed_one_looks_dead_until_resumed() {
     let text = String::from_utf8_lossy(&prodbench(jobs.path(), &["show", &job]).stdout).into_owned();
     assert!(text.contains(&format!("dead: its process is gone; resume with `prodbench run --resume {job}`")), "{text}");
     assert!(text.contains("sleepy (attempt 3)  not_started"), "{text}");
+    let report = String::from_utf8_lossy(&prodbench(jobs.path(), &["report", &job]).stdout).into_owned();
+    assert!(report.contains(&format!("note: job {job} is dead: it covers only the trials that ran")), "{report}");
 
     // The dead owner's lease is taken over at once.
     let (resumed, code) = prodbench_json(jobs.path(), &["run", "--resume", &job, "--json"]);

@@ -12,7 +12,7 @@ use super::format::{MISSING, anchor_id, count_of, escape, fmt_cost, fmt_interval
 use super::trial_page::{self, checks_passed, outcome_badge, trial_data_attributes, trial_link};
 use super::{empty, section, table};
 use crate::leaderboard::Row;
-use crate::report::{Comparison, Report, ReportTrial};
+use crate::report::{Comparison, Report, ReportJob, ReportTrial};
 
 /// Outcomes of scored trials, in display order: passed and undecided first (the pass rate is
 /// `passed` of all but `undecided`), then the ways a trial fails.
@@ -24,11 +24,7 @@ const UNSCORED_OUTCOMES: [Outcome; 2] = [Outcome::InfraError, Outcome::Interrupt
 pub(super) const TOP_FAILED_CHECKS: usize = 5;
 
 pub(super) fn header(report: &Report, agents: &[&str], format_version: u32) -> String {
-    let jobs: String = report
-        .rows
-        .iter()
-        .flat_map(|row| row.jobs.iter().map(move |job| format!("<li><code>{}</code> <span class=\"muted\">{}</span></li>", escape(job), escape(&row.agent))))
-        .collect();
+    let jobs: String = report.jobs.iter().map(job_item).collect();
     let jobs = if jobs.is_empty() { "<span class=\"muted\">none recorded</span>".to_string() } else { format!("<ul class=\"jobs\">{jobs}</ul>") };
     let counts = [count_of(agents.len(), "agent"), count_of(task_names(report).len(), "task"), count_of(report.trials.len(), "trial")].join(" · ");
     let settings = &report.settings;
@@ -43,6 +39,20 @@ pub(super) fn header(report: &Report, agents: &[&str], format_version: u32) -> S
         settings.resamples,
         settings.seed,
     )
+}
+
+/// A job in the header: its id and row, and, when it is not finished or skipped tasks, a
+/// note saying its results are partial.
+fn job_item(job: &ReportJob) -> String {
+    let state = if job.is_complete() {
+        String::new()
+    } else {
+        format!(" <span class=\"note\">{}: only the trials that ran are covered</span>", job.liveness)
+    };
+    let skipped: Vec<String> =
+        job.skipped.iter().map(|t| format!("{} ({})", escape(t.name.as_deref().unwrap_or(&t.dir)), t.skipped.map_or("", |r| r.as_str()))).collect();
+    let skipped = if skipped.is_empty() { String::new() } else { format!(" <span class=\"note\">skipped {}</span>", skipped.join(", ")) };
+    format!("<li><code>{}</code> <span class=\"muted\">{}</span>{state}{skipped}</li>", escape(&job.job_id), escape(&job.agent))
 }
 
 pub(super) fn leaderboard(report: &Report, agents: &[&str]) -> String {

@@ -2,7 +2,6 @@
 //! trial records), for what each section shows and what it must never do. The sample report,
 //! with everything at once, is rendered in `tests/html.rs` and in Chromium.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use prodbench_grade::score::{Check, CheckKind, TrialGrade};
@@ -26,7 +25,7 @@ fn trial(task: &str, attempt: u32, status: TrialStatus) -> TrialRecord {
 fn job(id: &str, agent: &str, trials: Vec<TrialRecord>) -> JobInput {
     let trials = trials.into_iter().map(|t| TrialRecord { job_id: id.into(), trial_id: format!("{id}.{}", t.trial_id), ..t }).collect();
     let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, serde_json::json!({ "agent": agent })) };
-    JobInput { job, trials, tasks: BTreeMap::new(), stats: BTreeMap::new(), dir: PathBuf::from("jobs").join(id) }
+    JobInput::new(job, trials, PathBuf::from("jobs").join(id))
 }
 
 fn report_of(jobs: Vec<JobInput>) -> Report {
@@ -258,4 +257,22 @@ fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
     std::fs::create_dir_all(&elsewhere).unwrap();
     assert!(render(&report, 1, Some(&elsewhere.join("report.html"))).contains("href=\"../../j/trials/t%20a1/\""));
     assert!(page(&report).contains(&format!("<code class=\"path\">{path}</code>")), "without the page's location, a path to copy");
+}
+
+#[test]
+fn an_unfinished_job_and_the_tasks_a_job_skipped_are_marked_in_the_header() {
+    let skipped = prodbench_store::JobTask {
+        dir: "/tasks/<b>".into(),
+        name: None,
+        skipped: Some(prodbench_store::SkipReason::Broken),
+        diagnostics: vec!["task.toml: error".into()],
+    };
+    let dead = JobInput { liveness: prodbench_store::Liveness::Dead, skipped: vec![skipped], ..job("j1", "a", vec![trial("t", 1, TrialStatus::Passed)]) };
+    let report = report_of(vec![dead, job("j2", "b", vec![trial("t", 1, TrialStatus::Passed)])]);
+    assert_eq!(report.jobs.iter().map(|j| j.is_complete()).collect::<Vec<_>>(), [false, true]);
+    let html = page(&report);
+    let header = &html[html.find("<header>").unwrap()..html.find("</header>").unwrap()];
+    assert!(header.contains("dead: only the trials that ran are covered"), "{header}");
+    assert!(header.contains("skipped /tasks/&lt;b&gt; (broken)"), "{header}");
+    assert_eq!(header.matches("only the trials that ran").count(), 1, "the finished job is not marked");
 }

@@ -194,7 +194,7 @@ fn job(jobs: &Path, id: &str, config: serde_json::Value, trials: Vec<Trial>) -> 
         (PAGINATION.to_string(), TaskMeta { category: Some("bugfix".into()), difficulty: Some("medium".into()), tags: vec!["python".into()] }),
     ]);
     let job = JobRecord { state: prodbench_store::JobState::Finished, ..JobRecord::new(id, config) };
-    JobInput { job, trials: records, tasks, stats, dir }
+    JobInput { tasks, stats, ..JobInput::new(job, records, dir) }
 }
 
 fn write(path: &Path, text: &str) {

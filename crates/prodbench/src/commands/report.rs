@@ -25,7 +25,9 @@ pub fn report(printer: &Printer, jobs_dir: &Path, args: ReportArgs) -> Result<Ex
         let dir = store.job_dir(&job.job_id);
         let tasks = read_task_meta(&dir.join(TASKS_FILE));
         let stats = trial_stats(&dir, &trials);
-        inputs.push(JobInput { job, trials, tasks, stats, dir });
+        let liveness = prodbench_run::lease::liveness(&job);
+        let skipped = store.job_tasks(&job.job_id)?.into_iter().filter(|t| t.skipped.is_some()).collect();
+        inputs.push(JobInput { job, trials, tasks, stats, dir, liveness, skipped });
     }
     let report = build(&inputs, args.by_job);
     if let Some(path) = &args.html {
@@ -64,6 +66,16 @@ fn terminal_report(report: &Report) -> String {
             "\n{} vs {}: {:+.1} points over {} shared tasks{interval} (wins {}, losses {}, ties {})\n",
             c.other, c.baseline, d.mean_difference, d.shared_tasks, d.wins, d.losses, d.ties
         ));
+    }
+    for job in report.jobs.iter().filter(|job| !job.is_complete()) {
+        out.push_str(&format!(
+            "\nnote: job {} is {}: it covers only the trials that ran (`prodbench run --resume {}` finishes it)\n",
+            job.job_id, job.liveness, job.job_id
+        ));
+    }
+    for job in report.jobs.iter().filter(|job| !job.skipped.is_empty()) {
+        let names: Vec<String> = job.skipped.iter().map(|t| format!("{} ({})", t.name.as_deref().unwrap_or(&t.dir), t.skipped.map_or("", |r| r.as_str()))).collect();
+        out.push_str(&format!("\nnote: job {} skipped {} tasks: {}\n", job.job_id, names.len(), names.join(", ")));
     }
     let ungraded: usize = report.rows.iter().map(|r| r.ungraded_trials).sum();
     if ungraded > 0 {

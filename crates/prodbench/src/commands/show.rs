@@ -1,7 +1,7 @@
 //! `prodbench show JOB`: one job's state, every planned trial and its summary.
 //!
 //! A job whose process was killed is recorded as running forever; `show` tells it from a
-//! live one by its lease (`prodbench_run::lease::Liveness`), names it dead, and says how
+//! live one by its lease (`prodbench_run::lease::liveness`), names it dead, and says how
 //! to finish it. Slots the job planned but never started are listed too, so a killed job
 //! does not look smaller than it was.
 
@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use prodbench_run::JobPlan;
-use prodbench_run::lease::Liveness;
-use prodbench_store::{JobRecord, TrialRecord};
+use prodbench_run::lease;
+use prodbench_store::{JobRecord, Liveness, TrialRecord};
 use serde::Serialize;
 
 use super::{find_job, open_store};
@@ -31,17 +31,17 @@ pub fn show(printer: &Printer, jobs_dir: &Path, job_id: &str) -> Result<ExitCode
     let plan = JobPlan::load(&store, &job)?;
     let summary = prodbench_run::summarize(&trials, &plan);
     let not_started: Vec<NotStarted> = plan.not_started(&trials).map(|(task, attempt)| NotStarted { task, attempt }).collect();
-    let liveness = Liveness::of(&job);
+    let liveness = lease::liveness(&job);
     #[derive(Serialize)]
     struct Shown<'a> {
         job: &'a JobRecord,
         /// The job's state as observed: `dead` when it is recorded running but its process is gone.
-        liveness: &'a str,
+        liveness: Liveness,
         summary: &'a prodbench_run::JobSummary,
         trials: &'a [TrialRecord],
         not_started: &'a [NotStarted<'a>],
     }
-    printer.json("job", &Shown { job: &job, liveness: liveness.as_str(), summary: &summary, trials: &trials, not_started: &not_started });
+    printer.json("job", &Shown { job: &job, liveness, summary: &summary, trials: &trials, not_started: &not_started });
     if printer.is_json() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -11,8 +11,8 @@
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory};
 use prodbench_run::JobConfig;
-use prodbench_run::lease::Liveness;
-use prodbench_store::JobRecord;
+use prodbench_run::lease;
+use prodbench_store::{JobRecord, Liveness};
 
 use super::{check_timeout_multiplier, config_from_args};
 use crate::UserError;
@@ -23,7 +23,7 @@ use crate::output::Printer;
 pub fn config(printer: &Printer, job: &JobRecord, args: &RunArgs) -> Result<JobConfig> {
     let mut config: JobConfig = serde_json::from_value(job.config.clone()).with_context(|| format!("job {}: unreadable config.json", job.job_id))?;
     check_timeout_multiplier(config.timeout_multiplier).context(format!("job {} was recorded with an out-of-range timeout multiplier", job.job_id))?;
-    if Liveness::of(job) == Liveness::Finished {
+    if lease::liveness(job) == Liveness::Finished {
         printer.note(format_args!("job {} finished; resuming retries only what did not", job.job_id));
     }
     let wanted = config_from_args(args, config.paths.clone())?;

@@ -25,7 +25,7 @@ pub mod test_report;
 use std::path::Path;
 use std::time::Duration;
 
-use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
+use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
 use prodbench_task::{EnvironmentMode, TEST_SCRIPT, Task};
 
 pub use reward::{Rewards, parse_rewards};
@@ -83,7 +83,7 @@ pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Res
         }
         EnvironmentMode::Separate => {
             let mut spec = ctx.spec.clone();
-            spec.role = "verifier";
+            spec.role = Role::Verifier;
             let verifier = ctx.provider.start(ctx.environment, &spec).await?;
             let result = async {
                 copy_workspace(agent_sandbox, verifier.as_ref()).await?;

@@ -20,7 +20,7 @@ use prodbench_grade::evidence::{ANSWER_COPY, Evidence, WORKSPACE_CUT_FILE, WORKS
 use prodbench_grade::judge::Judge;
 use prodbench_grade::score::TrialGrade;
 use prodbench_grade::{VerifyContext, verify_saved_workspace};
-use prodbench_sandbox::{Provider, StartSpec};
+use prodbench_sandbox::{Provider, Role, StartSpec};
 use prodbench_store::{TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use prodbench_task::rubric::ComponentWeights;
@@ -66,7 +66,7 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
         ctx.task,
         &trial.job_id,
         &format!("{}-regrade{round}", trial.trial_id),
-        "regrade",
+        Role::Regrade,
         scaled(config.environment.start_timeout_sec, ctx.timeout_multiplier),
     );
     let output_dir = ctx.trial_dir.join("regrade").join(round.to_string());

@@ -16,7 +16,7 @@ use prodbench_grade::judge::{Judge, JudgeEvidence, judge_criteria};
 use prodbench_grade::score::{GradeInputs, TrialGrade, grade};
 use prodbench_grade::test_report::read_test_report;
 use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
-use prodbench_sandbox::{PreparedEnvironment, Provider, Sandbox, SandboxError, StartSpec};
+use prodbench_sandbox::{PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
 use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus, now};
 use prodbench_task::Task;
 use prodbench_task::rubric::{ComponentWeights, Rubric};
@@ -139,7 +139,7 @@ async fn drive(
     record.environment_digest = Some(prepared.digest.clone());
 
     let start_timeout = scaled(env.start_timeout_sec, ctx.timeout_multiplier);
-    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, "agent", start_timeout);
+    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout);
     let started = phases.run(Phase::EnvironmentStart, Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
 

@@ -241,13 +241,39 @@ impl SandboxError {
 
 pub type Result<T, E = SandboxError> = std::result::Result<T, E>;
 
+/// Whose sandbox it is; part of its name, so a trial's sandboxes are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Agent,
+    /// The fresh sandbox of `environment_mode = "separate"` verification.
+    Verifier,
+    /// Where a regrade verifies a saved workspace again.
+    Regrade,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Verifier => "verifier",
+            Role::Regrade => "regrade",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the job tells a backend about the sandbox it wants.
 #[derive(Debug, Clone)]
 pub struct StartSpec {
     pub job_id: String,
     pub trial_id: String,
-    /// Distinguishes the agent's sandbox from the verifier's (`agent`, `verifier`).
-    pub role: &'static str,
+    /// Whose sandbox it is (a trial has one for the agent, and one for a separate verifier).
+    pub role: Role,
     pub cpus: f64,
     pub memory_mb: u64,
     pub network: NetworkMode,
@@ -257,7 +283,7 @@ pub struct StartSpec {
 
 impl StartSpec {
     /// The spec a task asks for.
-    pub fn for_task(task: &Task, job_id: &str, trial_id: &str, role: &'static str, start_timeout: Duration) -> Self {
+    pub fn for_task(task: &Task, job_id: &str, trial_id: &str, role: Role, start_timeout: Duration) -> Self {
         let env = &task.config.environment;
         StartSpec {
             job_id: job_id.to_string(),
@@ -425,7 +451,7 @@ mod tests {
         let spec = StartSpec {
             job_id: "20250101-120000-abcd".into(),
             trial_id: format!("20250101-120000-abcd.{}__a1__t1", "a-very-long-task-name-".repeat(5)),
-            role: "agent",
+            role: Role::Agent,
             cpus: 1.0,
             memory_mb: 512,
             network: NetworkMode::None,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use prodbench_task::Task;
 
-use crate::{ExecOutput, ExecRequest, Provider, Sandbox, StartSpec};
+use crate::{ExecOutput, ExecRequest, Provider, Role, Sandbox, StartSpec};
 
 /// A task every backend can start: `debian:bookworm-slim` (for image-based backends) with
 /// workdir `/app`, and a `seed.txt` in its environment directory.
@@ -42,7 +42,7 @@ pub fn unique_job_id(what: &str) -> String {
 /// Prepares `task` and starts the agent's sandbox of trial `trial` in job `job`.
 pub async fn start(provider: &dyn Provider, task: &Task, job: &str, trial: &str) -> Box<dyn Sandbox> {
     let env = provider.prepare(task, Duration::from_secs(600)).await.unwrap_or_else(|e| panic!("{}: prepare: {e}", provider.name()));
-    let spec = StartSpec::for_task(task, job, trial, "agent", Duration::from_secs(60));
+    let spec = StartSpec::for_task(task, job, trial, Role::Agent, Duration::from_secs(60));
     provider.start(&env, &spec).await.unwrap_or_else(|e| panic!("{}: start: {e}", provider.name()))
 }
 

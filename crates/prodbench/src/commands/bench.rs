@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use prodbench_agent::NopAgent;
 use prodbench_agent::builtin::tools::{ToolOutcome, Toolbox};
 use prodbench_run::{TrialContext, run_trial};
-use prodbench_sandbox::{Backend, ExecRequest, Provider, StartSpec};
+use prodbench_sandbox::{Backend, ExecRequest, Provider, Role, StartSpec};
 use prodbench_store::TrialRecord;
 use prodbench_task::Task;
 use prodbench_task::scaffold::TaskFiles;
@@ -160,7 +160,7 @@ async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, tr
 
 async fn exec_round_trip(provider: &dyn Provider, task: &Task, execs: u32) -> Result<Vec<Duration>> {
     let env = provider.prepare(task, Duration::from_secs(600)).await?;
-    let spec = StartSpec::for_task(task, "bench", "bench-exec", "agent", Duration::from_secs(60));
+    let spec = StartSpec::for_task(task, "bench", "bench-exec", Role::Agent, Duration::from_secs(60));
     let sandbox = provider.start(&env, &spec).await?;
     let mut samples = Vec::new();
     let result = async {
@@ -180,7 +180,7 @@ async fn exec_round_trip(provider: &dyn Provider, task: &Task, execs: u32) -> Re
 /// The built-in agent's `bash` and `read_file` tools, call to observation.
 async fn tool_round_trips(provider: &dyn Provider, task: &Task, calls: u32) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let env = provider.prepare(task, Duration::from_secs(600)).await?;
-    let spec = StartSpec::for_task(task, "bench", "bench-tools", "agent", Duration::from_secs(60));
+    let spec = StartSpec::for_task(task, "bench", "bench-tools", Role::Agent, Duration::from_secs(60));
     let sandbox = provider.start(&env, &spec).await?;
     let toolbox = Toolbox::builtin_only(sandbox.as_ref(), None);
     let result = async {

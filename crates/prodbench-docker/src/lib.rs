@@ -121,9 +121,7 @@ impl Provider for DockerProvider {
     }
 
     fn unsupported_reason(&self, task: &Task) -> Option<String> {
-        (!task.has_docker_environment()).then(|| {
-            format!("no {ENVIRONMENT_DIR}/{DOCKERFILE} and no [environment] docker_image: it runs only with --env local")
-        })
+        (!task.has_docker_environment()).then(|| format!("no {ENVIRONMENT_DIR}/{DOCKERFILE} and no [environment] docker_image: it runs only with --env local"))
     }
 
     async fn prepare(&self, task: &Task, build_timeout: Duration) -> Result<PreparedEnvironment> {

@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn record(status: TrialStatus, reward: Option<f64>, grade: Option<TrialGrade>) -> TrialRecord {
-        let mut record = TrialRecord::starting("j", "t".into(), "t", "task", "digest", "agent", 1, 1);
+        let mut record = TrialRecord::starting("j", "task", 1, 1).with_ids("t".into(), "t").task_digest("digest").agent("agent");
         (record.status, record.reward, record.grade) = (Some(status), reward, grade);
         record
     }

@@ -298,7 +298,10 @@ mod tests {
         let trials: Vec<TrialRecord> = (1..)
             .zip(trials)
             .map(|(attempt, status)| {
-                let mut trial = TrialRecord::starting("j", format!("j.t__a{attempt}"), &format!("t__a{attempt}"), "t", "digest", "a", attempt, 1);
+                let mut trial = TrialRecord::starting("j", "t", attempt, 1)
+                    .with_ids(format!("j.t__a{attempt}"), &format!("t__a{attempt}"))
+                    .task_digest("digest")
+                    .agent("a");
                 trial.status = Some(*status);
                 trial
             })
@@ -354,7 +357,7 @@ mod tests {
         let trials = rewards
             .iter()
             .map(|(task, reward)| {
-                let mut t = TrialRecord::starting(id, format!("{id}-{task}"), task, task, "digest", "oracle", 1, 1);
+                let mut t = TrialRecord::starting(id, task, 1, 1).with_ids(format!("{id}-{task}"), task).task_digest("digest").agent("oracle");
                 t.status = Some(if *reward >= 1.0 { TrialStatus::Passed } else { TrialStatus::Failed });
                 t.reward = Some(*reward);
                 t

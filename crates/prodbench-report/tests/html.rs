@@ -134,8 +134,7 @@ fn every_count_of_passes_agrees_with_the_report() {
     for row in &report.rows {
         let passed = row.statuses.get(&Outcome::Passed).copied().unwrap_or(0);
         assert_eq!(passed, row.pass.count, "{}: the failure modes count the passes the pass rate counts", row.agent);
-        let decided: usize =
-            row.statuses.iter().filter(|(outcome, _)| outcome.is_scored() && **outcome != Outcome::Undecided).map(|(_, n)| n).sum();
+        let decided: usize = row.statuses.iter().filter(|(outcome, _)| outcome.is_scored() && **outcome != Outcome::Undecided).map(|(_, n)| n).sum();
         assert_eq!(decided, row.pass.of, "{}: and the same denominator", row.agent);
         let shown = report.trials.iter().filter(|t| t.agent == row.agent && t.trial.outcome == Outcome::Passed).count();
         assert_eq!(shown, row.pass.count, "{}: the trials table marks as passed the trials counted", row.agent);

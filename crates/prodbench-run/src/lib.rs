@@ -297,10 +297,7 @@ impl JobRunner<'_> {
     }
 
     fn new_record(&self, task: &Task, attempt: u32, try_number: u32) -> TrialRecord {
-        let safe_name: String = task.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-        let dir_name = format!("{safe_name}__a{attempt}__t{try_number}");
-        let trial_id = format!("{}.{dir_name}", self.job_id);
-        TrialRecord::starting(&self.job_id, trial_id, &dir_name, &task.name, &task.digest, self.agent.name(), attempt, try_number)
+        TrialRecord::starting(&self.job_id, &task.name, attempt, try_number).task_digest(&task.digest).agent(self.agent.name())
     }
 }
 
@@ -356,7 +353,7 @@ mod tests {
     }
 
     fn tried(task: &str, attempt: u32, try_number: u32, status: TrialStatus) -> TrialRecord {
-        let mut t = TrialRecord::starting("j", format!("{task}{attempt}{try_number}"), "d", task, "", "nop", attempt, try_number);
+        let mut t = TrialRecord::starting("j", task, attempt, try_number);
         t.status = Some(status);
         t
     }

@@ -172,7 +172,7 @@ mod tests {
     use super::*;
 
     fn trial(task: &str, attempt: u32, try_number: u32, status: TrialStatus, reward: Option<f64>) -> TrialRecord {
-        let mut t = TrialRecord::starting("j", format!("{task}-{attempt}-{try_number}"), "d", task, "", "nop", attempt, try_number);
+        let mut t = TrialRecord::starting("j", task, attempt, try_number);
         (t.status, t.reward) = (Some(status), reward);
         t
     }

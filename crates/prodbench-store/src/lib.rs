@@ -277,16 +277,21 @@ pub struct TrialRecord {
 }
 
 impl TrialRecord {
-    /// A trial that starts now: no status, reward or phases yet. `trial_id` must be unique
-    /// across the store; the trial's directory is `trials/<dir_name>` in the job directory.
-    pub fn starting(job_id: &str, trial_id: String, dir_name: &str, task_name: &str, task_digest: &str, agent: &str, attempt: u32, try_number: u32) -> Self {
+    /// Try `try_number` of attempt `attempt` of `task_name` in `job_id`, starting now: no
+    /// status, reward or phases yet. Its directory is `trials/<task>__a<attempt>__t<try>`
+    /// (the task's name with anything but letters, digits, `-` and `_` made `-`) and its id
+    /// `<job>.<directory name>`, unique across the store; the agent and the task's digest
+    /// are set with [`TrialRecord::agent`] and [`TrialRecord::task_digest`].
+    pub fn starting(job_id: &str, task_name: &str, attempt: u32, try_number: u32) -> Self {
+        let safe_name: String = task_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+        let dir_name = format!("{safe_name}__a{attempt}__t{try_number}");
         TrialRecord {
-            trial_id,
+            trial_id: format!("{job_id}.{dir_name}"),
             job_id: job_id.to_string(),
             task_name: task_name.to_string(),
-            task_digest: task_digest.to_string(),
+            task_digest: String::new(),
             environment_digest: None,
-            agent: agent.to_string(),
+            agent: String::new(),
             attempt,
             try_number,
             status: None,
@@ -300,6 +305,25 @@ impl TrialRecord {
             grade: None,
             agent_limit: None,
         }
+    }
+
+    /// The agent that runs the trial.
+    pub fn agent(mut self, agent: &str) -> Self {
+        self.agent = agent.to_string();
+        self
+    }
+
+    /// The digest of the task the trial runs (recorded with its result).
+    pub fn task_digest(mut self, digest: &str) -> Self {
+        self.task_digest = digest.to_string();
+        self
+    }
+
+    /// Another id and directory (`trials/<dir_name>`) than [`TrialRecord::starting`] makes.
+    pub fn with_ids(mut self, trial_id: String, dir_name: &str) -> Self {
+        self.trial_id = trial_id;
+        self.dir = format!("trials/{dir_name}");
+        self
     }
 
     /// The reward this trial contributes to scores: `None` when it is not scored (see
@@ -925,7 +949,7 @@ mod tests {
     use super::*;
 
     fn trial(job: &str, id: &str) -> TrialRecord {
-        TrialRecord::starting(job, id.into(), id, "t", "d", "nop", 1, 1)
+        TrialRecord::starting(job, "t", 1, 1).with_ids(id.into(), id).task_digest("d").agent("nop")
     }
 
     #[test]

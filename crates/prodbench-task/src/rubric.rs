@@ -17,8 +17,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::raw::{deserialize_raw, key_line};
 use crate::diagnostic::Diagnostic;
+use crate::raw::{deserialize_raw, key_line};
 
 const RUBRIC_DOC: &str = "docs/TASK-FORMAT.md (rubric.toml)";
 

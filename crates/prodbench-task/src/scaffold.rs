@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::{DOCKERFILE, Diagnostic, ENVIRONMENT_DIR, INSTRUCTION_MD, SOLUTION_DIR, SOLVE_SCRIPT, TASK_TOML, TESTS_DIR, TEST_SCRIPT, Task, load_task};
+use crate::{DOCKERFILE, Diagnostic, ENVIRONMENT_DIR, INSTRUCTION_MD, SOLUTION_DIR, SOLVE_SCRIPT, TASK_TOML, TEST_SCRIPT, TESTS_DIR, Task, load_task};
 
 /// The files of one task, with defaults for every part: a Dockerfile of
 /// `debian:bookworm-slim` working in `/app`, tests that write reward 1, no solution.
@@ -96,7 +96,8 @@ mod tests {
     #[test]
     fn a_task_from_parts_loads_with_every_part_where_it_belongs() {
         let dir = tempfile::tempdir().unwrap();
-        let task = TaskFiles::new("made").toml("[agent]\ntimeout_sec = 30\n").solution("true\n").file("environment/seed.txt", "s\n").create(dir.path()).unwrap();
+        let task =
+            TaskFiles::new("made").toml("[agent]\ntimeout_sec = 30\n").solution("true\n").file("environment/seed.txt", "s\n").create(dir.path()).unwrap();
         assert_eq!((task.name.as_str(), task.config.agent.timeout_sec), ("made", 30.0));
         assert!(task.has_solution() && task.has_docker_environment());
         assert!(dir.path().join("environment/seed.txt").is_file());

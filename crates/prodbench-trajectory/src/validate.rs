@@ -261,9 +261,12 @@ mod tests {
         assert_eq!(validate(&valid()), Vec::<String>::new());
     }
 
+    /// A change that breaks one rule, and the path the violation must name.
+    type Breakage = (Box<dyn FnOnce(&mut Value)>, &'static str);
+
     #[test]
     fn each_rule_is_enforced_with_its_path() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        let cases: Vec<Breakage> = vec![
             (Box::new(|t| t["schema_version"] = json!("v2")), "$.schema_version"),
             (
                 Box::new(|t| {

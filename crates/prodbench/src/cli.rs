@@ -127,7 +127,6 @@ pub struct RunArgs {
     /// environment): what a resume must weigh against the job's recorded settings.
     #[arg(skip)]
     pub given: std::collections::BTreeSet<String>,
-
 }
 
 /// The model and limits of agents that call a model.
@@ -228,7 +227,6 @@ pub struct RegradeArgs {
 
     #[command(flatten)]
     pub grading: GradingArgs,
-
 }
 
 #[derive(Args)]
@@ -244,7 +242,6 @@ pub struct ReportArgs {
     /// Also write the report as one HTML file (opens offline, no network)
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-
 }
 
 #[derive(Args)]
@@ -258,14 +255,12 @@ pub struct TrajectoryArgs {
     /// Show every line of every message and observation
     #[arg(long)]
     pub full: bool,
-
 }
 
 #[derive(Args)]
 pub struct ShowArgs {
     /// Job id (see jobs/); `latest` for the newest
     pub job: String,
-
 }
 
 #[derive(Subcommand)]
@@ -282,7 +277,6 @@ pub struct GcArgs {
     /// Remove everything prodbench made (containers, sandbox directories), even of running jobs
     #[arg(long)]
     pub all: bool,
-
 }
 
 #[derive(Subcommand)]
@@ -312,5 +306,4 @@ pub struct BenchArgs {
     /// Exec round trips per backend for the latency figure
     #[arg(long, default_value_t = 200)]
     pub execs: u32,
-
 }

@@ -16,8 +16,7 @@ use crate::report::{Comparison, Report, ReportJob, ReportTrial};
 
 /// Outcomes of scored trials, in display order: passed and undecided first (the pass rate is
 /// `passed` of all but `undecided`), then the ways a trial fails.
-const SCORED_OUTCOMES: [Outcome; 6] =
-    [Outcome::Passed, Outcome::Undecided, Outcome::Failed, Outcome::AgentLimit, Outcome::AgentError, Outcome::VerifierError];
+const SCORED_OUTCOMES: [Outcome; 6] = [Outcome::Passed, Outcome::Undecided, Outcome::Failed, Outcome::AgentLimit, Outcome::AgentError, Outcome::VerifierError];
 /// Outcomes that are never scored (infrastructure errors, interrupted trials): shown apart.
 const UNSCORED_OUTCOMES: [Outcome; 2] = [Outcome::InfraError, Outcome::Interrupted];
 /// Checks most often failed per agent, shown in the failure modes.
@@ -44,11 +43,7 @@ pub(super) fn header(report: &Report, agents: &[&str], format_version: u32) -> S
 /// A job in the header: its id and row, and, when it is not finished or skipped tasks, a
 /// note saying its results are partial.
 fn job_item(job: &ReportJob) -> String {
-    let state = if job.is_complete() {
-        String::new()
-    } else {
-        format!(" <span class=\"note\">{}: only the trials that ran are covered</span>", job.liveness)
-    };
+    let state = if job.is_complete() { String::new() } else { format!(" <span class=\"note\">{}: only the trials that ran are covered</span>", job.liveness) };
     let skipped: Vec<String> =
         job.skipped.iter().map(|t| format!("{} ({})", escape(t.name.as_deref().unwrap_or(&t.dir)), t.skipped.map_or("", |r| r.as_str()))).collect();
     let skipped = if skipped.is_empty() { String::new() } else { format!(" <span class=\"note\">skipped {}</span>", skipped.join(", ")) };

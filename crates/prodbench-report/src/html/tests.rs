@@ -15,7 +15,7 @@ use crate::report::{JobInput, VerifierOutput, build};
 /// A finished first try of `task`'s `attempt`, rewarded 1 when it passed.
 fn trial(task: &str, attempt: u32, status: TrialStatus) -> TrialRecord {
     let dir = format!("{task}__a{attempt}__t1");
-    let mut record = TrialRecord::starting("", dir.clone(), &dir, task, "digest", "agent", attempt, 1);
+    let mut record = TrialRecord::starting("", task, attempt, 1).with_ids(dir.clone(), &dir).task_digest("digest").agent("agent");
     record.status = Some(status);
     record.reward = status.is_scored().then_some(if status == TrialStatus::Passed { 1.0 } else { 0.0 });
     record
@@ -242,7 +242,7 @@ fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
     std::fs::create_dir_all(trial_dir.join("verifier")).unwrap();
     std::fs::write(trial_dir.join("agent/answer.txt"), "adler32 <65521>").unwrap();
     std::fs::write(trial_dir.join("verifier/test-stdout.txt"), "FAILED test_modulus\n").unwrap();
-    let mut answered = TrialRecord::starting("", "t".into(), "t a1", "t", "digest", "agent", 1, 1);
+    let mut answered = TrialRecord::starting("", "t", 1, 1).with_ids("t".into(), "t a1").task_digest("digest").agent("agent");
     answered.status = Some(TrialStatus::Failed);
     let gone = trial("u", 1, TrialStatus::Failed);
     let report = report_of(vec![JobInput { dir: jobs.path().join("j"), ..job("j", "a", vec![answered, gone]) }]);

@@ -141,7 +141,7 @@ impl Trial {
     /// A finished first try; its job is filled in by [`job`].
     fn new(task: &str, attempt: u32, status: TrialStatus) -> Trial {
         let dir = format!("{task}__a{attempt}__t1");
-        let mut record = TrialRecord::starting("", dir.clone(), &dir, task, "digest", "agent", attempt, 1);
+        let mut record = TrialRecord::starting("", task, attempt, 1).with_ids(dir.clone(), &dir).task_digest("digest").agent("agent");
         record.status = Some(status);
         record.reward = status.is_scored().then_some(if status == TrialStatus::Passed { 1.0 } else { 0.0 });
         Trial { record, answer: None, stdout: None, stats: None }

@@ -206,5 +206,5 @@ async fn time_calls(toolbox: &Toolbox<'_>, tool: &str, arguments: &str, calls: u
 }
 
 fn bench_record(i: u32) -> TrialRecord {
-    TrialRecord::starting("bench", format!("bench-{i}"), &format!("bench-{i}"), "bench-trivial", "", "nop", 1, 1)
+    TrialRecord::starting("bench", "bench-trivial", i, 1).agent("nop")
 }

@@ -74,7 +74,8 @@ fn terminal_report(report: &Report) -> String {
         ));
     }
     for job in report.jobs.iter().filter(|job| !job.skipped.is_empty()) {
-        let names: Vec<String> = job.skipped.iter().map(|t| format!("{} ({})", t.name.as_deref().unwrap_or(&t.dir), t.skipped.map_or("", |r| r.as_str()))).collect();
+        let names: Vec<String> =
+            job.skipped.iter().map(|t| format!("{} ({})", t.name.as_deref().unwrap_or(&t.dir), t.skipped.map_or("", |r| r.as_str()))).collect();
         out.push_str(&format!("\nnote: job {} skipped {} tasks: {}\n", job.job_id, names.len(), names.join(", ")));
     }
     let ungraded: usize = report.rows.iter().map(|r| r.ungraded_trials).sum();

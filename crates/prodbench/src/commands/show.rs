@@ -86,7 +86,9 @@ fn trial_table(trials: &[TrialRecord], not_started: &[NotStarted], liveness: Liv
         })
         .collect();
     let dash = || "-".to_string();
-    rows.extend(not_started.iter().map(|slot| vec![format!("{} (attempt {})", slot.task, slot.attempt), "not_started".into(), dash(), dash(), dash(), String::new()]));
+    rows.extend(
+        not_started.iter().map(|slot| vec![format!("{} (attempt {})", slot.task, slot.attempt), "not_started".into(), dash(), dash(), dash(), String::new()]),
+    );
     table(&["TRIAL", "STATUS", "REWARD", "SCORE", "TIME", "ERROR"], &rows)
 }
 

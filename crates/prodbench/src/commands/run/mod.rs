@@ -60,7 +60,8 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
     store.record_job_tasks(&job_id, &planned.job_tasks)?;
     record_task_meta(&store.job_dir(&job_id), &planned.tasks)?;
     let progress = printer.progress();
-    let runner = JobRunner { job_id: job_id.clone(), config, tasks: planned.tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
+    let runner =
+        JobRunner { job_id: job_id.clone(), config, tasks: planned.tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
     let interrupted = tokio::select! {
         result = runner.run() => { result?; false }
         signal = shutdown_signal() => { progress.finish(); printer.warning(format_args!("{signal}: stopping job {job_id}")); true }
@@ -107,9 +108,9 @@ fn take_job(store: &Store, job_id: &str, config: &JobConfig, resuming: bool) -> 
         return Ok(store.create_job(&record)?);
     }
     lease::acquire(store, job_id).map_err(|err| match err {
-        LeaseError::Held { .. } => UserError::new(err.to_string())
-            .hint("a job has one owner at a time: wait for it to finish, or stop it (Ctrl-C) and resume then")
-            .into(),
+        LeaseError::Held { .. } => {
+            UserError::new(err.to_string()).hint("a job has one owner at a time: wait for it to finish, or stop it (Ctrl-C) and resume then").into()
+        }
         LeaseError::Store(err) => anyhow::Error::from(err),
     })
 }
@@ -127,9 +128,8 @@ fn canonical_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     paths
         .iter()
         .map(|path| {
-            path.canonicalize().map_err(|e| {
-                UserError::new(format!("{}: {e}", path.display())).hint("pass task directories or datasets (directories of tasks)").into()
-            })
+            path.canonicalize()
+                .map_err(|e| UserError::new(format!("{}: {e}", path.display())).hint("pass task directories or datasets (directories of tasks)").into())
         })
         .collect()
 }
@@ -216,8 +216,13 @@ fn record_task_meta(job_dir: &Path, tasks: &[Task]) -> Result<()> {
     let meta: std::collections::BTreeMap<&str, TaskMeta> = tasks
         .iter()
         .map(|task| {
-            let tags =
-                task.config.metadata.get("tags").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+            let tags = task
+                .config
+                .metadata
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
             (task.name.as_str(), TaskMeta { category: text("category", task), difficulty: text("difficulty", task), tags })
         })
         .collect();

@@ -55,7 +55,7 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
     take_job(&store, &job_id, &config, args.resume.is_some())?;
     if args.resume.is_some() {
         let removed = provider.cleanup_job(&job_id).await?;
-        printer.status(format_args!("removed {} sandboxes left by the job's earlier run", removed.len()));
+        printer.note(format_args!("removed {} sandboxes left by the job's earlier run", removed.len()));
     }
     store.record_job_tasks(&job_id, &planned.job_tasks)?;
     record_task_meta(&store.job_dir(&job_id), &planned.tasks)?;

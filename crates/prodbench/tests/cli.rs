@@ -328,11 +328,12 @@ fn an_infrastructure_failure_is_retried_kept_and_never_scored() {
     let dataset = tempfile::tempdir().unwrap();
     prodbench_sandbox::copy_tree(&repo_root().join("examples/local-word-count"), &dataset.path().join("good")).unwrap();
     let bad = dataset.path().join("bad-environment");
-    write(&bad, "task.toml", "[task]\nname = \"bad-environment\"\n");
-    write(&bad, "instruction.md", "x\n");
-    write(&bad, "environment/setup.sh", "echo 'cannot reach the package mirror' >&2\nexit 1\n");
-    write(&bad, "tests/test.sh", "echo 1 > /logs/verifier/reward.txt\n");
-    write(&bad, "solution/solve.sh", "true\n");
+    TaskFiles::new("bad-environment")
+        .without_dockerfile()
+        .file("environment/setup.sh", "echo 'cannot reach the package mirror' >&2\nexit 1\n")
+        .solution("true\n")
+        .write(&bad)
+        .unwrap();
     let ds = dataset.path().to_str().unwrap();
 
     let (doc, code) = prodbench_json(jobs.path(), &["run", ds, "--env", "local", "--agent", "oracle", "--max-retries", "2", "--json"]);
@@ -586,12 +587,14 @@ fn host_secrets_never_reach_the_local_sandbox() {
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     let dir = dataset.path().join("snoop");
-    write(&dir, "task.toml", "[task]\nname = \"snoop\"\n");
-    write(&dir, "instruction.md", "Nothing.\n");
-    write(&dir, "environment/README", "an empty workspace\n");
-    // Every process the agent can see, PID 1 (bwrap) included, and its own environment.
-    write(&dir, "solution/solve.sh", "for f in /proc/[0-9]*/environ; do echo \"== $f\"; tr '\\0' '\\n' < \"$f\"; done; env\n");
-    write(&dir, "tests/test.sh", "echo 0 > /logs/verifier/reward.txt\n");
+    TaskFiles::new("snoop")
+        .without_dockerfile()
+        .file("environment/README", "an empty workspace\n")
+        // Every process the agent can see, PID 1 (bwrap) included, and its own environment.
+        .solution("for f in /proc/[0-9]*/environ; do echo \"== $f\"; tr '\\0' '\\n' < \"$f\"; done; env\n")
+        .tests("echo 0 > /logs/verifier/reward.txt\n")
+        .write(&dir)
+        .unwrap();
     let secret = "sk-host-secret-4c1d";
     let out = Command::new(bin())
         .args(["--jobs-dir", jobs.path().to_str().unwrap(), "run", dir.to_str().unwrap(), "--env", "local", "--agent", "oracle"])

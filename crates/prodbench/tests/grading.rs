@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use prodbench_llm::scripted::{Reply, ScriptedServer};
+use prodbench_task::scaffold::TaskFiles;
 
 fn met(met: bool) -> Reply {
     Reply::OpenAiText(format!(r#"{{"reason": "the answer reads \"adler32() ... 65521\"", "met": {met}}}"#))
@@ -120,12 +121,15 @@ fn a_verifier_error_scores_zero_until_a_regrade_with_fixed_tests_scores_it() {
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
     let task = dataset.path().join("buggy-tests");
-    write(&task, "task.toml", "[task]\nname = \"buggy-tests\"\n");
-    write(&task, "instruction.md", "Write done to /app/out.txt.\n");
-    write(&task, "environment/README", "workspace\n");
-    write(&task, "solution/solve.sh", "echo done > /app/out.txt\n");
-    // The task's bug: the reward goes to the wrong file, so the verifier finds none.
-    write(&task, "tests/test.sh", "grep -q done /app/out.txt && echo 1 > /logs/verifier/reward.text\n");
+    TaskFiles::new("buggy-tests")
+        .without_dockerfile()
+        .instruction("Write done to /app/out.txt.\n")
+        .file("environment/README", "workspace\n")
+        .solution("echo done > /app/out.txt\n")
+        // The task's bug: the reward goes to the wrong file, so the verifier finds none.
+        .tests("grep -q done /app/out.txt && echo 1 > /logs/verifier/reward.text\n")
+        .write(&task)
+        .unwrap();
     let task = task.to_str().unwrap();
 
     let (run, code) = prodbench_json(jobs.path(), &["run", task, "--env", "local", "--agent", "oracle", "--json"]);

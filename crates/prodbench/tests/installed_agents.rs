@@ -262,10 +262,13 @@ fn on_docker_the_install_runs_as_root_and_the_agent_as_the_tasks_user() {
     let dir = tempfile::tempdir().unwrap();
     let task = dir.path().join("docker-agent-user");
     let hello = repo_root().join("examples/docker-hello-file");
-    write(&task, "instruction.md", &read(hello.join("instruction.md")));
-    write(&task, "tests/test.sh", &read(hello.join("tests/test.sh")));
-    write(&task, "environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\nRUN chmod 777 /app\n");
-    write(&task, "task.toml", "version = \"1.0\"\n\n[agent]\ntimeout_sec = 120\nuser = \"nobody\"\n\n[verifier]\ntimeout_sec = 120\n");
+    prodbench_task::scaffold::TaskFiles::new("docker-agent-user")
+        .instruction(&read(hello.join("instruction.md")))
+        .tests(&read(hello.join("tests/test.sh")))
+        .dockerfile("FROM debian:bookworm-slim\nWORKDIR /app\nRUN chmod 777 /app\n")
+        .toml("[agent]\ntimeout_sec = 120\nuser = \"nobody\"\n\n[verifier]\ntimeout_sec = 120\n")
+        .write(&task)
+        .unwrap();
     let jobs = tempfile::tempdir().unwrap();
     let install = format!("install={FAKE_DOCKER_AGENT}");
     let args = [

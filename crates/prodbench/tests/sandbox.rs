@@ -76,12 +76,11 @@ async fn docker_builds_an_environment_once_for_concurrent_trials() {
     let dir = tempfile::tempdir().unwrap();
     // A fresh environment digest, so no earlier run cached its image.
     let nonce = format!("{:?}", std::time::SystemTime::now());
-    write(dir.path(), "task.toml", "[task]\nname = \"build-once\"\n");
-    write(dir.path(), "instruction.md", "x\n");
-    write(dir.path(), "tests/test.sh", "true\n");
-    write(dir.path(), "environment/nonce.txt", &nonce);
-    write(dir.path(), "environment/Dockerfile", "FROM debian:bookworm-slim\nCOPY nonce.txt /nonce.txt\nRUN sleep 1\n");
-    let task = prodbench_task::load_task(dir.path()).task.expect("valid task");
+    let task = prodbench_task::scaffold::TaskFiles::new("build-once")
+        .file("environment/nonce.txt", &nonce)
+        .dockerfile("FROM debian:bookworm-slim\nCOPY nonce.txt /nonce.txt\nRUN sleep 1\n")
+        .create(dir.path())
+        .expect("valid task");
     let since = unix_seconds();
 
     let prepares = (0..4).map(|_| provider.prepare(&task, Duration::from_secs(600)));

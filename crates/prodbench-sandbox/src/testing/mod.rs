@@ -11,24 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prodbench_task::Task;
+use prodbench_task::scaffold::TaskFiles;
 
 use crate::{ExecOutput, ExecRequest, Provider, Role, Sandbox, StartSpec};
 
 /// A task every backend can start: `debian:bookworm-slim` (for image-based backends) with
 /// workdir `/app`, and a `seed.txt` in its environment directory.
 pub fn task(dir: &Path) -> Task {
-    write(dir, "task.toml", "[task]\nname = \"sandbox-contract\"\n");
-    write(dir, "instruction.md", "x\n");
-    write(dir, "environment/Dockerfile", "FROM debian:bookworm-slim\nWORKDIR /app\n");
-    write(dir, "environment/seed.txt", "seed\n");
-    write(dir, "tests/test.sh", "true\n");
-    prodbench_task::load_task(dir).task.expect("the contract's task is valid")
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().expect("a relative path")).expect("creating a task directory");
-    std::fs::write(&path, text).expect("writing a task file");
+    TaskFiles::new("sandbox-contract").file("environment/seed.txt", "seed\n").create(dir).expect("the contract's task is valid")
 }
 
 /// A job id no other test uses (this process's id, the time, a counter), so that cleaning

@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 
 use prodbench_store::{TrialRecord, TrialStatus};
-
-use crate::trial::JUDGE_FAILED;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -71,8 +69,7 @@ pub fn summarize(trials: &[TrialRecord]) -> JobSummary {
             job.scored += 1;
             reward_sum += reward;
         }
-        job.judge_failures +=
-            t.grade.as_ref().map_or(0, |g| g.checks.iter().filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with(JUDGE_FAILED))).count());
+        job.judge_failures += t.grade.as_ref().map_or(0, |g| g.checks.iter().filter(|c| c.judge_error.is_some()).count());
         if t.status == Some(TrialStatus::Passed) {
             summary.passed += 1;
             job.passed += 1;
@@ -133,5 +130,20 @@ mod tests {
         assert_eq!(s.tasks[0].mean_reward, Some(0.5));
         assert_eq!(s.tasks[1].scored, 1);
         assert_eq!(s.tasks[1].mean_reward, Some(0.0));
+    }
+
+    #[test]
+    fn judge_failures_are_the_checks_with_a_judge_error() {
+        let check = |name: &str, reason: Option<&str>, judge_error: Option<&str>| {
+            serde_json::json!({"kind": "criterion", "name": name, "component": "feature", "weight": 1.0, "score": null, "passed": null,
+                               "must_pass": false, "points": 1.0, "reason": reason, "judge_error": judge_error})
+        };
+        let grade = serde_json::json!({"checks": [check("failed", None, Some("judge model: 401")), check("unjudged", None, None),
+                                                  check("quoting", Some("judge failed: is what the agent wrote"), None)],
+                                       "components": [], "composite": null, "complete": false, "pass": null, "resolve": null, "points": null,
+                                       "forbidden_changes": [], "scratch_files": []});
+        let mut graded = trial("a", 1, 1, TrialStatus::Failed, Some(0.0));
+        graded.grade = Some(serde_json::from_value(grade).unwrap());
+        assert_eq!(summarize(&[graded]).judge_failures, 1);
     }
 }

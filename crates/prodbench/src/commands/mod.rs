@@ -3,6 +3,7 @@
 mod agent;
 mod bench;
 mod grading;
+mod model;
 mod regrade;
 mod report;
 mod run;

@@ -24,7 +24,7 @@ use crate::stats::{Interval, bootstrap_mean, pass_at_k, pass_hat_k, t_interval};
 /// Bootstrap resamples for every interval in a report.
 pub const RESAMPLES: usize = 10_000;
 /// The seed of every bootstrap: the same jobs always give the same report.
-pub const SEED: u64 = 0x5eed_0f_be_c4;
+pub const SEED: u64 = 0x005e_ed0f_bec4;
 pub const LEVEL: f64 = 0.95;
 
 /// One finished trial as the report sees it.

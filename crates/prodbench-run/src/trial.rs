@@ -53,13 +53,11 @@ enum Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Self {
-        let mut message = e.to_string();
-        if let SandboxError::BuildFailed { log, .. } = &e {
-            if !log.is_empty() {
-                message = format!("{message}\n{log}");
-            }
+        let message = e.to_string();
+        match &e {
+            SandboxError::BuildFailed { log, .. } if !log.is_empty() => Failure::Infra(format!("{message}\n{log}")),
+            _ => Failure::Infra(message),
         }
-        Failure::Infra(message)
     }
 }
 

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run an agent on a task or dataset (or resume a job)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a job's summary and trials
     Show(ShowArgs),
     /// Leaderboard over jobs: scores with 95% intervals, pass/resolve rates, pass@k; --html

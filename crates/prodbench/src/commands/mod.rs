@@ -27,7 +27,7 @@ use crate::output::{first_line, format_reward, print_json, summary_table, table}
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(&cli.jobs_dir, args).await,
+        Command::Run(args) => run::run(&cli.jobs_dir, *args).await,
         Command::Show(args) => show(&cli.jobs_dir, &args.job, args.json),
         Command::Tasks(TasksCommand::Check { path, json }) => check_tasks(&path, json),
         Command::Gc(args) => gc(args.all, args.json).await,

@@ -78,7 +78,7 @@ mod tests {
     }
 
     fn error(result: Result<Client>) -> String {
-        let error = result.err().expect("an error");
+        let Err(error) = result else { panic!("expected an error") };
         let user = error.downcast_ref::<UserError>().expect("a user error");
         format!("{user} / {}", user.hint.as_deref().unwrap_or_default())
     }

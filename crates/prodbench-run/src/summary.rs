@@ -138,12 +138,13 @@ mod tests {
             serde_json::json!({"kind": "criterion", "name": name, "component": "feature", "weight": 1.0, "score": null, "passed": null,
                                "must_pass": false, "points": 1.0, "reason": reason, "judge_error": judge_error})
         };
-        let grade = serde_json::json!({"checks": [check("failed", None, Some("judge model: 401")), check("unjudged", None, None),
+        let grade = serde_json::json!({"checks": [check("failed", None, Some("judge model: 401")), check("timed-out", None, Some("judge model: timed out")),
+                                                  check("unjudged", None, None),
                                                   check("quoting", Some("judge failed: is what the agent wrote"), None)],
                                        "components": [], "composite": null, "complete": false, "pass": null, "resolve": null, "points": null,
                                        "forbidden_changes": [], "scratch_files": []});
         let mut graded = trial("a", 1, 1, TrialStatus::Failed, Some(0.0));
         graded.grade = Some(serde_json::from_value(grade).unwrap());
-        assert_eq!(summarize(&[graded]).judge_failures, 1);
+        assert_eq!(summarize(&[graded]).judge_failures, 2, "the typed errors, not a reason that reads like one");
     }
 }

@@ -18,7 +18,8 @@
 //! A criterion with no verdict (no judge configured, or the judge failed) is *ungraded*. It
 //! is never counted as met or unmet: scores are computed over the graded checks and marked
 //! incomplete, and a pass, resolve or points value that depends on it is `None` (unknown)
-//! unless a graded check already decides it.
+//! unless a graded check already decides it. When the judge failed on it, its check's
+//! `judge_error` says why (its `reason` stays the judge's, so none).
 
 use std::collections::BTreeMap;
 

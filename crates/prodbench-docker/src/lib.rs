@@ -246,10 +246,8 @@ impl DockerSandbox {
                 false
             }
         };
-        if timed_out {
-            if let Some(pid) = collected.pid {
-                self.kill_tree(pid).await;
-            }
+        if let Some(pid) = collected.pid.filter(|_| timed_out) {
+            self.kill_tree(pid).await;
         }
         let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::op("exec inspect", e))?;
         Ok(ExecOutput {
@@ -265,13 +263,10 @@ impl DockerSandbox {
     /// The running exec server, started if need be; `None` when it cannot run here.
     async fn server(&self) -> Option<Arc<Client>> {
         let mut server = self.server.lock().await;
-        if let Server::Running(client) = &*server {
-            if !client.is_closed() {
-                return Some(Arc::clone(client));
-            }
-        }
-        if matches!(*server, Server::Unavailable) {
-            return None;
+        match &*server {
+            Server::Running(client) if !client.is_closed() => return Some(Arc::clone(client)),
+            Server::Unavailable => return None,
+            _ => {}
         }
         match self.start_server().await {
             Ok(client) => {
@@ -306,10 +301,9 @@ impl DockerSandbox {
         tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
             while let Some(Ok(chunk)) = output.next().await {
-                if let LogOutput::StdOut { message } = chunk {
-                    if to_client.write_all(&message).await.is_err() {
-                        break;
-                    }
+                let LogOutput::StdOut { message } = chunk else { continue };
+                if to_client.write_all(&message).await.is_err() {
+                    break;
                 }
             }
         });
@@ -329,10 +323,9 @@ impl DockerSandbox {
             attach_stderr: Some(true),
             ..Default::default()
         };
-        if let Ok(exec) = self.docker.create_exec(&self.id, config).await {
-            if let Ok(StartExecResults::Attached { mut output, .. }) = self.docker.start_exec(&exec.id, None::<StartExecOptions>).await {
-                while output.next().await.is_some() {}
-            }
+        let Ok(exec) = self.docker.create_exec(&self.id, config).await else { return };
+        if let Ok(StartExecResults::Attached { mut output, .. }) = self.docker.start_exec(&exec.id, None::<StartExecOptions>).await {
+            while output.next().await.is_some() {}
         }
     }
 }
@@ -379,10 +372,9 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput> {
-        if request.user.is_none() {
-            if let Some(server) = self.server().await {
-                return server.exec(request, &self.workdir).await;
-            }
+        let server = if request.user.is_none() { self.server().await } else { None };
+        if let Some(server) = server {
+            return server.exec(request, &self.workdir).await;
         }
         self.engine_exec(request).await
     }

@@ -29,11 +29,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prodbench_sandbox::{ExecRequest, Result, Sandbox};
+use prodbench_score::evidence::{ANSWER_COPY, CHANGES_FILE, DIFF_FILE, STATE_DIR, WORKSPACE_CUT_FILE, WORKSPACE_DIR, WorkspaceChanges, WorkspaceCut};
 use prodbench_task::rubric::StateProbe;
 use sha2::{Digest, Sha256};
 use similar::TextDiff;
-
-use crate::score::WorkspaceChanges;
 
 /// Where an agent leaves its final answer (the built-in agent's `submit` writes it; a
 /// question-answering task's `solve.sh` may too).
@@ -44,27 +43,6 @@ const MAX_DIFF_FILE_BYTES: u64 = 256 * 1024;
 const GIT_DIR: &str = ".git";
 /// Output kept per state probe.
 const PROBE_OUTPUT_CAP: usize = 64 * 1024;
-
-/// Trial-directory names of the saved evidence.
-pub const WORKSPACE_DIR: &str = "workspace";
-pub const DIFF_FILE: &str = "diff.patch";
-pub const CHANGES_FILE: &str = "changes.json";
-pub const ANSWER_COPY: &str = "agent/answer.txt";
-pub const STATE_DIR: &str = "state";
-/// Written when the saved workspace was cut to its cap: what was left out.
-pub const WORKSPACE_CUT_FILE: &str = "workspace-cut.json";
-/// The saved workspace's default cap.
-pub const DEFAULT_WORKSPACE_CAP_BYTES: u64 = 100 << 20;
-
-/// What the cap left out of a trial's saved workspace.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct WorkspaceCut {
-    pub cap_bytes: u64,
-    /// The whole workspace, as downloaded.
-    pub total_bytes: u64,
-    /// Left out, largest first: path (relative to the workspace) and size.
-    pub omitted: Vec<(String, u64)>,
-}
 
 /// Downloads the workspace as it is now into `dest`.
 pub async fn snapshot_workspace(sandbox: &dyn Sandbox, dest: &Path) -> Result<()> {

@@ -17,18 +17,14 @@
 pub mod evidence;
 pub mod judge;
 pub mod llm_judge;
-mod reward;
-pub mod score;
 mod test_evidence;
-pub mod test_report;
 
 use std::path::Path;
 use std::time::Duration;
 
 use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_score::reward::{Rewards, parse_rewards};
 use prodbench_task::{EnvironmentMode, TEST_SCRIPT, Task};
-
-pub use reward::{Rewards, parse_rewards};
 
 /// Where tests are uploaded inside the sandbox (Harbor's path).
 pub const TESTS_MOUNT: &str = "/tests";

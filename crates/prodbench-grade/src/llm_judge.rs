@@ -23,17 +23,12 @@ use prodbench_llm::{ChatRequest, Client, JsonSchema, Message};
 use prodbench_task::rubric::Criterion;
 use sha2::{Digest, Sha256};
 
+use prodbench_score::verdict::{Verdict, VerdictCache};
+
 use crate::judge::{DEFAULT_EVIDENCE_BUDGET, Judge, JudgeEvidence, PROMPT_VERSION, SYSTEM_PROMPT, parse_reply, prompt, reply_schema};
-use crate::score::Verdict;
 
 /// Times an unreadable reply is answered with its parse error before giving up.
 const FORMAT_RETRIES: u32 = 2;
-
-/// Where verdicts are kept between runs (the job store).
-pub trait VerdictCache: Send + Sync {
-    fn get(&self, key: &str) -> Option<Verdict>;
-    fn put(&self, key: &str, verdict: &Verdict);
-}
 
 pub struct LlmJudge {
     client: Client,

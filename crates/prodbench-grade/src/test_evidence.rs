@@ -8,8 +8,9 @@
 //! with a time unit, a clock time, a date) replaced by `#`. The same results with other
 //! timings give the same text; different results give a different text and are judged again.
 
+use prodbench_score::test_report::TestOutcome;
+
 use crate::Verification;
-use crate::test_report::TestOutcome;
 
 /// Units after which a number is a duration (followed by no letter or digit).
 const TIME_UNITS: [&str; 15] = ["ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h"];
@@ -114,9 +115,9 @@ mod tests {
     use std::time::Duration;
 
     use prodbench_sandbox::ExecOutput;
+    use prodbench_score::reward::Rewards;
 
     use super::*;
-    use crate::Rewards;
 
     fn verification(stdout: &str) -> Verification {
         Verification {

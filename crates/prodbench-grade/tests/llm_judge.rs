@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prodbench_grade::judge::{Judge, JudgeEvidence};
-use prodbench_grade::llm_judge::{LlmJudge, VerdictCache};
-use prodbench_grade::score::Verdict;
+use prodbench_grade::llm_judge::LlmJudge;
 use prodbench_llm::scripted::{Reply, ScriptedServer};
 use prodbench_llm::{Client, ModelConfig, Protocol};
+use prodbench_score::verdict::{Verdict, VerdictCache};
 use prodbench_task::rubric::{Component, Criterion, EvidenceKind};
 
 fn criterion() -> Criterion {

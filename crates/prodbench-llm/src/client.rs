@@ -52,7 +52,13 @@ impl From<LlmError> for Failure {
 
 impl Client {
     /// A client for `config`.
+    ///
+    /// Installs rustls's `ring` crypto provider as the process default if no provider is
+    /// installed yet: reqwest is built without one (which would be aws-lc-rs) and panics
+    /// when it finds none.
     pub fn new(config: ModelConfig) -> Self {
+        // An error means a provider is installed already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("prodbench-llm/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -175,4 +181,19 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_builds_with_ring_as_the_tls_provider() {
+        let client = Client::new(ModelConfig::new(Protocol::OpenAi, "m", "https://api.openai.com/v1"));
+        assert!(client.inner.http.is_ok(), "{:?}", client.inner.http.as_ref().err());
+        let provider = rustls::crypto::CryptoProvider::get_default().expect("a process-wide provider");
+        let ring = rustls::crypto::ring::default_provider();
+        let suites = |p: &rustls::crypto::CryptoProvider| p.cipher_suites.iter().map(|s| s.suite()).collect::<Vec<_>>();
+        assert_eq!(suites(provider), suites(&ring), "ring's suites");
+    }
 }

@@ -227,7 +227,7 @@ fn pass_at_ks(by_task: &BTreeMap<&str, Vec<&ScoredTrial>>) -> Vec<PassAtK> {
 
 #[cfg(test)]
 mod tests {
-    use prodbench_grade::score::{Check, CheckKind, TrialGrade};
+    use prodbench_score::score::{Check, CheckKind, TrialGrade};
     use prodbench_task::rubric::Component;
 
     use super::*;
@@ -272,6 +272,7 @@ mod tests {
             minority_reason: None,
             claim: None,
             judge: None,
+            judge_error: None,
         };
         TrialGrade {
             checks: vec![unjudged],

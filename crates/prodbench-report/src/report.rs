@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use prodbench_grade::evidence::ANSWER_COPY;
+use prodbench_score::evidence::ANSWER_COPY;
 use prodbench_store::{JobRecord, JobTask, Liveness, Outcome, TrialRecord, TrialStatus, final_tries};
 use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
@@ -128,7 +128,7 @@ pub struct ReportTrial {
     #[serde(flatten)]
     pub trial: ScoredTrial,
     pub error: Option<String>,
-    pub grade: Option<prodbench_grade::score::TrialGrade>,
+    pub grade: Option<prodbench_score::score::TrialGrade>,
     /// For `agent_limit`: which limit stopped the agent.
     pub agent_limit: Option<String>,
     pub stats: Option<TrialStats>,

@@ -61,7 +61,7 @@ pub struct JobConfig {
 }
 
 fn default_workspace_cap() -> u64 {
-    prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES
+    prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES
 }
 
 /// One path (`"path": "..."` in old job configs) or a list of them.

@@ -16,11 +16,12 @@
 
 use std::path::Path;
 
-use prodbench_grade::evidence::{ANSWER_COPY, Evidence, WORKSPACE_CUT_FILE, WORKSPACE_DIR, WorkspaceCut};
+use prodbench_grade::evidence::Evidence;
 use prodbench_grade::judge::Judge;
-use prodbench_grade::score::TrialGrade;
 use prodbench_grade::{VerifyContext, verify_saved_workspace};
 use prodbench_sandbox::{Provider, Role, StartSpec};
+use prodbench_score::evidence::{ANSWER_COPY, WORKSPACE_CUT_FILE, WORKSPACE_DIR, WorkspaceCut};
+use prodbench_score::score::TrialGrade;
 use prodbench_store::{TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use prodbench_task::rubric::ComponentWeights;

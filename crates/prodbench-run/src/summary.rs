@@ -17,7 +17,6 @@ use prodbench_store::{JobRecord, JobTask, Outcome, Store, StoreError, TrialRecor
 use serde::Serialize;
 
 use crate::JobConfig;
-use crate::trial::JUDGE_FAILED;
 
 /// What a job set out to run: its tasks (run or skipped) and attempts per task.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -161,8 +160,8 @@ fn count_not_started(by_task: &mut BTreeMap<&str, TaskSummary>, job: &mut JobSum
     }
 }
 
-fn judge_failures(grade: &prodbench_grade::score::TrialGrade) -> usize {
-    grade.checks.iter().filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with(JUDGE_FAILED))).count()
+fn judge_failures(grade: &prodbench_score::score::TrialGrade) -> usize {
+    grade.checks.iter().filter(|c| c.judge_error.is_some()).count()
 }
 
 #[cfg(test)]
@@ -231,5 +230,21 @@ mod tests {
         assert_eq!(s.tasks.iter().map(|t| (t.task.as_str(), t.not_started)).collect::<Vec<_>>(), [("a", 0), ("b", 2)]);
         assert_eq!((s.trials, s.not_started, s.unfinished), (2, 2, 3));
         assert_eq!(s.skipped, vec![planned("c", Some(SkipReason::Broken))]);
+    }
+
+    #[test]
+    fn judge_failures_are_the_checks_with_a_judge_error() {
+        let check = |name: &str, reason: Option<&str>, judge_error: Option<&str>| {
+            serde_json::json!({"kind": "criterion", "name": name, "component": "feature", "weight": 1.0, "score": null, "passed": null,
+                               "must_pass": false, "points": 1.0, "reason": reason, "judge_error": judge_error})
+        };
+        let grade = serde_json::json!({"checks": [check("failed", None, Some("judge model: 401")), check("timed-out", None, Some("judge model: timed out")),
+                                                  check("unjudged", None, None),
+                                                  check("quoting", Some("judge failed: is what the agent wrote"), None)],
+                                       "components": [], "composite": null, "complete": false, "pass": null, "resolve": null, "points": null,
+                                       "forbidden_changes": [], "scratch_files": []});
+        let mut graded = trial("a", 1, 1, TrialStatus::Failed, Some(0.0));
+        graded.grade = Some(serde_json::from_value(grade).unwrap());
+        assert_eq!(summarize(&[graded], &JobPlan::default()).judge_failures, 2, "the typed errors, not a reason that reads like one");
     }
 }

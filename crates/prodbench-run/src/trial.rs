@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use prodbench_agent::{Agent, AgentContext, AgentError, LimitKind};
 use prodbench_grade::evidence::{self, Evidence};
-use prodbench_grade::judge::{Judge, JudgeEvidence, judge_criteria};
-use prodbench_grade::score::{GradeInputs, TrialGrade, grade};
-use prodbench_grade::test_report::read_test_report;
+use prodbench_grade::judge::{Judge, JudgeEvidence, Judgements, judge_criteria};
 use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
 use prodbench_sandbox::{PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_score::evidence::WORKSPACE_DIR;
+use prodbench_score::score::{GradeInputs, TrialGrade, grade};
+use prodbench_score::test_report::read_test_report;
 use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus, now};
 use prodbench_task::Task;
 use prodbench_task::rubric::{ComponentWeights, Rubric};
@@ -54,13 +55,11 @@ enum Failure {
 
 impl From<SandboxError> for Failure {
     fn from(e: SandboxError) -> Self {
-        let mut message = e.to_string();
-        if let SandboxError::BuildFailed { log, .. } = &e {
-            if !log.is_empty() {
-                message = format!("{message}\n{log}");
-            }
+        let message = e.to_string();
+        match &e {
+            SandboxError::BuildFailed { log, .. } if !log.is_empty() => Failure::Infra(format!("{message}\n{log}")),
+            _ => Failure::Infra(message),
         }
-        Failure::Infra(message)
     }
 }
 
@@ -178,7 +177,7 @@ async fn drive(
                 Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir, ctx.workspace_cap_bytes).await?),
                 None => {
                     evidence::save_answer(sandbox, ctx.dir).await?;
-                    evidence::snapshot_workspace(sandbox, &ctx.dir.join(evidence::WORKSPACE_DIR)).await?;
+                    evidence::snapshot_workspace(sandbox, &ctx.dir.join(WORKSPACE_DIR)).await?;
                     None
                 }
             })
@@ -226,34 +225,25 @@ pub async fn grade_verified(
     let tests = read_test_report(&verifier_dir.join(prodbench_grade::VERIFIER_LOGS_COPY))?;
     let tests_only = Rubric::tests_only();
     let rubric = grading.task.rubric.as_ref().unwrap_or(&tests_only);
-    let (verdicts, judge_errors) = match (grading.judge, evidence) {
+    let judgements = match (grading.judge, evidence) {
         (Some(judge), Some(evidence)) if !rubric.criteria.is_empty() => {
             let judge_evidence = JudgeEvidence::assemble(grading.task, grading.trial_dir, evidence, verification, tests.as_deref());
-            let (verdicts, errors) = judge_criteria(judge, &rubric.criteria, &judge_evidence).await;
-            save_judge_errors(grading.trial_dir, &errors);
-            (verdicts, errors)
+            let judgements = judge_criteria(judge, &rubric.criteria, &judge_evidence).await;
+            save_judge_errors(grading.trial_dir, &judgements.errors());
+            judgements
         }
-        _ => Default::default(),
+        _ => Judgements::default(),
     };
-    let weights = grading.weights.or(rubric.weights).unwrap_or_default();
-    let mut grade = grade(&GradeInputs {
+    Ok(grade(&GradeInputs {
         rubric,
-        weights,
+        weights: grading.weights.or(rubric.weights).unwrap_or_default(),
         rewards: Some(&verification.rewards),
         tests: tests.as_deref(),
-        verdicts: &verdicts,
+        verdicts: &judgements.verdicts,
+        judge_failures: &judgements.failures,
         workspace: evidence.map(|e| &e.changes),
-    });
-    for check in grade.checks.iter_mut().filter(|c| c.score.is_none()) {
-        if let Some(error) = judge_errors.get(&check.name) {
-            check.reason = Some(format!("{JUDGE_FAILED}{error}"));
-        }
-    }
-    Ok(grade)
+    }))
 }
-
-/// How the reason of a criterion the judge failed on starts (the rest is the error).
-pub const JUDGE_FAILED: &str = "judge failed: ";
 
 /// `judge/errors.txt`, one line per criterion the judge failed on; removed when there is
 /// none, so a regrade that succeeds leaves no stale errors behind.

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use prodbench_grade::score::TrialGrade;
+use prodbench_score::score::TrialGrade;
+use prodbench_score::verdict::{Verdict, VerdictCache};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -921,12 +922,12 @@ impl Store {
 }
 
 /// The judge's verdicts are cached in the database, shared by every job of the directory.
-impl prodbench_grade::llm_judge::VerdictCache for Store {
-    fn get(&self, key: &str) -> Option<prodbench_grade::score::Verdict> {
+impl VerdictCache for Store {
+    fn get(&self, key: &str) -> Option<Verdict> {
         self.cached_verdict(key).ok().flatten().and_then(|json| serde_json::from_str(&json).ok())
     }
 
-    fn put(&self, key: &str, verdict: &prodbench_grade::score::Verdict) {
+    fn put(&self, key: &str, verdict: &Verdict) {
         // A cache that cannot be written costs a model call next time, nothing more.
         let _ = self.cache_verdict(key, &serde_json::to_string(verdict).expect("verdicts serialize"));
     }

@@ -293,10 +293,8 @@ impl Resolver<'_> {
                 Some("remove the key or set `gpus = 0`"),
             );
         }
-        if let Some(workdir) = &raw.workdir {
-            if !workdir.starts_with('/') {
-                self.error("environment.workdir", format!("expected an absolute path, got {workdir:?}"), Some("for example `workdir = \"/app\"`"));
-            }
+        if let Some(workdir) = raw.workdir.as_ref().filter(|w| !w.starts_with('/')) {
+            self.error("environment.workdir", format!("expected an absolute path, got {workdir:?}"), Some("for example `workdir = \"/app\"`"));
         }
         EnvironmentConfig {
             build_timeout_sec: self.timeout("environment.build_timeout_sec", raw.build_timeout_sec, DEFAULT_BUILD_TIMEOUT_SEC),
@@ -389,10 +387,8 @@ impl Resolver<'_> {
             }
         };
         let from_flag = allow_internet.map(|allow| if allow { NetworkMode::Bridge } else { NetworkMode::None });
-        if let (Some(mode), Some(flag)) = (from_mode, from_flag) {
-            if mode != flag {
-                self.error("environment.allow_internet", "contradicts `environment.network_mode`".into(), Some("keep one of the two keys"));
-            }
+        if from_mode.zip(from_flag).is_some_and(|(mode, flag)| mode != flag) {
+            self.error("environment.allow_internet", "contradicts `environment.network_mode`".into(), Some("keep one of the two keys"));
         }
         from_mode.or(from_flag).unwrap_or(NetworkMode::None)
     }
@@ -430,10 +426,8 @@ impl Resolver<'_> {
     }
 
     fn user(&mut self, key: &str, user: Option<String>) -> Option<String> {
-        if let Some(u) = &user {
-            if u.is_empty() || u.chars().any(char::is_whitespace) {
-                self.error(key, format!("expected a user name or uid, got {u:?}"), None);
-            }
+        if let Some(u) = user.as_ref().filter(|u| u.is_empty() || u.chars().any(char::is_whitespace)) {
+            self.error(key, format!("expected a user name or uid, got {u:?}"), None);
         }
         user
     }

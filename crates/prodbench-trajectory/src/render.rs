@@ -1,5 +1,7 @@
-//! A trajectory as text, for `prodbench trajectory`: a header with the totals, then each
-//! step with its message, tool calls and observations, long text cut to a few lines.
+//! A trajectory as text. [`render`] is for people (`prodbench trajectory`): a header with
+//! the totals, then each step with its message, tool calls and observations, long text cut
+//! to a few lines. [`condensed`] is for the judge: one line per step, its calls and its
+//! results, so that cutting the middle of a long trajectory drops whole steps.
 
 use std::fmt::Write;
 
@@ -42,11 +44,7 @@ pub fn render(trajectory: &Trajectory, options: RenderOptions) -> String {
 }
 
 fn render_step(out: &mut String, step: &Step, options: RenderOptions) {
-    let source = match step.source {
-        StepSource::System => "system",
-        StepSource::User => "user",
-        StepSource::Agent => "agent",
-    };
+    let source = source_name(step.source);
     let time = step.timestamp.as_deref().and_then(|t| t.get(11..19)).unwrap_or("");
     let usage = step.metrics.as_ref().and_then(|m| Some(format!("  {} → {} tokens", m.prompt_tokens?, m.completion_tokens?))).unwrap_or_default();
     let _ = writeln!(out, "[{}] {source} {time}{usage}", step.step_id);
@@ -70,6 +68,37 @@ fn render_step(out: &mut String, step: &Step, options: RenderOptions) {
     for result in loose {
         indent(out, &cut(result.content.as_deref().unwrap_or(""), options), "    ← ");
     }
+}
+
+/// One line per step (`[index] source: message`), then one per tool call (`call name
+/// arguments`) and one per observation result (`-> content`), each cut to `line_chars`
+/// characters with its whitespace collapsed.
+pub fn condensed(trajectory: &Trajectory, line_chars: usize) -> String {
+    let mut out = String::new();
+    for (i, step) in trajectory.steps.iter().enumerate() {
+        let _ = writeln!(out, "[{i}] {}: {}", source_name(step.source), one_line(&step.message, line_chars));
+        for call in &step.tool_calls {
+            let _ = writeln!(out, "    call {} {}", call.function_name, one_line(&call.arguments.to_string(), line_chars));
+        }
+        for result in step.observation.iter().flat_map(|o| &o.results) {
+            let _ = writeln!(out, "    -> {}", one_line(result.content.as_deref().unwrap_or_default(), line_chars));
+        }
+    }
+    out
+}
+
+fn source_name(source: StepSource) -> &'static str {
+    match source {
+        StepSource::System => "system",
+        StepSource::User => "user",
+        StepSource::Agent => "agent",
+    }
+}
+
+/// `text` on one line (whitespace runs become one space), cut to `max` characters with `…`.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max { flat } else { format!("{}…", flat.chars().take(max).collect::<String>()) }
 }
 
 /// `text` with only its first and last lines when it is longer than the limit.
@@ -122,5 +151,21 @@ mod tests {
         assert!(!text.contains("\n        50\n"), "{text}");
         let full = render(&trajectory, RenderOptions { max_lines: None });
         assert!(full.contains("        50\n"), "{full}");
+    }
+
+    #[test]
+    fn condensed_is_one_line_per_step_call_and_result() {
+        let trajectory: Trajectory = serde_json::from_value(serde_json::json!({
+            "schema_version": SCHEMA_VERSION, "session_id": "s", "agent": {"name": "a", "version": "1"},
+            "steps": [
+                {"step_id": 1, "source": "user", "message": "Fix it"},
+                {"step_id": 2, "source": "agent", "message": "I will   look", "tool_calls": [{"tool_call_id": "c1", "function_name": "bash", "arguments": {"command": "ls"}}],
+                 "observation": {"results": [{"source_call_id": "c1", "content": "a.txt\nb.txt"}, {}]}}
+            ]
+        }))
+        .unwrap();
+        let text = condensed(&trajectory, 200);
+        assert_eq!(text, "[0] user: Fix it\n[1] agent: I will look\n    call bash {\"command\":\"ls\"}\n    -> a.txt b.txt\n    -> \n");
+        assert!(condensed(&trajectory, 4).contains("[1] agent: I wi…\n"), "long lines are cut");
     }
 }

@@ -42,12 +42,10 @@ pub fn validate(trajectory: &Value) -> Vec<String> {
     }
     errors.optional_string(root, "notes", "$");
     errors.optional_object(root, "extra", "$");
-    if let Some(final_metrics) = root.get("final_metrics") {
-        if let Some(m) = errors.object(final_metrics, "$.final_metrics") {
-            errors.known_fields(m, FINAL_FIELDS, "$.final_metrics");
-            errors.counts(m, FINAL_COUNTS, "$.final_metrics");
-            errors.non_negative_number(m, "total_cost_usd", "$.final_metrics");
-        }
+    if let Some(m) = root.get("final_metrics").and_then(|final_metrics| errors.object(final_metrics, "$.final_metrics")) {
+        errors.known_fields(m, FINAL_FIELDS, "$.final_metrics");
+        errors.counts(m, FINAL_COUNTS, "$.final_metrics");
+        errors.non_negative_number(m, "total_cost_usd", "$.final_metrics");
     }
     match root.get("steps") {
         Some(Value::Array(steps)) => {
@@ -86,10 +84,8 @@ impl Errors {
         self.optional_string(step, "reasoning_content", &path);
         self.optional_string(step, "model_name", &path);
         self.optional_object(step, "extra", &path);
-        if let Some(timestamp) = step.get("timestamp") {
-            if !timestamp.as_str().is_some_and(is_iso8601) {
-                self.push(&format!("{path}.timestamp"), format!("{timestamp} is not an ISO 8601 timestamp"));
-            }
+        if let Some(timestamp) = step.get("timestamp").filter(|t| !t.as_str().is_some_and(is_iso8601)) {
+            self.push(&format!("{path}.timestamp"), format!("{timestamp} is not an ISO 8601 timestamp"));
         }
         if source != Some("agent") {
             for field in AGENT_ONLY_STEP_FIELDS.iter().filter(|f| step.contains_key(**f)) {
@@ -159,10 +155,8 @@ impl Errors {
         self.counts(metrics, METRIC_COUNTS, path);
         self.non_negative_number(metrics, "cost_usd", path);
         let count = |key| metrics.get(key).and_then(Value::as_u64);
-        if let (Some(cached), Some(prompt)) = (count("cached_tokens"), count("prompt_tokens")) {
-            if cached > prompt {
-                self.push(&format!("{path}.cached_tokens"), format!("{cached} exceeds prompt_tokens {prompt} (cached tokens are part of the prompt)"));
-            }
+        if let Some((cached, prompt)) = count("cached_tokens").zip(count("prompt_tokens")).filter(|(cached, prompt)| cached > prompt) {
+            self.push(&format!("{path}.cached_tokens"), format!("{cached} exceeds prompt_tokens {prompt} (cached tokens are part of the prompt)"));
         }
     }
 

@@ -38,10 +38,9 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "one value per process, parsed once")]
 pub enum Command {
     /// Run an agent on a task or dataset (or resume a job)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a job's summary and trials
     Show(ShowArgs),
     /// Leaderboard over jobs: scores with 95% intervals, pass/resolve rates, pass@k; --html
@@ -108,7 +107,7 @@ pub struct RunArgs {
 
     /// Megabytes of each trial's final workspace kept as evidence (tasks with a rubric);
     /// past it the largest files are left out and the trial says which
-    #[arg(long, value_name = "MB", default_value_t = prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    #[arg(long, value_name = "MB", default_value_t = prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub workspace_cap: u64,
 
     /// Refuse to run a dataset in which any task is broken

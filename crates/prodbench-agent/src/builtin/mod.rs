@@ -157,10 +157,8 @@ impl<'a> Run<'a> {
         if let Some(max) = limits.max_tokens.filter(|max| self.tokens >= *max) {
             return reached(LimitKind::Tokens, format!("the agent used {} tokens, over its limit of {max}", self.tokens));
         }
-        if let (Some(max), Some(cost)) = (limits.max_cost_usd, self.cost) {
-            if cost >= max {
-                return reached(LimitKind::Cost, format!("the agent spent ${cost:.4}, over its limit of ${max:.4}"));
-            }
+        if let Some((max, cost)) = limits.max_cost_usd.zip(self.cost).filter(|(max, cost)| cost >= max) {
+            return reached(LimitKind::Cost, format!("the agent spent ${cost:.4}, over its limit of ${max:.4}"));
         }
         if self.remaining_time().is_zero() {
             return Err(AgentError::timed_out(self.wall_limit()));

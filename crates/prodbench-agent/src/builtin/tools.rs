@@ -162,7 +162,8 @@ impl<'a> Toolbox<'a> {
 
     async fn submit(&self, args: SubmitArgs) -> Result<ToolOutcome, SandboxError> {
         if let Some(answer) = &args.answer {
-            if let Err(problem) = self.write(ANSWER_PATH, answer).await? {
+            let written = self.write(ANSWER_PATH, answer).await?;
+            if let Err(problem) = written {
                 return Ok(ToolOutcome::error(format!("could not save the answer: {problem}")));
             }
         }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use prodbench_grade::score::{Check, CheckKind, TrialGrade};
+use prodbench_score::score::{Check, CheckKind, TrialGrade};
 use prodbench_store::{JobRecord, TrialRecord, TrialStatus};
 use prodbench_task::rubric::Component;
 
@@ -53,6 +53,7 @@ fn check(name: &str, passed: Option<bool>) -> Check {
         samples: None,
         minority_reason: None,
         judge: None,
+        judge_error: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use prodbench_grade::score::{Check, CheckKind};
+use prodbench_score::score::{Check, CheckKind};
 use prodbench_store::Outcome;
 use prodbench_trajectory::stats::TrialStats;
 
@@ -202,6 +202,9 @@ fn check_row(check: &Check) -> String {
 
 /// The judge's reason, with the vote when several samples disagreed.
 fn judge_reason(check: &Check) -> String {
+    if let Some(error) = &check.judge_error {
+        return format!("<span class=\"note\">judge failed: {}</span>", escape(error));
+    }
     let reason = check.reason.as_deref().map_or_else(String::new, escape);
     match (check.votes_met, check.samples) {
         (Some(met), Some(samples)) if met > 0 && met < samples => format!("{reason} <span class=\"flag\">vote {met}/{samples} met</span>"),

@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use prodbench_grade::score::{GradeInputs, TrialGrade, Verdict, grade};
-use prodbench_grade::test_report::TestOutcome;
 use prodbench_report::report::{JobInput, Report, TaskMeta, build};
+use prodbench_score::score::{GradeInputs, TrialGrade, grade};
+use prodbench_score::test_report::TestOutcome;
+use prodbench_score::verdict::Verdict;
 use prodbench_store::{JobRecord, TrialRecord, TrialStatus};
 use prodbench_task::rubric::{ComponentWeights, Rubric};
 use prodbench_trajectory::stats::TrialStats;
@@ -208,7 +209,16 @@ fn qna_grade(tests: &[bool; 2], verdicts: &[(&str, Verdict)]) -> TrialGrade {
     let rubric = rubric.unwrap_or_else(|| panic!("{diagnostics:?}"));
     let outcomes = outcomes(&["test_names_the_function", "test_names_the_modulus"], tests);
     let verdicts: BTreeMap<String, Verdict> = verdicts.iter().map(|(id, verdict)| (id.to_string(), verdict.clone())).collect();
-    grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&outcomes), verdicts: &verdicts, workspace: None })
+    let judge_failures = BTreeMap::new();
+    grade(&GradeInputs {
+        rubric: &rubric,
+        weights: ComponentWeights::default(),
+        rewards: None,
+        tests: Some(&outcomes),
+        verdicts: &verdicts,
+        judge_failures: &judge_failures,
+        workspace: None,
+    })
 }
 
 /// The bug-fix task's grade: three pytest tests, no rubric.
@@ -221,6 +231,7 @@ fn pagination_grade(tests: &[bool; 3]) -> TrialGrade {
         rewards: None,
         tests: Some(&outcomes),
         verdicts: &none,
+        judge_failures: &BTreeMap::new(),
         workspace: None,
     })
 }

@@ -2,21 +2,22 @@
 //!
 //! The settings (model, `--agent-arg`s, limits, price file) are recorded with the job, so
 //! `--resume` runs the same agent; the API key never is: it is read from the environment
-//! each time ([`KEY_VARS`]).
+//! each time ([`KEY_VAR`], then the protocol's usual variable).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use prodbench_agent::{Agent, AgentOptions, Limits};
-use prodbench_llm::{ApiKey, Client, ModelConfig, PriceTable, Protocol};
+use prodbench_llm::{Client, PriceTable};
 use prodbench_run::{AgentSettings, ModelSettings};
 
+use super::model::{ClientLimits, Endpoint, default_base_url, env_var};
 use crate::UserError;
 use crate::cli::AgentArgs;
 
-/// Where the model's key is looked for, in order: ours, then the protocol's usual one.
-pub const KEY_VARS: &[&str] = &["PRODBENCH_API_KEY"];
+/// Environment variable holding the model's API key (before the protocol's usual one).
+pub const KEY_VAR: &str = "PRODBENCH_API_KEY";
 
 pub fn settings(args: &AgentArgs) -> Result<AgentSettings> {
     let model = args.model.clone().map(|model| ModelSettings {
@@ -50,13 +51,6 @@ pub fn settings(args: &AgentArgs) -> Result<AgentSettings> {
     })
 }
 
-fn default_base_url(protocol: &str) -> &'static str {
-    match protocol {
-        "anthropic" => "https://api.anthropic.com/v1",
-        _ => "https://api.openai.com/v1",
-    }
-}
-
 /// The agent `name` with these settings, or one clear error.
 pub fn build(name: &str, settings: &AgentSettings) -> Result<Arc<dyn Agent>> {
     let options = AgentOptions {
@@ -77,26 +71,10 @@ pub fn build(name: &str, settings: &AgentSettings) -> Result<Arc<dyn Agent>> {
 
 /// One client for the whole job, so `--max-concurrent-requests` holds across trials.
 fn client(settings: &ModelSettings) -> Result<Arc<Client>> {
-    if !(settings.base_url.starts_with("http://") || settings.base_url.starts_with("https://")) {
-        return Err(UserError::new(format!("--model-base-url: expected an http:// or https:// URL, got {:?}", settings.base_url))
-            .hint("for example --model-base-url http://127.0.0.1:8099/v1 (the path up to /chat/completions or /messages)")
-            .into());
-    }
-    let protocol: Protocol = settings.protocol.parse().map_err(|e: String| UserError::new(format!("--model-protocol: {e}")))?;
-    let mut config = ModelConfig::new(protocol, settings.model.clone(), settings.base_url.clone());
-    let protocol_var = match protocol {
-        Protocol::Anthropic => "ANTHROPIC_API_KEY",
-        Protocol::OpenAi => "OPENAI_API_KEY",
-    };
-    config.api_key = KEY_VARS.iter().chain([&protocol_var]).find_map(|var| std::env::var(var).ok().filter(|k| !k.is_empty())).map(ApiKey::new);
-    if config.api_key.is_none() && settings.base_url.starts_with("https://") {
-        return Err(UserError::new(format!("the model at {} needs an API key", settings.base_url))
-            .hint(format!("export PRODBENCH_API_KEY=... (or {protocol_var}); a local server (http://127.0.0.1:...) needs none"))
-            .into());
-    }
-    config.max_concurrent_requests = settings.max_concurrent_requests as usize;
-    config.temperature = Some(0.0);
-    Ok(Arc::new(Client::new(config)))
+    let endpoint =
+        Endpoint { flag: "model", role: "model", key_var: KEY_VAR, protocol: &settings.protocol, model: &settings.model, base_url: &settings.base_url };
+    let limits = ClientLimits { max_concurrent_requests: Some(settings.max_concurrent_requests as usize), max_tokens: None, temperature: Some(0.0) };
+    super::model::client(&endpoint, limits, env_var).map(Arc::new)
 }
 
 fn prices(path: &std::path::Path) -> Result<PriceTable> {

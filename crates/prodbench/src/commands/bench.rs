@@ -142,7 +142,7 @@ async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, tr
             dir: &dir,
             weights: None,
             judge: None,
-            workspace_cap_bytes: prodbench_grade::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
+            workspace_cap_bytes: prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
         };
         let mut record = bench_record(i);
         let clock = Instant::now();

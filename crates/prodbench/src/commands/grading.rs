@@ -5,11 +5,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use prodbench_grade::judge::Judge;
 use prodbench_grade::llm_judge::LlmJudge;
-use prodbench_llm::{ApiKey, Client, ModelConfig, Protocol};
 use prodbench_run::JudgeSettings;
 use prodbench_store::Store;
 use prodbench_task::rubric::ComponentWeights;
 
+use super::model::{ClientLimits, Endpoint, default_base_url, env_var};
 use crate::UserError;
 use crate::cli::GradingArgs;
 
@@ -36,39 +36,18 @@ pub fn judge_settings(args: &GradingArgs) -> Option<JudgeSettings> {
     })
 }
 
-fn default_base_url(protocol: &str) -> &'static str {
-    match protocol {
-        "anthropic" => "https://api.anthropic.com/v1",
-        _ => "https://api.openai.com/v1",
-    }
-}
-
-/// Environment variable holding the judge's API key.
+/// Environment variable holding the judge's API key (before the protocol's usual one).
 pub const JUDGE_KEY_VAR: &str = "PRODBENCH_JUDGE_API_KEY";
 
 /// The judge for these settings, caching verdicts in the jobs directory's database.
 pub fn judge(settings: Option<&JudgeSettings>, store: &Store) -> Result<Option<Arc<dyn Judge>>> {
     let Some(settings) = settings else { return Ok(None) };
-    if !(settings.base_url.starts_with("http://") || settings.base_url.starts_with("https://")) {
-        return Err(UserError::new(format!("--judge-base-url: expected an http:// or https:// URL, got {:?}", settings.base_url))
-            .hint("for example --judge-base-url http://127.0.0.1:8099/v1 (the path up to /chat/completions or /messages)")
-            .into());
-    }
-    let protocol: Protocol = settings.protocol.parse().map_err(|e: String| UserError::new(format!("--judge-protocol: {e}")))?;
-    let mut config = ModelConfig::new(protocol, settings.model.clone(), settings.base_url.clone());
-    let protocol_key_var = match protocol {
-        Protocol::Anthropic => "ANTHROPIC_API_KEY",
-        Protocol::OpenAi => "OPENAI_API_KEY",
-    };
-    config.api_key = [JUDGE_KEY_VAR, protocol_key_var].into_iter().find_map(|var| std::env::var(var).ok().filter(|k| !k.is_empty())).map(ApiKey::new);
-    if config.api_key.is_none() && settings.base_url.starts_with("https://") {
-        return Err(UserError::new(format!("the judge at {} needs an API key", settings.base_url))
-            .hint(format!("export {JUDGE_KEY_VAR}=... (or {protocol_key_var}); a local server (http://127.0.0.1:...) needs none"))
-            .into());
-    }
-    config.temperature = settings.temperature.for_samples(settings.samples);
-    config.max_tokens = settings.max_tokens;
+    let endpoint =
+        Endpoint { flag: "judge", role: "judge", key_var: JUDGE_KEY_VAR, protocol: &settings.protocol, model: &settings.model, base_url: &settings.base_url };
+    let limits =
+        ClientLimits { max_concurrent_requests: None, max_tokens: Some(settings.max_tokens), temperature: settings.temperature.for_samples(settings.samples) };
+    let client = super::model::client(&endpoint, limits, env_var)?;
     let cache = Store::open(store.root()).context("opening the judge's verdict cache")?;
-    let judge = LlmJudge::new(Client::new(config), settings.samples, Some(Arc::new(cache))).with_evidence_budget(settings.context_chars);
+    let judge = LlmJudge::new(client, settings.samples, Some(Arc::new(cache))).with_evidence_budget(settings.context_chars);
     Ok(Some(Arc::new(judge)))
 }

@@ -3,6 +3,7 @@
 mod agent;
 mod bench;
 mod grading;
+mod model;
 mod regrade;
 mod report;
 mod run;
@@ -27,7 +28,7 @@ use crate::output::Printer;
 
 pub async fn dispatch(cli: Cli, printer: &Printer) -> Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(printer, &cli.jobs_dir, args).await,
+        Command::Run(args) => run::run(printer, &cli.jobs_dir, *args).await,
         Command::Show(args) => show::show(printer, &cli.jobs_dir, &args.job),
         Command::Tasks(TasksCommand::Check { path }) => check_tasks(printer, &path),
         Command::Gc(args) => gc(printer, args.all).await,

@@ -52,7 +52,8 @@ fn locate(jobs_dir: &Path, trial: &str) -> Result<PathBuf> {
     }
     let store = open_store(jobs_dir)?;
     if let Some((job, _)) = trial.split_once('.') {
-        if let Some(record) = store.trials(job)?.into_iter().find(|t| t.trial_id == trial) {
+        let record = store.trials(job)?.into_iter().find(|t| t.trial_id == trial);
+        if let Some(record) = record {
             return Ok(store.job_dir(job).join(&record.dir).join("agent").join(TRAJECTORY_FILE));
         }
     }

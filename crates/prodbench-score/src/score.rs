@@ -18,43 +18,18 @@
 //! A criterion with no verdict (no judge configured, or the judge failed) is *ungraded*. It
 //! is never counted as met or unmet: scores are computed over the graded checks and marked
 //! incomplete, and a pass, resolve or points value that depends on it is `None` (unknown)
-//! unless a graded check already decides it.
+//! unless a graded check already decides it. When the judge failed on it, its check's
+//! `judge_error` says why (its `reason` stays the judge's, so none).
 
 use std::collections::BTreeMap;
 
 use prodbench_task::rubric::{Component, ComponentWeights, Rubric};
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::WorkspaceChanges;
 use crate::reward::Rewards;
 use crate::test_report::TestOutcome;
-
-/// The judge's decision on one criterion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub met: bool,
-    /// A short reason quoting the evidence.
-    pub reason: String,
-    /// Samples that said "met", out of `samples`, the samples that voted (majority vote; 1
-    /// of 1 without voting).
-    pub votes_met: u32,
-    pub samples: u32,
-    /// The judge model that decided.
-    pub judge: String,
-    /// A reason given by the losing side of a split vote.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minority_reason: Option<String>,
-    /// Why samples that did not vote failed (the vote is over the others).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sample_errors: Vec<String>,
-}
-
-/// How the workspace changed during the agent phase (paths relative to the workspace).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WorkspaceChanges {
-    pub modified: Vec<String>,
-    pub deleted: Vec<String>,
-    pub added: Vec<String>,
-}
+use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +70,10 @@ pub struct Check {
     /// The judge model that decided (criteria only).
     #[serde(default)]
     pub judge: Option<String>,
+    /// Why the judge gave no verdict, for a criterion left ungraded because it failed
+    /// (absent from grades written before it was recorded here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +112,8 @@ pub struct GradeInputs<'a> {
     pub tests: Option<&'a [TestOutcome]>,
     /// By criterion id; a criterion without one is ungraded.
     pub verdicts: &'a BTreeMap<String, Verdict>,
+    /// By criterion id: why the judge gave no verdict on it.
+    pub judge_failures: &'a BTreeMap<String, String>,
     pub workspace: Option<&'a WorkspaceChanges>,
 }
 
@@ -173,6 +154,7 @@ fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
         samples: None,
         minority_reason: None,
         judge: None,
+        judge_error: None,
     };
     if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
@@ -212,6 +194,7 @@ fn criterion_checks(inputs: &GradeInputs) -> Vec<Check> {
                 samples: verdict.map(|v| v.samples),
                 minority_reason: verdict.and_then(|v| v.minority_reason.clone()),
                 judge: verdict.map(|v| v.judge.clone()),
+                judge_error: if verdict.is_none() { inputs.judge_failures.get(&criterion.id).cloned() } else { None },
             }
         })
         .collect()
@@ -360,6 +343,7 @@ points = -5
             rewards: None,
             tests: Some(&tests),
             verdicts: &verdicts,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         // feature: test_add 1, test_sub 0 (the penalty has weight 0) -> 0.5
@@ -384,7 +368,41 @@ points = -5
         let old = r#"{"kind": "criterion", "name": "drains", "component": "operational", "weight": 3.0, "score": 1.0, "passed": true,
                       "must_pass": true, "points": 3.0, "reason": "because"}"#;
         let check: Check = serde_json::from_str(old).expect("an old check loads");
-        assert_eq!((check.claim, check.judge, check.votes_met), (None, None, None));
+        assert_eq!((check.claim, check.judge, check.votes_met, check.judge_error), (None, None, None, None));
+    }
+
+    #[test]
+    fn a_grade_written_before_judge_errors_were_typed_still_loads() {
+        let old = r#"{"checks": [{"kind": "criterion", "name": "drains", "claim": "drains on SIGTERM", "component": "operational", "weight": 3.0,
+                       "score": null, "passed": null, "must_pass": true, "points": 3.0, "reason": "judge failed: judge model: 401", "judge": null}],
+                      "components": [], "composite": null, "complete": false, "pass": null, "resolve": null, "points": null,
+                      "forbidden_changes": [], "scratch_files": []}"#;
+        let grade: TrialGrade = serde_json::from_str(old).expect("an old grade loads");
+        assert_eq!((grade.checks[0].judge_error.as_deref(), grade.checks[0].reason.as_deref()), (None, Some("judge failed: judge model: 401")));
+    }
+
+    #[test]
+    fn a_judge_failure_is_recorded_on_its_ungraded_criterion_only() {
+        let rubric = rubric(RUBRIC);
+        let verdicts = BTreeMap::from([("drains".into(), verdict(true))]);
+        let failures = BTreeMap::from([("readable".to_string(), "judge model: 401".to_string()), ("drains".to_string(), "a lost sample".to_string())]);
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: None,
+            verdicts: &verdicts,
+            judge_failures: &failures,
+            workspace: None,
+        });
+        let error_of = |name: &str| grade.checks.iter().find(|c| c.name == name).unwrap().judge_error.clone();
+        assert_eq!(error_of("readable").as_deref(), Some("judge model: 401"));
+        assert_eq!((error_of("drains"), error_of("false-claim")), (None, None), "a verdict, or no failure, is no judge error");
+        let readable = grade.checks.iter().find(|c| c.name == "readable").unwrap();
+        assert_eq!((readable.score, readable.reason.as_deref()), (None, None), "ungraded, and the error is not a reason");
+        let json = serde_json::to_value(&grade).unwrap();
+        assert_eq!(json["checks"][1]["judge_error"], "judge model: 401");
+        assert!(json["checks"][0].get("judge_error").is_none(), "left out when there is none");
     }
 
     #[test]
@@ -398,6 +416,7 @@ points = -5
             rewards: None,
             tests: Some(&tests),
             verdicts: &verdicts,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         // (3 + 2 - 5) / 5 = 0
@@ -410,8 +429,15 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true), ("test_health", true)]);
         let none = BTreeMap::new();
-        let grade =
-            grade(&GradeInputs { rubric: &rubric, weights: ComponentWeights::default(), rewards: None, tests: Some(&tests), verdicts: &none, workspace: None });
+        let grade = grade(&GradeInputs {
+            rubric: &rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: Some(&tests),
+            verdicts: &none,
+            judge_failures: &BTreeMap::new(),
+            workspace: None,
+        });
         assert!(!grade.complete);
         assert_eq!((grade.pass, grade.resolve, grade.points), (None, None, None));
         let engineering = grade.components.iter().find(|c| c.component == Component::Engineering).unwrap();
@@ -427,6 +453,7 @@ points = -5
             rewards: None,
             tests: Some(&failing),
             verdicts: &none,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         assert_eq!(grade.pass, Some(false));
@@ -443,6 +470,7 @@ points = -5
             rewards: Some(&rewards),
             tests: None,
             verdicts: &none,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         assert_eq!(grade.composite, Some(0.75));
@@ -461,6 +489,7 @@ points = -5
             rewards: Some(&rewards),
             tests: Some(&skipped),
             verdicts: &none,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         assert_eq!((grade.pass, grade.resolve, grade.composite), (Some(false), Some(false), Some(0.0)), "{grade:?}");
@@ -478,6 +507,7 @@ points = -5
             rewards: Some(&rewards),
             tests: None,
             verdicts: &none,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         assert_eq!(grade.pass, Some(false), "no feature or operational check: {grade:?}");
@@ -494,6 +524,7 @@ points = -5
             rewards: Some(&rewards),
             tests: None,
             verdicts: &none,
+            judge_failures: &BTreeMap::new(),
             workspace: None,
         });
         // feature 1.0; operational (0.5 + 0 for the missing key) / 2 = 0.25; composite (0.6 + 0.075) / 0.9 = 0.75
@@ -513,6 +544,7 @@ points = -5
             rewards: None,
             tests: None,
             verdicts: &verdicts,
+            judge_failures: &BTreeMap::new(),
             workspace: Some(&clean),
         });
         assert_eq!((grade1.pass, grade1.resolve), (Some(true), Some(true)));
@@ -524,6 +556,7 @@ points = -5
             rewards: None,
             tests: None,
             verdicts: &verdicts,
+            judge_failures: &BTreeMap::new(),
             workspace: Some(&dirty),
         });
         assert_eq!((grade2.pass, grade2.resolve), (Some(false), Some(false)));

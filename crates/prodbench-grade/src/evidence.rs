@@ -82,9 +82,7 @@ pub async fn collect(sandbox: &dyn Sandbox, probes: &[StateProbe], before: &Path
     let after = trial_dir.join(WORKSPACE_DIR);
     snapshot_workspace(sandbox, &after).await?;
     let (diff, changes) = diff_trees(before, &after);
-    if let Some(cut) = cut_to_cap(&after, workspace_cap_bytes) {
-        write(&trial_dir.join(WORKSPACE_CUT_FILE), &serde_json::to_string_pretty(&cut).expect("serializes"));
-    }
+    keep_within_cap(trial_dir, workspace_cap_bytes);
     write(&trial_dir.join(DIFF_FILE), &diff);
     write(&trial_dir.join(CHANGES_FILE), &serde_json::to_string_pretty(&changes).expect("serializes"));
     let state = run_probes(sandbox, probes).await?;
@@ -106,6 +104,21 @@ pub async fn save_answer(sandbox: &dyn Sandbox, trial_dir: &Path) -> Result<Opti
         write(&trial_dir.join(ANSWER_COPY), answer);
     }
     Ok(answer)
+}
+
+/// Keeps the agent's final workspace with the trial (what a regrade verifies again), within
+/// `cap_bytes`: for a task without a rubric, which collects no other evidence.
+pub async fn save_workspace(sandbox: &dyn Sandbox, trial_dir: &Path, cap_bytes: u64) -> Result<()> {
+    snapshot_workspace(sandbox, &trial_dir.join(WORKSPACE_DIR)).await?;
+    keep_within_cap(trial_dir, cap_bytes);
+    Ok(())
+}
+
+/// Cuts the trial's saved workspace to `cap_bytes` and records what went, if anything did.
+fn keep_within_cap(trial_dir: &Path, cap_bytes: u64) {
+    if let Some(cut) = cut_to_cap(&trial_dir.join(WORKSPACE_DIR), cap_bytes) {
+        write(&trial_dir.join(WORKSPACE_CUT_FILE), &serde_json::to_string_pretty(&cut).expect("serializes"));
+    }
 }
 
 /// Deletes the largest files under `root` until the rest fits in `cap_bytes`; says what

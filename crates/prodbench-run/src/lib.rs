@@ -239,17 +239,10 @@ pub struct JobRunner<'a> {
 }
 
 impl JobRunner<'_> {
-    /// Runs every unfinished slot, renewing the job's lease meanwhile (the caller took it
-    /// with [`lease::acquire`]). Returns when all are done; dropping the future stops the
-    /// job (the caller then removes the job's sandboxes with `Provider::cleanup_job`).
+    /// Runs every unfinished slot; the caller holds the job's [`lease::Lease`]. Returns when
+    /// all are done; dropping the future stops the job (the caller then removes the job's
+    /// sandboxes with `Provider::cleanup_job`).
     pub async fn run(&self) -> Result<(), StoreError> {
-        tokio::select! {
-            result = self.run_slots() => result,
-            never = lease::keep_alive(self.store, &self.job_id) => match never {},
-        }
-    }
-
-    async fn run_slots(&self) -> Result<(), StoreError> {
         self.store.mark_unfinished_interrupted(&self.job_id)?;
         let existing = self.store.trials(&self.job_id)?;
         let (slots, done) = plan(&self.tasks, self.config.attempts, self.config.max_retries, &existing);

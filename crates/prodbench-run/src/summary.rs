@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use prodbench_store::{JobRecord, JobTask, Outcome, Store, StoreError, TrialRecord};
+use prodbench_store::{JobRecord, JobTask, Outcome, Store, StoreError, TrialRecord, TrialStatus};
 use serde::Serialize;
 
 use crate::JobConfig;
@@ -48,6 +48,8 @@ impl JobPlan {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskSummary {
     pub task: String,
+    /// Final tries, running ones included.
+    pub trials: usize,
     /// Final tries that count toward the score.
     pub scored: usize,
     /// Scored trials that passed ([`TrialRecord::passed`]).
@@ -81,7 +83,8 @@ pub struct JobSummary {
     pub statuses: BTreeMap<Outcome, usize>,
     /// Final tries that are errors ([`TrialStatus::is_error`]).
     pub errors: usize,
-    /// Slots that have not finished: started and stopped, or never started. Resume runs them.
+    /// Slots that have not finished: running, interrupted, or never started. Resume runs
+    /// them. (A final infrastructure error is counted among the errors instead.)
     pub unfinished: usize,
     /// Slots planned but never started (included in `unfinished`).
     pub not_started: usize,
@@ -120,6 +123,7 @@ fn mean_score<'a>(trials: impl Iterator<Item = &'a &'a TrialRecord>) -> Option<f
 }
 
 fn count_final_try(summary: &mut TaskSummary, job: &mut JobSummary, t: &TrialRecord) {
+    summary.trials += 1;
     job.trials += 1;
     match t.status {
         Some(status) => {
@@ -130,7 +134,7 @@ fn count_final_try(summary: &mut TaskSummary, job: &mut JobSummary, t: &TrialRec
                 summary.errors += 1;
                 job.errors += 1;
             }
-            if status.is_retryable() {
+            if status == TrialStatus::Interrupted {
                 job.unfinished += 1;
             }
         }
@@ -166,7 +170,7 @@ fn judge_failures(grade: &prodbench_score::score::TrialGrade) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use prodbench_store::{SkipReason, TrialStatus};
+    use prodbench_store::SkipReason;
 
     use super::*;
 
@@ -200,7 +204,7 @@ mod tests {
         assert_eq!(s.tasks[0].score, Some(50.0));
         assert_eq!(s.tasks[1].scored, 1);
         assert_eq!(s.tasks[1].score, Some(0.0));
-        assert_eq!((s.unfinished, s.not_started), (1, 0), "b's final infra error is unfinished");
+        assert_eq!((s.unfinished, s.not_started), (0, 0), "a final infrastructure error is an error, not unfinished");
     }
 
     #[test]

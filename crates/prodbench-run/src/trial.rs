@@ -15,7 +15,6 @@ use prodbench_grade::evidence::{self, Evidence};
 use prodbench_grade::judge::{Judge, JudgeEvidence, Judgements, judge_criteria};
 use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
 use prodbench_sandbox::{PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
-use prodbench_score::evidence::WORKSPACE_DIR;
 use prodbench_score::score::{GradeInputs, TrialGrade, grade};
 use prodbench_score::test_report::read_test_report;
 use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus, now};
@@ -177,7 +176,7 @@ async fn drive(
                 Some(rubric) => Some(evidence::collect(sandbox, &rubric.state, &before.path().join("ws"), ctx.dir, ctx.workspace_cap_bytes).await?),
                 None => {
                     evidence::save_answer(sandbox, ctx.dir).await?;
-                    evidence::snapshot_workspace(sandbox, &ctx.dir.join(WORKSPACE_DIR)).await?;
+                    evidence::save_workspace(sandbox, ctx.dir, ctx.workspace_cap_bytes).await?;
                     None
                 }
             })

@@ -37,15 +37,34 @@ impl HeadTail {
         self.dropped
     }
 
-    /// The kept text, with a line marking the cut when there was one.
+    /// The kept text, with a line marking the cut when there was one. The cut falls on
+    /// character boundaries: the bytes of a character split by it count as cut.
     pub fn text(&self) -> String {
-        let mut bytes = self.head.clone();
-        if self.dropped > 0 {
-            bytes.extend_from_slice(cut_marker(self.dropped).as_bytes());
+        if self.dropped == 0 {
+            let mut bytes = self.head.clone();
+            bytes.extend(self.tail.iter());
+            return String::from_utf8_lossy(&bytes).into_owned();
         }
-        bytes.extend(self.tail.iter());
-        String::from_utf8_lossy(&bytes).into_owned()
+        let head = whole_characters_at_end(&self.head);
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let tail = whole_characters_at_start(&tail);
+        let dropped = self.dropped + (self.head.len() - head.len() + self.tail.len() - tail.len()) as u64;
+        format!("{}{}{}", String::from_utf8_lossy(head), cut_marker(dropped), String::from_utf8_lossy(tail))
     }
+}
+
+/// `bytes` without a character cut off at its end.
+fn whole_characters_at_end(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
+    }
+}
+
+/// `bytes` without the continuation bytes of a character cut off at its start.
+fn whole_characters_at_start(bytes: &[u8]) -> &[u8] {
+    let continuation = bytes.iter().take(3).take_while(|b| (**b & 0b1100_0000) == 0b1000_0000).count();
+    &bytes[continuation..]
 }
 
 /// The line that stands where output was cut.
@@ -63,6 +82,15 @@ mod tests {
         capture.push(b"abc");
         capture.push(b"de");
         assert_eq!((capture.text(), capture.dropped()), ("abcde".to_string(), 0));
+    }
+
+    #[test]
+    fn a_cut_through_a_character_takes_the_whole_character() {
+        let mut capture = HeadTail::new(6);
+        capture.push("abé".as_bytes()); // the head keeps 3 bytes: a, b and é's first
+        capture.push(b"xxxx");
+        capture.push("éyz".as_bytes()); // the tail keeps 3 bytes: é's second, y and z
+        assert_eq!(capture.text(), format!("ab{}yz", cut_marker(8)), "no replacement characters; the split bytes count as cut");
     }
 
     #[test]

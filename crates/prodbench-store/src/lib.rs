@@ -327,17 +327,6 @@ impl TrialRecord {
         self
     }
 
-    /// The reward this trial contributes to scores: `None` when it is not scored (see
-    /// [`TrialStatus::is_scored`]), 0 for a verifier error (whatever reward it kept: when
-    /// grading fails, the tests' reward is still recorded) and for a scored trial without
-    /// a reward.
-    pub fn scored_reward(&self) -> Option<f64> {
-        match self.status? {
-            TrialStatus::VerifierError => Some(0.0),
-            status => status.is_scored().then(|| self.reward.unwrap_or(0.0)),
-        }
-    }
-
     // What a trial counts as. Every count and mean over trials (the run summary, the report's
     // leaderboard, failure modes, heat map and trials) uses these, over final tries only.
 
@@ -405,18 +394,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, scored ones first, in display order.
-    pub const ALL: [Outcome; 8] = [
-        Outcome::Passed,
-        Outcome::Undecided,
-        Outcome::Failed,
-        Outcome::AgentLimit,
-        Outcome::AgentError,
-        Outcome::VerifierError,
-        Outcome::InfraError,
-        Outcome::Interrupted,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Undecided => "undecided",
@@ -703,9 +680,15 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Renews `owner`'s lease on the job (a no-op if it lost the lease).
-    pub fn heartbeat_job(&self, job_id: &str, owner: &str) -> Result<()> {
-        self.sql(|c| c.execute("UPDATE jobs SET heartbeat_at = ?3 WHERE job_id = ?1 AND owner = ?2", params![job_id, owner, now_ms()]).map(|_| ()))
+    /// Renews `owner`'s lease on the job; `false` when it no longer holds it.
+    pub fn heartbeat_job(&self, job_id: &str, owner: &str) -> Result<bool> {
+        self.sql(|c| c.execute("UPDATE jobs SET heartbeat_at = ?3 WHERE job_id = ?1 AND owner = ?2", params![job_id, owner, now_ms()]).map(|n| n == 1))
+    }
+
+    /// Rewrites the job's recorded config (a resume changed what it may: `-n`, retries).
+    pub fn update_job_config(&self, job_id: &str, config: &serde_json::Value) -> Result<()> {
+        write_json_atomic(&self.job_dir(job_id).join(CONFIG_FILE), config)?;
+        self.sql(|c| c.execute("UPDATE jobs SET config = ?2 WHERE job_id = ?1", params![job_id, config.to_string()]).map(|_| ()))
     }
 
     /// Gives the job up, if `owner` holds it.
@@ -955,13 +938,13 @@ mod tests {
 
     #[test]
     fn a_verifier_error_scores_zero_whatever_reward_it_kept() {
-        let scored = |status, reward| TrialRecord { status: Some(status), reward, ..trial("j", "t") }.scored_reward();
+        let scored = |status, reward| TrialRecord { status: Some(status), reward, ..trial("j", "t") }.score();
         assert_eq!(scored(TrialStatus::VerifierError, Some(1.0)), Some(0.0), "grading failed after the tests wrote 1");
         assert_eq!(scored(TrialStatus::VerifierError, None), Some(0.0));
         assert_eq!(scored(TrialStatus::Passed, Some(1.0)), Some(1.0));
         assert_eq!(scored(TrialStatus::AgentError, None), Some(0.0));
         assert_eq!(scored(TrialStatus::InfraError, Some(1.0)), None);
-        assert_eq!(trial("j", "t").scored_reward(), None, "unfinished");
+        assert_eq!(trial("j", "t").score(), None, "unfinished");
     }
 
     /// A finished trial with `reward` whose grade has one test check per entry of `tests`.
@@ -983,7 +966,7 @@ mod tests {
     fn a_reward_of_1_beside_failed_tests_scores_the_tests_and_fails() {
         // A CTRF report with 4 of 5 tests failed, and a test.sh that wrote reward 1 anyway.
         let ctrf = graded(TrialStatus::Failed, 1.0, &[true, false, false, false, false], Some(false));
-        assert_eq!(ctrf.scored_reward(), Some(1.0), "the reward as written");
+        assert_eq!(ctrf.reward, Some(1.0), "the reward as written");
         assert_eq!((ctrf.score(), ctrf.passed(), ctrf.outcome()), (Some(0.2), Some(false), Some(Outcome::Failed)), "the grade decides");
     }
 
@@ -1061,6 +1044,16 @@ mod tests {
         store.release_job("j", "b").unwrap();
         assert_eq!(store.job("j").unwrap().unwrap().lease, None);
         assert_eq!(store.acquire_job("j", "c", alive).unwrap(), Ok(()), "a released job is free");
+    }
+
+    #[test]
+    fn processes_opening_a_new_jobs_directory_at_once_all_get_it_migrated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opened: Vec<bool> = std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..4).map(|_| scope.spawn(|| Store::open(tmp.path()).is_ok())).collect();
+            openers.into_iter().map(|o| o.join().unwrap()).collect()
+        });
+        assert_eq!(opened, [true; 4]);
     }
 
     #[test]

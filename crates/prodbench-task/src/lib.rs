@@ -231,12 +231,14 @@ fn has_task_subdirectories(dir: &Path) -> bool {
     std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.path().join(TASK_TOML).is_file())
 }
 
-/// [`discover`] over several paths, as one list: a task name used twice across them is an
-/// error on the second, as within one dataset.
+/// [`discover`] over several paths, as one list: a task found twice (a dataset and one of
+/// its tasks given together) counts once; two tasks of one name are an error on the second,
+/// as within one dataset.
 pub fn discover_all(paths: &[PathBuf]) -> Result<Vec<TaskCheck>, Diagnostic> {
     let mut checks = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for path in paths {
-        checks.extend(discover(path)?);
+        checks.extend(discover(path)?.into_iter().filter(|c| seen.insert(c.dir.canonicalize().unwrap_or_else(|_| c.dir.clone()))));
     }
     flag_duplicate_names(&mut checks);
     Ok(checks)
@@ -334,6 +336,15 @@ mod tests {
         let checks = discover(tmp.path()).unwrap();
         assert!(checks[0].task.is_some());
         assert!(checks[1].task.is_none());
+    }
+
+    #[test]
+    fn a_task_found_twice_counts_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        minimal_task(&tmp.path().join("a"));
+        let checks = discover_all(&[tmp.path().to_path_buf(), tmp.path().join("a"), tmp.path().join("./a")]).unwrap();
+        assert_eq!(checks.len(), 1);
+        assert!(checks[0].task.is_some(), "{:?}", checks[0].diagnostics);
     }
 
     #[test]

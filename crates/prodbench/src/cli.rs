@@ -105,8 +105,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 2)]
     pub max_retries: u32,
 
-    /// Megabytes of each trial's final workspace kept as evidence (tasks with a rubric);
-    /// past it the largest files are left out and the trial says which
+    /// Megabytes of each trial's final workspace kept with it (what regrade verifies and the
+    /// judge's evidence); past it the largest files are left out and the trial says which
     #[arg(long, value_name = "MB", default_value_t = prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub workspace_cap: u64,
 

@@ -48,10 +48,13 @@ fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
-    // Die quietly when stdout is closed (`prodbench show latest | head`), like other CLIs.
-    // SAFETY: resetting a signal disposition before any thread starts.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = parse_command_line();
+    // Die quietly when stdout is closed (`prodbench show latest | head`), like other CLIs;
+    // but a job outlives its reader (`run ... 2>&1 | head`): it must still clean up and
+    // record its trials, so for `run` a closed pipe only stops the printing.
+    let on_closed_pipe = if matches!(cli.command, cli::Command::Run(_)) { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: setting a signal disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, on_closed_pipe) };
     let printer = Printer::new(match (cli.json, cli.quiet) {
         (true, _) => OutputMode::Json,
         (false, true) => OutputMode::Quiet,

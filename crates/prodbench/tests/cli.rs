@@ -184,12 +184,15 @@ fn resume_applies_the_flags_it_may_and_refuses_the_rest() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(&format!("error: {named} cannot change when resuming job {job}")), "{flags:?}: {stderr}");
     }
-    // The recorded value again is no change; -n and --max-retries may change (even to the
-    // default: a flag given is a flag given).
-    let (again, code) = prodbench_json(jobs.path(), &["run", "--resume", job, "--agent", "oracle", "-n", "2", "--max-retries", "1", "--json"]);
+    // The recorded value again is no change; -n and --max-retries may change, and the change
+    // is recorded, so the next resume keeps it.
+    let (again, code) =
+        prodbench_json(jobs.path(), &["run", "--resume", job, "--agent", "oracle", "--max-turns", "100", "-n", "3", "--max-retries", "1", "--json"]);
     assert_eq!(code, 0, "{again:#}");
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(jobs.path().join(job).join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["agent"], "oracle");
+    assert_eq!((&config["agent"], &config["concurrency"], &config["max_retries"]), (&"oracle".into(), &3.into(), &1.into()), "{config:#}");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", job, "--json"]);
+    assert_eq!(shown["job"]["config"]["concurrency"], 3);
 }
 
 #[test]
@@ -202,6 +205,10 @@ fn values_out_of_range_are_clear_errors_never_panics() {
         assert_eq!(out.status.code(), Some(2), "{multiplier}: {stderr}");
         assert!(stderr.contains("--timeout-multiplier must be above 0 and at most 100") && !stderr.contains("panicked"), "{multiplier}: {stderr}");
     }
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--max-agent-time", "1e300"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--max-agent-time: expected a number of seconds above 0 and at most 604800") && !stderr.contains("panicked"), "{stderr}");
     let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "-k", "-1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -248,25 +255,31 @@ fn verifier_output_keeps_its_head_and_tail_and_says_what_was_cut() {
 fn the_saved_workspace_is_capped_and_the_trial_says_what_was_left_out() {
     let jobs = tempfile::tempdir().unwrap();
     let dataset = tempfile::tempdir().unwrap();
-    TaskFiles::new("big-output")
-        .without_dockerfile()
-        .file("environment/main.py", "print('hi')\n")
-        .file("rubric.toml", "[[criteria]]\nid = \"tidy\"\nclaim = \"The agent wrote a small program.\"\ncomponent = \"engineering\"\nevidence = [\"diff\"]\n")
-        .solution("head -c 3000000 /dev/zero > /app/blob.bin\necho \"print('bye')\" > /app/main.py\n")
-        .write(dataset.path())
-        .unwrap();
+    let big = |name: &str| {
+        TaskFiles::new(name)
+            .without_dockerfile()
+            .file("environment/main.py", "print('hi')\n")
+            .solution("head -c 3000000 /dev/zero > /app/blob.bin\necho \"print('bye')\" > /app/main.py\n")
+    };
+    let rubric = "[[criteria]]\nid = \"tidy\"\nclaim = \"The agent wrote a small program.\"\ncomponent = \"engineering\"\nevidence = [\"diff\"]\n";
+    big("judged").file("rubric.toml", rubric).write(&dataset.path().join("judged")).unwrap();
+    big("plain").write(&dataset.path().join("plain")).unwrap();
     let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--workspace-cap", "1", "--json"]);
     assert_eq!(code, 0, "{doc:#}");
     let trials = jobs.path().join(doc["job_id"].as_str().unwrap()).join("trials");
-    let trial = std::fs::read_dir(&trials).unwrap().flatten().next().unwrap().path();
-    let cut: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(trial.join("workspace-cut.json")).unwrap()).unwrap();
-    assert_eq!((cut["cap_bytes"].as_u64(), cut["omitted"][0][0].as_str()), (Some(1 << 20), Some("blob.bin")), "{cut:#}");
-    assert!(!trial.join("workspace/blob.bin").exists() && trial.join("workspace/main.py").is_file());
-    let diff = std::fs::read_to_string(trial.join("diff.patch")).unwrap();
+    for task in ["judged", "plain"] {
+        let trial = trials.join(format!("{task}__a1__t1"));
+        let cut: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(trial.join("workspace-cut.json")).unwrap()).unwrap();
+        assert_eq!((cut["cap_bytes"].as_u64(), cut["omitted"][0][0].as_str()), (Some(1 << 20), Some("blob.bin")), "{task}: {cut:#}");
+        assert!(!trial.join("workspace/blob.bin").exists() && trial.join("workspace/main.py").is_file(), "{task}");
+    }
+    let diff = std::fs::read_to_string(trials.join("judged__a1__t1/diff.patch")).unwrap();
     assert!(diff.contains("+print('bye')") && diff.contains("b/blob.bin"), "the diff covers the whole workspace: {diff}");
     let (regraded, code) = prodbench_json(jobs.path(), &["regrade", doc["job_id"].as_str().unwrap(), "--json"]);
     assert_eq!(code, 1, "{regraded:#}");
-    assert!(regraded["trials"][0]["error"].as_str().unwrap().contains("cut to the 1 MiB cap"), "{regraded:#}");
+    for trial in regraded["trials"].as_array().unwrap() {
+        assert!(trial["error"].as_str().unwrap().contains("cut to the 1 MiB cap"), "{regraded:#}");
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! - Each crate depends only on crates to its left in the flow order, which is the order of
 //!   crates/README.md's table (every crate must be in it).
-//! - Heavy dependencies stay in the crates named in [`HEAVY`].
+//! - Heavy dependencies stay in the crates named in [`HEAVY`], and none is beneath the
+//!   crates in [`LIGHT`].
 //! - One HTTP stack: one reqwest in `Cargo.lock`, and no aws-lc-rs (ring is the provider).
 //! - Library crates never print: only the binary knows terminals, and in it only the
 //!   `Printer` (`output/`) writes.
@@ -124,6 +125,36 @@ fn heavy_dependencies_stay_where_they_belong() {
         }
     }
     assert_no_violations("heavy dependencies sit where they are needed (ARCHITECTURE.md)", violations);
+}
+
+/// Crates that build light, and what may not be anywhere beneath them (their normal
+/// dependencies, followed through the workspace): the reports and the store are read far
+/// more often than trials run.
+const LIGHT: &[&str] = &["prodbench-score", "prodbench-store", "prodbench-report"];
+const NOT_BENEATH_LIGHT: &[&str] = &["reqwest", "rustls", "bollard", "rmcp", "prodbench-sandbox", "prodbench-grade", "prodbench-llm"];
+
+#[test]
+fn the_grading_core_store_and_report_build_without_http_or_sandboxes() {
+    let crates = workspace_crates();
+    let normal_deps = |name: &str| -> Vec<String> {
+        let krate = crates.iter().find(|c| c.name == name);
+        krate.map_or_else(Vec::new, |c| dependencies(&c.manifest).into_iter().filter(|(section, _)| section == "dependencies").map(|(_, dep)| dep).collect())
+    };
+    let mut violations = Vec::new();
+    for light in LIGHT {
+        let (mut beneath, mut todo) = (std::collections::BTreeSet::new(), vec![light.to_string()]);
+        while let Some(name) = todo.pop() {
+            for dep in normal_deps(&name) {
+                if beneath.insert(dep.clone()) {
+                    todo.push(dep);
+                }
+            }
+        }
+        violations.extend(
+            NOT_BENEATH_LIGHT.iter().filter(|heavy| beneath.contains(**heavy)).map(|heavy| format!("{light} depends (through the workspace) on {heavy}")),
+        );
+    }
+    assert_no_violations("the grading core, the store and the report build without HTTP, TLS or sandboxes (ARCHITECTURE.md)", violations);
 }
 
 #[test]

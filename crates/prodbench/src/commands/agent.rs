@@ -36,8 +36,8 @@ pub fn settings(args: &AgentArgs) -> Result<AgentSettings> {
     if let Some(cost) = args.max_cost.filter(|c| !(c.is_finite() && *c > 0.0)) {
         return Err(UserError::new(format!("--max-cost must be above 0, got {cost}")).into());
     }
-    if let Some(time) = args.max_agent_time.filter(|t| !(t.is_finite() && *t > 0.0)) {
-        return Err(UserError::new(format!("--max-agent-time must be above 0 seconds, got {time}")).into());
+    if let Some(time) = args.max_agent_time {
+        prodbench_task::check_timeout(time).map_err(|message| UserError::new(format!("--max-agent-time: {message}")))?;
     }
     Ok(AgentSettings {
         model,
@@ -62,7 +62,9 @@ pub fn build(name: &str, settings: &AgentSettings) -> Result<Arc<dyn Agent>> {
             max_turns: settings.max_turns,
             max_tokens: settings.max_tokens,
             max_cost_usd: settings.max_cost_usd,
-            max_wall_time: settings.max_agent_time_sec.map(Duration::from_secs_f64),
+            // Checked against the longest timeout when the job was made (an old job's value
+            // past it means no limit: the task's own timeout still holds).
+            max_wall_time: settings.max_agent_time_sec.and_then(|t| Duration::try_from_secs_f64(t).ok()),
             max_format_errors: settings.max_format_errors,
         },
     };

@@ -161,12 +161,12 @@ pub fn json_document(kind: &str, value: &impl Serialize) -> serde_json::Value {
     doc
 }
 
-// A closed stdout (`prodbench show latest | head`) ends the process by SIGPIPE (see main),
-// so a failed write has nowhere to be reported.
+// A closed stdout (`prodbench show latest | head`) ends the process by SIGPIPE, or for
+// `run` only stops the printing (see main): a failed write has nowhere to be reported.
 fn write_out(args: std::fmt::Arguments) {
     let _ = std::io::stdout().lock().write_fmt(args);
 }
 
-fn write_err(args: std::fmt::Arguments) {
+pub(super) fn write_err(args: std::fmt::Arguments) {
     let _ = std::io::stderr().lock().write_fmt(args);
 }

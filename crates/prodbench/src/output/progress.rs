@@ -56,7 +56,7 @@ impl Progress {
     fn println(&self, line: String) {
         match self.style {
             Style::Bar => self.bar.println(line),
-            Style::Lines => eprintln!("{line}"),
+            Style::Lines => super::write_err(format_args!("{line}\n")),
             Style::Hidden => {}
         }
     }
@@ -72,7 +72,7 @@ impl Progress {
         let status = trial.status.unwrap_or(TrialStatus::Interrupted);
         if status.is_error() {
             state.errors += 1;
-        } else if trial.passed() != Some(true) {
+        } else if trial.passed() == Some(false) {
             state.failed += 1;
         }
         if let Some(score) = trial.score() {

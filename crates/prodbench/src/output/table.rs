@@ -44,7 +44,7 @@ pub fn summary_table(summary: &JobSummary) -> String {
             if t.not_started > 0 {
                 statuses.push_str(&format!("{}not_started={}", if statuses.is_empty() { "" } else { " " }, t.not_started));
             }
-            vec![t.task.clone(), t.statuses.values().sum::<usize>().to_string(), format_score(t.score), t.passed.to_string(), t.errors.to_string(), statuses]
+            vec![t.task.clone(), t.trials.to_string(), format_score(t.score), t.passed.to_string(), t.errors.to_string(), statuses]
         })
         .collect();
     let mut out = table(&["TASK", "TRIALS", "SCORE", "PASSED", "ERRORS", "OUTCOMES"], &rows);

@@ -20,10 +20,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use prodbench_report::report::TaskMeta;
-use prodbench_run::lease::{self, LeaseError};
+use prodbench_run::lease::{self, Lease, LeaseError};
 use prodbench_run::{JobConfig, JobPlan, JobRunner};
 use prodbench_sandbox::Provider;
-use prodbench_store::{JobLease, JobRecord, JobState, JobTask, SkipReason, Store, now_ms};
+use prodbench_store::{JobLease, JobRecord, JobState, JobTask, Liveness, SkipReason, Store, now_ms};
 use prodbench_task::{Task, TaskCheck};
 use serde::Serialize;
 
@@ -44,6 +44,7 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
     let (job_id, config) = match &args.resume {
         Some(job) => {
             let job = find_job(&store, jobs_dir, job)?;
+            refuse_a_running_job(&job)?;
             (job.job_id.clone(), resume::config(printer, &job, &args)?)
         }
         None => (prodbench_run::new_job_id(), config_from_args(&args, canonical_paths(&args.paths)?)?),
@@ -52,28 +53,74 @@ pub async fn run(printer: &Printer, jobs_dir: &Path, args: RunArgs) -> Result<Ex
     let planned = plan_tasks(printer, &config.paths, provider.as_ref(), args.strict)?;
     let agent = agent::build(&config.agent, &config.agent_settings)?;
     let judge = judge(config.judge.as_ref(), &store)?;
-    take_job(&store, &job_id, &config, args.resume.is_some())?;
+    // Held until this function returns, however it returns: dropping it releases the job.
+    let mut lease = take_job(&store, &job_id, &config, args.resume.is_some())?;
     if args.resume.is_some() {
+        store.update_job_config(&job_id, &serde_json::to_value(&config)?)?;
         let removed = provider.cleanup_job(&job_id).await?;
-        printer.note(format_args!("removed {} sandboxes left by the job's earlier run", removed.len()));
+        if !removed.is_empty() {
+            printer.note(format_args!("removed {} sandboxes left by the job's earlier run", removed.len()));
+        }
     }
     store.record_job_tasks(&job_id, &planned.job_tasks)?;
     record_task_meta(&store.job_dir(&job_id), &planned.tasks)?;
     let progress = printer.progress();
+    let attempts = config.attempts;
     let runner =
         JobRunner { job_id: job_id.clone(), config, tasks: planned.tasks, store: &store, provider: Arc::clone(&provider), agent, judge, reporter: &progress };
-    let interrupted = tokio::select! {
-        result = runner.run() => { result?; false }
-        signal = shutdown_signal() => { progress.finish(); printer.warning(format_args!("{signal}: stopping job {job_id}")); true }
+    let ended = tokio::select! {
+        result = runner.run() => Ended::Ran(result),
+        signal = shutdown_signal() => Ended::Stopped(signal),
+        () = lease.lost() => Ended::TakenOver,
     };
     progress.finish();
-    let removed = provider.cleanup_job(&job_id).await.map_or(0, |removed| removed.len());
-    if interrupted {
-        stop_interrupted(printer, &store, &job_id, removed)?;
-    }
-    lease::release(&store, &job_id)?;
-    let plan = JobPlan { tasks: planned.job_tasks, attempts: runner.config.attempts };
+    let interrupted = finish(printer, &store, provider.as_ref(), &job_id, ended).await?;
+    let plan = JobPlan { tasks: planned.job_tasks, attempts };
     print_summary(printer, &store, &job_id, interrupted, &plan)
+}
+
+/// How the job's run ended.
+enum Ended {
+    Ran(Result<(), prodbench_store::StoreError>),
+    /// By a signal (`interrupted`, `terminated`).
+    Stopped(&'static str),
+    /// Another process took the job over: its sandboxes and trials are that process's now.
+    TakenOver,
+}
+
+/// Cleans up after the run however it ended; `Ok(true)` when a signal stopped it.
+async fn finish(printer: &Printer, store: &Store, provider: &dyn Provider, job_id: &str, ended: Ended) -> Result<bool> {
+    let stopped_by = match ended {
+        Ended::TakenOver => anyhow::bail!("job {job_id} was taken over by another process; this one stopped and left it to that one"),
+        Ended::Ran(result) => result.map(|()| None),
+        Ended::Stopped(signal) => {
+            printer.warning(format_args!("{signal}: stopping job {job_id}"));
+            Ok(Some(signal))
+        }
+    };
+    let removed = match provider.cleanup_job(job_id).await {
+        Ok(removed) => removed.len(),
+        Err(err) => {
+            printer.warning(format_args!("could not remove the job's sandboxes ({err}); `prodbench gc` removes them"));
+            0
+        }
+    };
+    // A store error in the run is reported now that the sandboxes are gone.
+    match stopped_by? {
+        None => Ok(false),
+        Some(_) => stop_interrupted(printer, store, job_id, removed).map(|()| true),
+    }
+}
+
+/// A resume of a job another live process runs stops here, before anything else can fail.
+fn refuse_a_running_job(job: &JobRecord) -> Result<()> {
+    if lease::liveness(job) != Liveness::Running {
+        return Ok(());
+    }
+    let owner = job.lease.as_ref().map_or("?", |l| l.owner.as_str());
+    Err(UserError::new(format!("job {} is being run by process {owner}", job.job_id))
+        .hint("a job has one owner at a time: wait for it to finish, or stop it (Ctrl-C) and resume then")
+        .into())
 }
 
 /// The job's summary on stdout, and the exit code it implies.
@@ -100,14 +147,13 @@ fn print_summary(printer: &Printer, store: &Store, job_id: &str, interrupted: bo
 }
 
 /// Records a new job held by this process, or takes over a stopped one; refuses a job
-/// another live process runs.
-fn take_job(store: &Store, job_id: &str, config: &JobConfig, resuming: bool) -> Result<()> {
+/// another live process runs (checked again here, atomically, against a race).
+fn take_job(store: &Store, job_id: &str, config: &JobConfig, resuming: bool) -> Result<Lease> {
     if !resuming {
         let lease = Some(JobLease { owner: lease::this_owner(), heartbeat_at_ms: now_ms() });
-        let record = JobRecord { lease, ..JobRecord::new(job_id, serde_json::to_value(config)?) };
-        return Ok(store.create_job(&record)?);
+        store.create_job(&JobRecord { lease, ..JobRecord::new(job_id, serde_json::to_value(config)?) })?;
     }
-    lease::acquire(store, job_id).map_err(|err| match err {
+    Lease::acquire(store, job_id).map_err(|err| match err {
         LeaseError::Held { .. } => {
             UserError::new(err.to_string()).hint("a job has one owner at a time: wait for it to finish, or stop it (Ctrl-C) and resume then").into()
         }
@@ -199,7 +245,9 @@ fn plan_tasks(printer: &Printer, paths: &[PathBuf], provider: &dyn Provider, str
 
 /// How the job records one task it found.
 fn job_task(check: &TaskCheck, provider: &dyn Provider) -> JobTask {
-    let mut diagnostics: Vec<String> = check.diagnostics.iter().map(ToString::to_string).collect();
+    // Errors first: the first line is what a summary shows.
+    let (errors, warnings): (Vec<_>, Vec<_>) = check.diagnostics.iter().partition(|d| d.is_error());
+    let mut diagnostics: Vec<String> = errors.into_iter().chain(warnings).map(ToString::to_string).collect();
     let skipped = match &check.task {
         None => Some(SkipReason::Broken),
         Some(task) => provider.unsupported_reason(task).map(|reason| {

@@ -117,6 +117,26 @@ pub struct GradeInputs<'a> {
     pub workspace: Option<&'a WorkspaceChanges>,
 }
 
+/// No verdicts, no judge failures: what [`GradeInputs::new`] starts from.
+static NO_VERDICTS: BTreeMap<String, Verdict> = BTreeMap::new();
+static NO_JUDGE_FAILURES: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> GradeInputs<'a> {
+    /// Grading by `rubric` alone: default weights, no rewards, tests, verdicts or workspace
+    /// changes yet (set the rest with struct update syntax).
+    pub fn new(rubric: &'a Rubric) -> Self {
+        GradeInputs {
+            rubric,
+            weights: ComponentWeights::default(),
+            rewards: None,
+            tests: None,
+            verdicts: &NO_VERDICTS,
+            judge_failures: &NO_JUDGE_FAILURES,
+            workspace: None,
+        }
+    }
+}
+
 pub fn grade(inputs: &GradeInputs) -> TrialGrade {
     let mut checks = behavioural_checks(inputs);
     checks.extend(criterion_checks(inputs));
@@ -337,15 +357,7 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true), ("test_sub", false), ("test_health_ok", true)]);
         let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(false)), ("false-claim".into(), verdict(false))]);
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: Some(&tests),
-            verdicts: &verdicts,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { tests: Some(&tests), verdicts: &verdicts, ..GradeInputs::new(&rubric) });
         // feature: test_add 1, test_sub 0 (the penalty has weight 0) -> 0.5
         // operational: test_health_ok 1 (w 1), drains 1 (w 3) -> 1.0
         // engineering: readable 0 -> 0.0
@@ -386,15 +398,7 @@ points = -5
         let rubric = rubric(RUBRIC);
         let verdicts = BTreeMap::from([("drains".into(), verdict(true))]);
         let failures = BTreeMap::from([("readable".to_string(), "judge model: 401".to_string()), ("drains".to_string(), "a lost sample".to_string())]);
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: None,
-            verdicts: &verdicts,
-            judge_failures: &failures,
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { verdicts: &verdicts, judge_failures: &failures, ..GradeInputs::new(&rubric) });
         let error_of = |name: &str| grade.checks.iter().find(|c| c.name == name).unwrap().judge_error.clone();
         assert_eq!(error_of("readable").as_deref(), Some("judge model: 401"));
         assert_eq!((error_of("drains"), error_of("false-claim")), (None, None), "a verdict, or no failure, is no judge error");
@@ -410,15 +414,7 @@ points = -5
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true)]);
         let verdicts = BTreeMap::from([("drains".into(), verdict(true)), ("readable".into(), verdict(true)), ("false-claim".into(), verdict(true))]);
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: Some(&tests),
-            verdicts: &verdicts,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { tests: Some(&tests), verdicts: &verdicts, ..GradeInputs::new(&rubric) });
         // (3 + 2 - 5) / 5 = 0
         assert_eq!(grade.points, Some(0.0));
         assert_eq!(grade.pass, Some(false), "a feature penalty was triggered");
@@ -428,16 +424,7 @@ points = -5
     fn ungraded_criteria_are_never_counted_as_met_or_unmet() {
         let rubric = rubric(RUBRIC);
         let tests = tests(&[("test_add", true), ("test_health", true)]);
-        let none = BTreeMap::new();
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: Some(&tests),
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { tests: Some(&tests), ..GradeInputs::new(&rubric) });
         assert!(!grade.complete);
         assert_eq!((grade.pass, grade.resolve, grade.points), (None, None, None));
         let engineering = grade.components.iter().find(|c| c.component == Component::Engineering).unwrap();
@@ -447,15 +434,7 @@ points = -5
 
         // A failing graded test decides the pass even with ungraded criteria.
         let failing = self::tests(&[("test_add", false)]);
-        let grade = self::grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: Some(&failing),
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = self::grade(&GradeInputs { tests: Some(&failing), ..GradeInputs::new(&rubric) });
         assert_eq!(grade.pass, Some(false));
     }
 
@@ -463,16 +442,7 @@ points = -5
     fn without_a_rubric_the_composite_is_the_reward() {
         let rubric = Rubric::tests_only();
         let rewards = Rewards { reward: 0.75, values: BTreeMap::from([("reward".into(), 0.75)]), source: "reward.txt".into() };
-        let none = BTreeMap::new();
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: Some(&rewards),
-            tests: None,
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { rewards: Some(&rewards), ..GradeInputs::new(&rubric) });
         assert_eq!(grade.composite, Some(0.75));
         assert_eq!((grade.pass, grade.resolve, grade.points), (Some(false), Some(false), None));
     }
@@ -481,17 +451,8 @@ points = -5
     fn a_report_that_counts_no_test_falls_back_to_the_reward() {
         let skipped = crate::test_report::parse_ctrf(r#"{"results": {"tests": [{"name": "test_a", "status": "skipped"}]}}"#).unwrap();
         let rewards = Rewards { reward: 0.0, values: BTreeMap::from([("reward".into(), 0.0)]), source: "reward.txt".into() };
-        let none = BTreeMap::new();
         let rubric = Rubric::tests_only();
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: Some(&rewards),
-            tests: Some(&skipped),
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { rewards: Some(&rewards), tests: Some(&skipped), ..GradeInputs::new(&rubric) });
         assert_eq!((grade.pass, grade.resolve, grade.composite), (Some(false), Some(false), Some(0.0)), "{grade:?}");
         assert_eq!(grade.checks.iter().map(|c| c.kind).collect::<Vec<_>>(), vec![CheckKind::Reward]);
     }
@@ -500,16 +461,7 @@ points = -5
     fn nothing_to_pass_is_not_a_pass() {
         let rubric = rubric("[rewards]\nstyle = \"engineering\"\n");
         let rewards = Rewards { reward: 1.0, values: BTreeMap::from([("style".into(), 1.0)]), source: "reward.json".into() };
-        let none = BTreeMap::new();
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: Some(&rewards),
-            tests: None,
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { rewards: Some(&rewards), ..GradeInputs::new(&rubric) });
         assert_eq!(grade.pass, Some(false), "no feature or operational check: {grade:?}");
     }
 
@@ -517,16 +469,7 @@ points = -5
     fn reward_keys_map_to_components() {
         let rubric = rubric("[rewards]\ncorrect = \"feature\"\nlatency = \"operational\"\nmissing = \"operational\"\n");
         let rewards = Rewards { reward: 0.5, values: BTreeMap::from([("correct".into(), 1.0), ("latency".into(), 0.5)]), source: "reward.json".into() };
-        let none = BTreeMap::new();
-        let grade = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: Some(&rewards),
-            tests: None,
-            verdicts: &none,
-            judge_failures: &BTreeMap::new(),
-            workspace: None,
-        });
+        let grade = grade(&GradeInputs { rewards: Some(&rewards), ..GradeInputs::new(&rubric) });
         // feature 1.0; operational (0.5 + 0 for the missing key) / 2 = 0.25; composite (0.6 + 0.075) / 0.9 = 0.75
         assert!((grade.composite.unwrap() - 0.75).abs() < 1e-12, "{grade:?}");
     }
@@ -538,27 +481,11 @@ points = -5
         );
         let verdicts = BTreeMap::from([("answer".into(), verdict(true))]);
         let clean = WorkspaceChanges { added: vec!["notes.txt".into()], ..Default::default() };
-        let grade1 = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: None,
-            verdicts: &verdicts,
-            judge_failures: &BTreeMap::new(),
-            workspace: Some(&clean),
-        });
+        let grade1 = grade(&GradeInputs { verdicts: &verdicts, workspace: Some(&clean), ..GradeInputs::new(&rubric) });
         assert_eq!((grade1.pass, grade1.resolve), (Some(true), Some(true)));
         assert_eq!(grade1.points, Some(0.75), "(4 - 1) / 4");
         let dirty = WorkspaceChanges { modified: vec!["src/lib.rs".into()], ..Default::default() };
-        let grade2 = grade(&GradeInputs {
-            rubric: &rubric,
-            weights: ComponentWeights::default(),
-            rewards: None,
-            tests: None,
-            verdicts: &verdicts,
-            judge_failures: &BTreeMap::new(),
-            workspace: Some(&dirty),
-        });
+        let grade2 = grade(&GradeInputs { verdicts: &verdicts, workspace: Some(&dirty), ..GradeInputs::new(&rubric) });
         assert_eq!((grade2.pass, grade2.resolve), (Some(false), Some(false)));
         assert_eq!(grade2.forbidden_changes, vec!["src/lib.rs".to_string()]);
     }

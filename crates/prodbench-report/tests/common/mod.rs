@@ -15,7 +15,7 @@ use prodbench_score::score::{GradeInputs, TrialGrade, grade};
 use prodbench_score::test_report::TestOutcome;
 use prodbench_score::verdict::Verdict;
 use prodbench_store::{JobRecord, TrialRecord, TrialStatus};
-use prodbench_task::rubric::{ComponentWeights, Rubric};
+use prodbench_task::rubric::Rubric;
 use prodbench_trajectory::stats::TrialStats;
 
 const ORACLE_JOB: &str = "20261121-063021-bd87";
@@ -209,31 +209,13 @@ fn qna_grade(tests: &[bool; 2], verdicts: &[(&str, Verdict)]) -> TrialGrade {
     let rubric = rubric.unwrap_or_else(|| panic!("{diagnostics:?}"));
     let outcomes = outcomes(&["test_names_the_function", "test_names_the_modulus"], tests);
     let verdicts: BTreeMap<String, Verdict> = verdicts.iter().map(|(id, verdict)| (id.to_string(), verdict.clone())).collect();
-    let judge_failures = BTreeMap::new();
-    grade(&GradeInputs {
-        rubric: &rubric,
-        weights: ComponentWeights::default(),
-        rewards: None,
-        tests: Some(&outcomes),
-        verdicts: &verdicts,
-        judge_failures: &judge_failures,
-        workspace: None,
-    })
+    grade(&GradeInputs { tests: Some(&outcomes), verdicts: &verdicts, ..GradeInputs::new(&rubric) })
 }
 
 /// The bug-fix task's grade: three pytest tests, no rubric.
 fn pagination_grade(tests: &[bool; 3]) -> TrialGrade {
     let outcomes = outcomes(&PAGINATION_TESTS, tests);
-    let none = BTreeMap::new();
-    grade(&GradeInputs {
-        rubric: &Rubric::tests_only(),
-        weights: ComponentWeights::default(),
-        rewards: None,
-        tests: Some(&outcomes),
-        verdicts: &none,
-        judge_failures: &BTreeMap::new(),
-        workspace: None,
-    })
+    grade(&GradeInputs { tests: Some(&outcomes), ..GradeInputs::new(&Rubric::tests_only()) })
 }
 
 fn outcomes(names: &[&str], passed: &[bool]) -> Vec<TestOutcome> {

@@ -39,7 +39,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run an agent on a task or dataset (or resume a job)
+    /// Run an agent on tasks or datasets (or resume a job)
     Run(Box<RunArgs>),
     /// Show a job's summary and trials
     Show(ShowArgs),
@@ -107,6 +107,7 @@ pub struct RunArgs {
 
     /// Megabytes of each trial's final workspace kept with it (what regrade verifies and the
     /// judge's evidence); past it the largest files are left out and the trial says which
+    /// (may change on --resume)
     #[arg(long, value_name = "MB", default_value_t = prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub workspace_cap: u64,
 
@@ -169,7 +170,7 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = 3, help_heading = "Agent")]
     pub max_format_errors: u32,
 
-    /// Model requests in flight at once across the whole job
+    /// Model requests in flight at once across the whole job (may change on --resume)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = "Agent")]
     pub max_concurrent_requests: u32,
 

@@ -101,14 +101,7 @@ impl WindowTally {
     /// `longest` bounds the latencies to expect (larger ones are recorded as this).
     pub(crate) fn new(longest: Duration) -> WindowTally {
         let highest_micros = micros(longest);
-        WindowTally {
-            highest_micros,
-            window: Tally::new(highest_micros),
-            open: BTreeMap::new(),
-            closed: BTreeMap::new(),
-            sending_second: 0,
-            first_error: None,
-        }
+        WindowTally { highest_micros, window: Tally::new(highest_micros), open: BTreeMap::new(), closed: BTreeMap::new(), sending_second: 0, first_error: None }
     }
 
     pub(crate) fn sent(&mut self, second: u64) {
@@ -139,7 +132,8 @@ impl WindowTally {
     }
 
     fn close_settled(&mut self) {
-        let settled: Vec<u64> = self.open.iter().filter(|(second, tally)| **second < self.sending_second && tally.is_settled()).map(|(second, _)| *second).collect();
+        let settled: Vec<u64> =
+            self.open.iter().filter(|(second, tally)| **second < self.sending_second && tally.is_settled()).map(|(second, _)| *second).collect();
         for second in settled {
             if let Some(tally) = self.open.remove(&second) {
                 self.closed.insert(second, tally.close());

@@ -239,6 +239,8 @@ pub(crate) mod tests {
         }
     }
 
+    type Change = Box<dyn FnOnce(&mut Plan)>;
+
     fn error(change: impl FnOnce(&mut Plan)) -> String {
         let mut plan = plan(Arrival::Constant { rate_per_sec: 10.0 }, vec![window("agent", 5)]);
         change(&mut plan);
@@ -260,7 +262,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_mistake_is_an_error_naming_its_place() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Plan)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|p| p.windows.clear()), "traffic: no windows"),
             (Box::new(|p| p.max_connections = 0), "max_connections must be at least 1"),
             (Box::new(|p| p.max_requests = 0), "max_requests must be at least 1"),

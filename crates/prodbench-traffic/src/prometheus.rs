@@ -12,11 +12,24 @@ use crate::record::{TrafficRecord, WindowSummary};
 pub fn prometheus(record: &TrafficRecord) -> String {
     let windows = &record.summary;
     let mut out = String::new();
-    family(&mut out, "prodbench_traffic_requests_total", "counter", "Requests by outcome (sent = completed + timeout + connection_error + unfinished).", windows, |w| {
-        let c = &w.counts;
-        let outcomes = [("sent", c.sent), ("completed", c.completed), ("timeout", c.timeouts), ("connection_error", c.connection_errors), ("unfinished", c.unfinished)];
-        outcomes.iter().map(|(outcome, n)| Sample::labelled(format!("outcome=\"{outcome}\""), *n as f64)).collect()
-    });
+    family(
+        &mut out,
+        "prodbench_traffic_requests_total",
+        "counter",
+        "Requests by outcome (sent = completed + timeout + connection_error + unfinished).",
+        windows,
+        |w| {
+            let c = &w.counts;
+            let outcomes = [
+                ("sent", c.sent),
+                ("completed", c.completed),
+                ("timeout", c.timeouts),
+                ("connection_error", c.connection_errors),
+                ("unfinished", c.unfinished),
+            ];
+            outcomes.iter().map(|(outcome, n)| Sample::labelled(format!("outcome=\"{outcome}\""), *n as f64)).collect()
+        },
+    );
     family(&mut out, "prodbench_traffic_responses_total", "counter", "Responses by status class.", windows, |w| {
         let c = &w.counts;
         let classes = [("2xx", c.status_2xx), ("3xx", c.status_3xx), ("4xx", c.status_4xx), ("5xx", c.status_5xx), ("other", c.status_other)];
@@ -25,7 +38,14 @@ pub fn prometheus(record: &TrafficRecord) -> String {
     family(&mut out, "prodbench_traffic_error_ratio", "gauge", "Errors (status >= 400, timeouts, connection errors) over finished requests.", windows, |w| {
         w.error_rate.map(Sample::plain).into_iter().collect()
     });
-    family(&mut out, "prodbench_traffic_latency_seconds", "summary", "Latency from each request's scheduled send time (coordinated-omission correct).", windows, latency);
+    family(
+        &mut out,
+        "prodbench_traffic_latency_seconds",
+        "summary",
+        "Latency from each request's scheduled send time (coordinated-omission correct).",
+        windows,
+        latency,
+    );
     family(&mut out, "prodbench_traffic_latency_max_seconds", "gauge", "The largest latency from a scheduled send time.", windows, |w| {
         w.latency.max_ms.map(|max| Sample::plain(max / 1000.0)).into_iter().collect()
     });
@@ -87,8 +107,10 @@ mod tests {
     use super::*;
     use crate::record::tests::sample;
 
+    type Labels = Vec<(String, String)>;
+
     /// One sample line: `name{label="value",...} value`, or `None` if it is not one.
-    fn parse_sample(line: &str) -> Option<(String, Vec<(String, String)>, f64)> {
+    fn parse_sample(line: &str) -> Option<(String, Labels, f64)> {
         let (head, value) = line.rsplit_once(' ')?;
         let value: f64 = value.parse().ok()?;
         let (name, labels) = match head.split_once('{') {
@@ -99,7 +121,7 @@ mod tests {
         (valid_name && !name.is_empty()).then(|| (name.to_string(), labels, value))
     }
 
-    fn parse_labels(mut text: &str) -> Option<Vec<(String, String)>> {
+    fn parse_labels(mut text: &str) -> Option<Labels> {
         let mut labels = Vec::new();
         while !text.is_empty() {
             let (key, rest) = text.split_once("=\"")?;

@@ -7,6 +7,10 @@
 //! fixed in advance (the `schedule` module) and latency runs from each request's scheduled time,
 //! so a stall shows as what users would see: every request due during it, late.
 //!
+//! tokio's timer has millisecond resolution, so a request leaves up to about a millisecond
+//! after its scheduled time, and that delay is part of its latency (on loopback the median
+//! is about 1.5 ms): budgets well above a millisecond are what this measures well.
+//!
 //! Every run is bounded: at most `max_requests` per window, each request ends at its
 //! scheduled time plus its timeout, and the window ends by its deadline (its duration plus
 //! its longest timeout, plus a short grace) however the server behaves. A [`StopHandle`]

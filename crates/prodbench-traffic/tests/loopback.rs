@@ -162,7 +162,12 @@ async fn the_same_seed_gives_the_same_requests_and_another_seed_others() {
     let timeout = Duration::from_secs(2);
     let mix = vec![
         RequestSpec { weight: 2, ..get("/items/{int:1-1000000}", timeout) },
-        RequestSpec { method: "POST".into(), body: Some("{\"qty\":1}".into()), headers: vec![("content-type".into(), "application/json".into())], ..get("/orders/{hex:8}", timeout) },
+        RequestSpec {
+            method: "POST".into(),
+            body: Some("{\"qty\":1}".into()),
+            headers: vec![("content-type".into(), "application/json".into())],
+            ..get("/orders/{hex:8}", timeout)
+        },
         RequestSpec { method: "DELETE".into(), ..get("/cart/{choice:a|b|c}", timeout) },
     ];
     let sequence = |seed: u64| {
@@ -308,10 +313,9 @@ async fn connection_errors_are_counted_whether_refused_or_closed() {
     let closing = Server::start(|_| Reply::Close).await;
     let timeout = Duration::from_secs(1);
     let window = Duration::from_millis(500);
-    let (refused, closed) = tokio::join!(
-        run(&plan(refused, constant(20.0), window, vec![get("/", timeout)])),
-        run(&plan(closing.addr, constant(20.0), window, vec![get("/", timeout)])),
-    );
+    let (to_refused, to_closing) =
+        (plan(refused, constant(20.0), window, vec![get("/", timeout)]), plan(closing.addr, constant(20.0), window, vec![get("/", timeout)]));
+    let (refused, closed) = tokio::join!(run(&to_refused), run(&to_closing));
     for record in [&refused, &closed] {
         let window = only_window(record);
         assert_eq!((window.counts.sent, window.counts.connection_errors, window.counts.completed), (10, 10, 0), "{window:?}");
@@ -329,15 +333,17 @@ async fn connection_errors_are_counted_whether_refused_or_closed() {
 async fn the_stop_handle_ends_a_long_run_promptly() {
     let server = Server::start(|_| Reply::Never).await;
     let plan = plan(server.addr, constant(20.0), Duration::from_secs(60), vec![get("/", Duration::from_secs(10))]);
-    let generator = Generator::new(&plan).unwrap();
+    let generator = Arc::new(Generator::new(&plan).unwrap());
     let stop = StopHandle::new();
-    let stopper = stop.clone();
     let started = Instant::now();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stopper.stop();
+    // As the trial will: the run in a task of its own, stopped from outside.
+    let running = tokio::spawn({
+        let (generator, stop) = (generator.clone(), stop.clone());
+        async move { generator.run(&stop).await }
     });
-    let record = generator.run(&stop).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.stop();
+    let record = running.await.unwrap();
     let elapsed = started.elapsed();
 
     assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");

@@ -18,6 +18,36 @@
 //! its plan's target (the trial's own services, reached through a [`Connector`]), every run
 //! is bounded in count and time, and it stops by itself.
 //!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use prodbench_traffic::{Arrival, Generator, Plan, RequestSpec, StopHandle, Target, Window};
+//!
+//! let get = RequestSpec {
+//!     weight: 1,
+//!     method: "GET".into(),
+//!     path: "/items/{int:1-1000}".into(),
+//!     headers: Vec::new(),
+//!     body: None,
+//!     timeout: Duration::from_secs(2),
+//! };
+//! let window = |name: &str, secs| Window { name: name.into(), duration: Duration::from_secs(secs), arrival: None, mix: None };
+//! let plan = Plan {
+//!     target: Target { addr: "127.0.0.1:8080".parse()?, host: "shop".into() },
+//!     seed: 42,
+//!     arrival: Arrival::Poisson { rate_per_sec: 50.0 },
+//!     mix: vec![get],
+//!     windows: vec![window("warmup", 10), window("grading", 30)],
+//!     max_connections: 64,
+//!     max_requests: 100_000,
+//! };
+//! let record = Generator::new(&plan)?.run(&StopHandle::new()).await;
+//! record.write_to(std::path::Path::new("trial/traffic"))?;
+//! assert!(record.window("grading").and_then(|w| w.latency.p99_ms).is_some());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Modules, in the order a run uses them (the crate root re-exports their public items):
 //!
 //! - `plan`: what to send ([`Plan`], [`Window`], [`RequestSpec`]) and its validation.

@@ -306,4 +306,18 @@ pub struct BenchArgs {
     /// Exec round trips per backend for the latency figure
     #[arg(long, default_value_t = 200)]
     pub execs: u32,
+
+    /// Measure the load generator instead, against a trivial HTTP server on loopback: its
+    /// peak (requests per second completed) and its p50/p99 at a fixed rate
+    #[arg(long)]
+    pub traffic: bool,
+
+    /// Seconds of each --traffic run
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub traffic_seconds: u64,
+
+    /// An oha binary to measure beside the load generator, with the same server and
+    /// connections (`cargo install oha`)
+    #[arg(long, value_name = "PATH", requires = "traffic")]
+    pub oha: Option<std::path::PathBuf>,
 }

@@ -9,8 +9,13 @@
 //!   wrapper) and `read_file`, call to observation: the harness's cost per agent step, apart
 //!   from the model's.
 //!
+//! - *Traffic* (`--traffic`, `traffic.rs`): the load generator's peak and its latency at a
+//!   fixed rate, beside oha's.
+//!
 //! Medians (and p90) over many runs, since the machines are noisy. Results go in
 //! docs/PERFORMANCE.md with the command that produced them.
+
+mod traffic;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -63,6 +68,9 @@ impl Stats {
 }
 
 pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
+    if args.traffic {
+        return bench_traffic(printer, &args).await;
+    }
     let workdir = tempfile::tempdir().context("creating a scratch directory")?;
     let task = trivial_task(workdir.path())?;
     let mut results = Vec::new();
@@ -115,6 +123,19 @@ pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
             .collect();
         printer.data(table(&["BACKEND", "MEASURE", "RUNS", "P50 MS", "P90 MS", "MIN MS", "MAX MS"], &rows));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench_traffic(printer: &Printer, args: &BenchArgs) -> Result<ExitCode> {
+    printer.status(format_args!("traffic: {} s at the peak rate, then {} s at the fixed rate, per tool", args.traffic_seconds, args.traffic_seconds));
+    let figures = traffic::measure(args.oha.as_deref(), args.traffic_seconds).await?;
+    printer.json("bench", &serde_json::json!({ "traffic": figures }));
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.2}"));
+    let rows: Vec<Vec<String>> = figures
+        .iter()
+        .map(|f| vec![f.tool.clone(), format!("{:.0}", f.peak_per_sec), format!("{:.0}", f.fixed_rate), ms(f.fixed_p50_ms), ms(f.fixed_p99_ms)])
+        .collect();
+    printer.data(table(&["TOOL", "PEAK REQ/S", "FIXED RATE", "P50 MS", "P99 MS"], &rows));
     Ok(ExitCode::SUCCESS)
 }
 

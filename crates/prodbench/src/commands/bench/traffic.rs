@@ -1,12 +1,13 @@
 //! `prodbench bench --traffic`: the load generator against a trivial HTTP server on
 //! loopback, in this process, beside `oha` when one is given (`--oha PATH`).
 //!
-//! Two figures, as issue 11 asks: the *peak* (open loop at a rate far above what two cores
-//! serve: how many requests per second complete), and *a fixed rate* (its p50 and p99 from
-//! the scheduled send times). oha runs against the same server with the same number of
-//! connections: closed loop for its peak, `-q RATE --latency-correction` for the fixed
-//! rate, which is its coordinated-omission-corrected figure.
-
+//! Two figures, as issue 11 asks. *A fixed rate*: p50 and p99 from the scheduled send
+//! times (measured first, on a quiet server). *The peak*: an open-loop generator's peak is
+//! the highest rate it sustains, so rates double from [`FIRST_STEP`] until fewer than 95 %
+//! of a step's requests complete in time; the peak is the last step that kept up, as
+//! completed requests per second. oha runs against the same server with the same number of
+//! connections: `-q RATE --latency-correction` for the fixed rate (its
+//! coordinated-omission-corrected figure), closed loop for its peak.
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -19,8 +20,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Connections both tools use.
 const CONNECTIONS: usize = 64;
-/// The peak run's open-loop rate: more than a 2-core machine serves over loopback.
-const PEAK_RATE: f64 = 50_000.0;
+/// The first rate of the peak's doubling steps, and the last one tried.
+const FIRST_STEP: f64 = 5_000.0;
+const LAST_STEP: f64 = 320_000.0;
+/// A step keeps up when this share of its scheduled requests completes.
+const KEPT_UP: f64 = 0.95;
 /// The fixed rate, well within what both tools sustain.
 const FIXED_RATE: f64 = 2_000.0;
 
@@ -38,11 +42,11 @@ pub struct TrafficFigures {
 /// prodbench's figures, and oha's when `oha` is given; each run lasts `seconds`.
 pub async fn measure(oha: Option<&Path>, seconds: u64) -> Result<Vec<TrafficFigures>> {
     let server = serve().await?;
-    let peak = generate(server, PEAK_RATE, seconds).await;
     let fixed = generate(server, FIXED_RATE, seconds).await;
+    let peak_per_sec = peak(server, seconds).await;
     let mut figures = vec![TrafficFigures {
         tool: "prodbench".into(),
-        peak_per_sec: peak.counts.completed as f64 / seconds as f64,
+        peak_per_sec,
         fixed_rate: FIXED_RATE,
         fixed_p50_ms: fixed.latency.p50_ms,
         fixed_p99_ms: fixed.latency.p99_ms,
@@ -51,6 +55,22 @@ pub async fn measure(oha: Option<&Path>, seconds: u64) -> Result<Vec<TrafficFigu
         figures.push(oha_figures(oha, server, seconds).await?);
     }
     Ok(figures)
+}
+
+/// The completed requests per second of the highest doubling step that kept up.
+async fn peak(server: SocketAddr, seconds: u64) -> f64 {
+    let mut best = 0.0;
+    let mut rate = FIRST_STEP;
+    while rate <= LAST_STEP {
+        let step = generate(server, rate, seconds).await;
+        let scheduled = rate * seconds as f64;
+        if (step.counts.completed as f64) < KEPT_UP * scheduled {
+            break;
+        }
+        best = step.counts.completed as f64 / seconds as f64;
+        rate *= 2.0;
+    }
+    best
 }
 
 /// An HTTP/1.1 server that answers every request `200 ok`, keeping connections open. It
@@ -108,8 +128,8 @@ async fn oha_figures(oha: &Path, server: SocketAddr, seconds: u64) -> Result<Tra
     let duration = format!("{seconds}s");
     let connections = CONNECTIONS.to_string();
     let rate = FIXED_RATE.to_string();
-    let peak = run_oha(oha, &["-z", &duration, "-c", &connections, &url]).await?;
     let fixed = run_oha(oha, &["-z", &duration, "-c", &connections, "-q", &rate, "--latency-correction", &url]).await?;
+    let peak = run_oha(oha, &["-z", &duration, "-c", &connections, &url]).await?;
     let seconds_at = |report: &OhaReport, p: &str| report.latency_percentiles.get(p).copied().flatten().map(|s| s * 1000.0);
     Ok(TrafficFigures {
         tool: "oha".into(),

@@ -157,25 +157,32 @@ pub fn grade(inputs: &GradeInputs) -> TrialGrade {
 
 /// Per-test checks when the tests wrote a report that counts some test; else per mapped
 /// reward key; else the reward as one check.
+impl Check {
+    /// A test or reward check of weight 1 with `score` (`None`: ungraded), passed at 1.
+    pub fn scored(kind: CheckKind, name: &str, component: Component, score: Option<f64>) -> Check {
+        Check {
+            kind,
+            name: name.to_string(),
+            claim: None,
+            component,
+            weight: 1.0,
+            score,
+            passed: score.map(|s| s >= 1.0),
+            must_pass: false,
+            points: None,
+            reason: None,
+            votes_met: None,
+            samples: None,
+            minority_reason: None,
+            judge: None,
+            judge_error: None,
+        }
+    }
+}
+
 fn behavioural_checks(inputs: &GradeInputs) -> Vec<Check> {
     let rubric = inputs.rubric;
-    let check = |kind, name: &str, component, score: f64| Check {
-        kind,
-        name: name.to_string(),
-        claim: None,
-        component,
-        weight: 1.0,
-        score: Some(score),
-        passed: Some(score >= 1.0),
-        must_pass: false,
-        points: None,
-        reason: None,
-        votes_met: None,
-        samples: None,
-        minority_reason: None,
-        judge: None,
-        judge_error: None,
-    };
+    let check = |kind, name: &str, component, score: f64| Check::scored(kind, name, component, Some(score));
     if let Some(tests) = inputs.tests.filter(|t| !t.is_empty()) {
         return tests.iter().map(|t| check(CheckKind::Test, &t.name, rubric.component_of_test(&t.name), if t.passed { 1.0 } else { 0.0 })).collect();
     }

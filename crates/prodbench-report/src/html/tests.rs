@@ -38,23 +38,7 @@ fn page(report: &Report) -> String {
 
 /// A test check, or with `claim` a criterion; `passed: None` is ungraded.
 fn check(name: &str, passed: Option<bool>) -> Check {
-    Check {
-        kind: CheckKind::Test,
-        name: name.into(),
-        claim: None,
-        component: Component::Feature,
-        weight: 1.0,
-        score: passed.map(|p| if p { 1.0 } else { 0.0 }),
-        passed,
-        must_pass: false,
-        points: None,
-        reason: None,
-        votes_met: None,
-        samples: None,
-        minority_reason: None,
-        judge: None,
-        judge_error: None,
-    }
+    Check::scored(CheckKind::Test, name, Component::Feature, passed.map(|p| if p { 1.0 } else { 0.0 }))
 }
 
 /// A criterion decided by a judge (`None`: never judged).

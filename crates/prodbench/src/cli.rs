@@ -309,7 +309,7 @@ pub struct BenchArgs {
 
     /// Measure the load generator instead, against a trivial HTTP server on loopback: its
     /// peak (requests per second completed) and its p50/p99 at a fixed rate
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["env", "trials", "execs"])]
     pub traffic: bool,
 
     /// Seconds of each --traffic run

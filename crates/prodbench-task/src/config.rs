@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::check_timeout;
 use crate::diagnostic::Diagnostic;
+use crate::live::{LiveConfig, RawFault, RawLive, RawService, RawTraffic};
 use crate::raw::{deserialize_raw, key_line};
 
 pub const DEFAULT_AGENT_TIMEOUT_SEC: f64 = 600.0;
@@ -36,6 +37,8 @@ pub struct TaskConfig {
     pub agent: AgentConfig,
     pub environment: EnvironmentConfig,
     pub solution: SolutionConfig,
+    /// `[[services]]`, `[traffic]`, `[[faults]]`: what runs beside the agent.
+    pub live: LiveConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +128,9 @@ struct RawTaskToml {
     agent: Option<RawAgent>,
     environment: Option<RawEnvironment>,
     solution: Option<RawSolution>,
+    services: Option<Vec<RawService>>,
+    traffic: Option<RawTraffic>,
+    faults: Option<Vec<RawFault>>,
     /// Harbor 1.0's top-level `source`: accepted, not used.
     #[serde(rename = "source")]
     _source: Option<toml::Value>,
@@ -204,7 +210,7 @@ pub fn parse(file: &Path, text: &str) -> (Option<TaskConfig>, Vec<Diagnostic>) {
 
 pub(crate) const TASK_FORMAT_DOC: &str = "docs/TASK-FORMAT.md";
 
-struct Resolver<'a> {
+pub(crate) struct Resolver<'a> {
     file: &'a Path,
     text: &'a str,
     diagnostics: Vec<Diagnostic>,
@@ -226,6 +232,8 @@ impl Resolver<'_> {
         if let Some(name) = &name {
             self.check_task_name(name);
         }
+        let environment = self.environment(raw.environment);
+        let workdir = environment.workdir.clone().unwrap_or_else(|| DEFAULT_WORKDIR.to_string());
         TaskConfig {
             schema_version,
             name,
@@ -233,8 +241,9 @@ impl Resolver<'_> {
             metadata,
             verifier: self.verifier(raw.verifier),
             agent: self.agent(raw.agent),
-            environment: self.environment(raw.environment),
+            environment,
             solution: SolutionConfig { env: raw.solution.and_then(|s| s.env).unwrap_or_default() },
+            live: self.live(RawLive { services: raw.services, traffic: raw.traffic, faults: raw.faults }, &workdir),
         }
     }
 
@@ -393,7 +402,7 @@ impl Resolver<'_> {
         from_mode.or(from_flag).unwrap_or(NetworkMode::None)
     }
 
-    fn timeout(&mut self, key: &str, value: Option<f64>, default: f64) -> f64 {
+    pub(crate) fn timeout(&mut self, key: &str, value: Option<f64>, default: f64) -> f64 {
         let value = value.unwrap_or(default);
         if let Err(message) = check_timeout(value) {
             self.error(key, message, None);
@@ -439,7 +448,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn error(&mut self, key: &str, message: String, hint: Option<&str>) {
+    pub(crate) fn error(&mut self, key: &str, message: String, hint: Option<&str>) {
         let mut d = Diagnostic::error(self.file, message).at_line(key_line(self.text, key)).key(key);
         if let Some(hint) = hint {
             d = d.hint(hint);

@@ -11,6 +11,7 @@
 mod config;
 mod diagnostic;
 mod digest;
+pub mod live;
 mod raw;
 pub mod rubric;
 pub mod scaffold;

@@ -1,0 +1,726 @@
+//! The live parts of `task.toml`: `[[services]]` (processes that run from the task's own
+//! files next to the agent), `[traffic]` (the seeded load the harness drives through them)
+//! and `[[faults]]` (what the harness does to them, when).
+//!
+//! Parsed like the rest of the file: a raw mirror (every field optional, filled by serde in
+//! [`crate::config`]), then the resolver below, which applies defaults and turns every
+//! problem into a diagnostic naming the key and its line. Names are checked across the three
+//! tables (a fault's service, the traffic's target, a `depends_on`) so a typo is an error
+//! before any trial starts. What only the load generator can judge (an HTTP method, a header,
+//! a path template) is checked by `prodbench-traffic` when a job starts, before any trial.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::check_timeout;
+use crate::config::Resolver;
+
+/// Default time a service has to become ready.
+pub const DEFAULT_READY_TIMEOUT_SEC: f64 = 60.0;
+/// Default gap between two readiness probes.
+pub const DEFAULT_READY_INTERVAL_SEC: f64 = 0.2;
+/// Default connections the load generator keeps open at most.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default per-request timeout of the load generator.
+pub const DEFAULT_REQUEST_TIMEOUT_SEC: f64 = 5.0;
+
+/// The task's live environment; empty for a task without one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveConfig {
+    pub services: Vec<Service>,
+    pub traffic: Option<TrafficConfig>,
+    pub faults: Vec<FaultConfig>,
+}
+
+impl LiveConfig {
+    /// Whether anything runs besides the agent: the trial then keeps its services alive
+    /// through verification and runs the tests in a sandbox of their own.
+    pub fn is_live(&self) -> bool {
+        !self.services.is_empty() || self.traffic.is_some() || !self.faults.is_empty()
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// One `[[services]]` entry: a process the harness starts before the agent and supervises.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Service {
+    pub name: String,
+    /// Run with `sh -c`.
+    pub command: String,
+    /// `None`: the environment's workdir.
+    pub workdir: Option<String>,
+    pub env: BTreeMap<String, String>,
+    /// The port it listens on (on the sandbox's loopback), if it serves.
+    pub port: Option<u16>,
+    pub ready: Readiness,
+    pub ready_timeout_sec: f64,
+    pub ready_interval_sec: f64,
+    /// Services that must be ready before this one starts.
+    pub depends_on: Vec<String>,
+    pub restart: RestartPolicy,
+}
+
+/// How the supervisor knows a service is ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// `GET` of this path on the service's port answers 2xx or 3xx.
+    Http { path: String },
+    /// A TCP connection to the service's port is accepted.
+    Tcp,
+    /// This command (`sh -c`) exits 0.
+    Command { command: String },
+    /// Ready as soon as it has started (a worker that serves nothing).
+    Started,
+}
+
+/// What the supervisor does when a service exits by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    No,
+    OnFailure,
+    Always,
+}
+
+/// `[traffic]`: seeded, open-loop HTTP load on one target through the trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficConfig {
+    pub target: TrafficTarget,
+    pub seed: u64,
+    pub arrival: ArrivalProcess,
+    pub rate_per_sec: f64,
+    pub requests: Vec<TrafficRequest>,
+    pub max_connections: usize,
+    /// Before the agent starts; `None`: no warm-up.
+    pub warmup: Option<TrafficWindow>,
+    /// Through the agent's work, until it ends.
+    pub agent: TrafficWindow,
+    /// After the agent, before the tests; `None`: no grading window.
+    pub grading: Option<TrafficWindow>,
+}
+
+/// Where the load goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrafficTarget {
+    /// A `[[services]]` entry (or compose service) by name, at `port` or the service's own.
+    Service { name: String, port: Option<u16> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalProcess {
+    /// Evenly spaced sends.
+    Constant,
+    /// Exponential gaps: independent users.
+    Poisson,
+}
+
+/// One request kind of the mix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficRequest {
+    pub weight: u32,
+    pub method: String,
+    /// A path template: `/items/{int:1-1000}`.
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub timeout_sec: f64,
+}
+
+/// One traffic window's settings; what it leaves out, the `[traffic]` table decides.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrafficWindow {
+    /// `None` for the agent window (it lasts as long as the agent).
+    pub duration_sec: Option<f64>,
+    pub arrival: Option<ArrivalProcess>,
+    pub rate_per_sec: Option<f64>,
+    /// Empty: the table's mix.
+    pub requests: Vec<TrafficRequest>,
+}
+
+/// The traffic window a fault happens in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultWindow {
+    Agent,
+    Grading,
+}
+
+/// One `[[faults]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    pub kind: FaultKind,
+    pub window: FaultWindow,
+    /// Seconds into the window it begins.
+    pub start_sec: f64,
+    /// `None`: until the window ends.
+    pub duration_sec: Option<f64>,
+}
+
+/// What a fault does, and to what.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Every request to the service waits this much longer.
+    Latency { service: String, added_ms: u64 },
+    /// A fraction of requests to the service answer `status` without reaching it.
+    Errors { service: String, fraction: f64, status: u16 },
+    /// A fraction of connections to the service are reset.
+    Reset { service: String, fraction: f64 },
+    /// Requests to the service are accepted and never answered.
+    Blackhole { service: String },
+    /// The service is killed (its restart policy then applies).
+    Kill { service: String },
+    /// The service is stopped (SIGSTOP) and continued when the fault ends.
+    Pause { service: String },
+}
+
+impl FaultKind {
+    pub fn service(&self) -> &str {
+        match self {
+            FaultKind::Latency { service, .. }
+            | FaultKind::Errors { service, .. }
+            | FaultKind::Reset { service, .. }
+            | FaultKind::Blackhole { service }
+            | FaultKind::Kill { service }
+            | FaultKind::Pause { service } => service,
+        }
+    }
+
+    /// Whether the fault works on the service's connections (through a proxy in front of
+    /// it) rather than on its process.
+    pub fn is_network(&self) -> bool {
+        matches!(self, FaultKind::Latency { .. } | FaultKind::Errors { .. } | FaultKind::Reset { .. } | FaultKind::Blackhole { .. })
+    }
+}
+
+// ---- raw mirror ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct RawService {
+    name: Option<String>,
+    command: Option<String>,
+    workdir: Option<String>,
+    env: Option<BTreeMap<String, String>>,
+    port: Option<u16>,
+    ready: Option<RawReady>,
+    depends_on: Option<Vec<String>>,
+    restart: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawReady {
+    http: Option<String>,
+    tcp: Option<bool>,
+    command: Option<String>,
+    timeout_sec: Option<f64>,
+    interval_sec: Option<f64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawTraffic {
+    target: Option<String>,
+    seed: Option<u64>,
+    arrival: Option<String>,
+    rate: Option<f64>,
+    max_connections: Option<u32>,
+    requests: Option<Vec<RawRequest>>,
+    warmup: Option<RawWindow>,
+    agent: Option<RawWindow>,
+    grading: Option<RawWindow>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawRequest {
+    weight: Option<u32>,
+    method: Option<String>,
+    path: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    body: Option<String>,
+    timeout_sec: Option<f64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawWindow {
+    duration_sec: Option<f64>,
+    arrival: Option<String>,
+    rate: Option<f64>,
+    requests: Option<Vec<RawRequest>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RawFault {
+    kind: Option<String>,
+    service: Option<String>,
+    window: Option<String>,
+    start_sec: Option<f64>,
+    duration_sec: Option<f64>,
+    latency_ms: Option<u64>,
+    fraction: Option<f64>,
+    status: Option<u16>,
+}
+
+/// The raw live tables of one file.
+pub(crate) struct RawLive {
+    pub(crate) services: Option<Vec<RawService>>,
+    pub(crate) traffic: Option<RawTraffic>,
+    pub(crate) faults: Option<Vec<RawFault>>,
+}
+
+// ---- resolver -----------------------------------------------------------------------
+
+impl Resolver<'_> {
+    pub(crate) fn live(&mut self, raw: RawLive, default_workdir: &str) -> LiveConfig {
+        let services: Vec<Service> = raw.services.unwrap_or_default().into_iter().enumerate().filter_map(|(i, s)| self.service(i, s, default_workdir)).collect();
+        self.check_service_graph(&services);
+        let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let traffic = raw.traffic.and_then(|t| self.traffic(t, &services));
+        let faults = raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names)).collect();
+        LiveConfig { services, traffic, faults }
+    }
+
+    fn service(&mut self, index: usize, raw: RawService, default_workdir: &str) -> Option<Service> {
+        let key = |field: &str| format!("services.{index}.{field}");
+        let name = raw.name.unwrap_or_default();
+        if !is_name(&name) {
+            self.error(&key("name"), format!("expected a name of letters, digits, - and _, got {name:?}"), Some("for example `name = \"api\"`"));
+            return None;
+        }
+        let Some(command) = raw.command.filter(|c| !c.trim().is_empty()) else {
+            self.error(&key("command"), format!("service {name:?} has no command"), Some("for example `command = \"python3 server.py\"` (run with sh -c)"));
+            return None;
+        };
+        if let Some(workdir) = raw.workdir.as_ref().filter(|w| !w.starts_with('/')) {
+            self.error(&key("workdir"), format!("expected an absolute path, got {workdir:?}"), None);
+        }
+        if raw.port == Some(0) {
+            self.error(&key("port"), "expected a port from 1 to 65535, got 0".into(), None);
+        }
+        let restart = match raw.restart.as_deref() {
+            None | Some("on-failure") => RestartPolicy::OnFailure,
+            Some("no") => RestartPolicy::No,
+            Some("always") => RestartPolicy::Always,
+            Some(other) => {
+                self.error(&key("restart"), format!("expected \"no\", \"on-failure\" or \"always\", got {other:?}"), None);
+                RestartPolicy::OnFailure
+            }
+        };
+        let (ready, ready_timeout_sec, ready_interval_sec) = self.readiness(&key("ready"), raw.ready, raw.port);
+        Some(Service {
+            workdir: Some(raw.workdir.unwrap_or_else(|| default_workdir.to_string())),
+            name,
+            command,
+            env: raw.env.unwrap_or_default(),
+            port: raw.port,
+            ready,
+            ready_timeout_sec,
+            ready_interval_sec,
+            depends_on: raw.depends_on.unwrap_or_default(),
+            restart,
+        })
+    }
+
+    fn readiness(&mut self, key: &str, raw: Option<RawReady>, port: Option<u16>) -> (Readiness, f64, f64) {
+        let default = if port.is_some() { Readiness::Tcp } else { Readiness::Started };
+        let Some(raw) = raw else { return (default, DEFAULT_READY_TIMEOUT_SEC, DEFAULT_READY_INTERVAL_SEC) };
+        let timeout = self.timeout(&format!("{key}.timeout_sec"), raw.timeout_sec, DEFAULT_READY_TIMEOUT_SEC);
+        let interval = self.timeout(&format!("{key}.interval_sec"), raw.interval_sec, DEFAULT_READY_INTERVAL_SEC);
+        let probe = match (raw.http, raw.tcp, raw.command) {
+            (Some(path), None, None) if path.starts_with('/') => Readiness::Http { path },
+            (Some(path), None, None) => {
+                self.error(&format!("{key}.http"), format!("expected a path starting with `/`, got {path:?}"), Some("for example `http = \"/healthz\"`"));
+                default.clone()
+            }
+            (None, Some(true), None) => Readiness::Tcp,
+            (None, None, Some(command)) => Readiness::Command { command },
+            (None, None | Some(false), None) => default.clone(),
+            _ => {
+                self.error(key, "set one of `http`, `tcp` and `command`".into(), None);
+                default.clone()
+            }
+        };
+        if matches!(probe, Readiness::Http { .. } | Readiness::Tcp) && port.is_none() {
+            self.error(key, "an `http` or `tcp` readiness check needs the service's `port`".into(), Some("add `port = ...` to the service, or check with `command`"));
+        }
+        (probe, timeout, interval)
+    }
+
+    /// Names unique, `depends_on` naming known services, and no cycle.
+    fn check_service_graph(&mut self, services: &[Service]) {
+        let mut seen = BTreeSet::new();
+        for (i, service) in services.iter().enumerate() {
+            if !seen.insert(service.name.as_str()) {
+                self.error(&format!("services.{i}.name"), format!("the name {:?} is used by an earlier service", service.name), None);
+            }
+            for dependency in &service.depends_on {
+                if services.iter().all(|s| &s.name != dependency) {
+                    self.error(&format!("services.{i}.depends_on"), format!("no service named {dependency:?}"), None);
+                }
+            }
+        }
+        if let Some(cycle) = dependency_cycle(services) {
+            let index = services.iter().position(|s| s.name == cycle[0]).unwrap_or(0);
+            self.error(&format!("services.{index}.depends_on"), format!("services depend on each other in a cycle: {}", cycle.join(" -> ")), None);
+        }
+    }
+
+    fn traffic(&mut self, raw: RawTraffic, services: &[Service]) -> Option<TrafficConfig> {
+        let target = self.traffic_target(raw.target, services)?;
+        let rate = raw.rate.unwrap_or(0.0);
+        if !(rate.is_finite() && rate > 0.0) {
+            self.error("traffic.rate", format!("expected requests per second above 0, got {rate}"), Some("for example `rate = 50`"));
+            return None;
+        }
+        let max_connections = raw.max_connections.map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize);
+        if max_connections == 0 {
+            self.error("traffic.max_connections", "expected at least 1".into(), None);
+        }
+        let requests = self.requests("traffic.requests", raw.requests);
+        if requests.is_empty() {
+            self.error("traffic", "no `[[traffic.requests]]`: the load has nothing to send".into(), Some("add `[[traffic.requests]]` with `path = \"/\"`"));
+            return None;
+        }
+        Some(TrafficConfig {
+            target,
+            seed: raw.seed.unwrap_or(0),
+            arrival: self.arrival("traffic.arrival", raw.arrival).unwrap_or(ArrivalProcess::Constant),
+            rate_per_sec: rate,
+            requests,
+            max_connections,
+            warmup: raw.warmup.map(|w| self.window("warmup", w, true)),
+            agent: raw.agent.map(|w| self.window("agent", w, false)).unwrap_or_default(),
+            grading: raw.grading.map(|w| self.window("grading", w, true)),
+        })
+    }
+
+    fn traffic_target(&mut self, raw: Option<String>, services: &[Service]) -> Option<TrafficTarget> {
+        let Some(target) = raw else {
+            self.error("traffic", "no `target`".into(), Some("name the service the load goes to: `target = \"api\"` or `target = \"api:8080\"`"));
+            return None;
+        };
+        let (name, port) = match target.split_once(':') {
+            Some((name, port)) => match port.parse::<u16>() {
+                Ok(port) if port > 0 => (name.to_string(), Some(port)),
+                _ => {
+                    self.error("traffic.target", format!("expected NAME or NAME:PORT, got {target:?}"), None);
+                    return None;
+                }
+            },
+            None => (target.clone(), None),
+        };
+        match services.iter().find(|s| s.name == name) {
+            Some(service) if port.or(service.port).is_some() => Some(TrafficTarget::Service { name, port }),
+            Some(_) => {
+                self.error("traffic.target", format!("service {name:?} has no `port`"), Some("give the port: `target = \"NAME:PORT\"`"));
+                None
+            }
+            None => {
+                let known: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
+                self.error("traffic.target", format!("no service named {name:?} (services: {known:?})"), None);
+                None
+            }
+        }
+    }
+
+    fn window(&mut self, name: &str, raw: RawWindow, needs_duration: bool) -> TrafficWindow {
+        let key = format!("traffic.{name}");
+        let duration_sec = match (raw.duration_sec, needs_duration) {
+            (Some(_), false) => {
+                self.error(&format!("{key}.duration_sec"), "the agent window lasts as long as the agent works".into(), Some("remove the key"));
+                None
+            }
+            (Some(value), true) => Some(self.timeout(&format!("{key}.duration_sec"), Some(value), 1.0)),
+            (None, true) => {
+                self.error(&key, format!("the {name} window needs `duration_sec`"), Some("for example `duration_sec = 10`"));
+                None
+            }
+            (None, false) => None,
+        };
+        if let Some(rate) = raw.rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            self.error(&format!("{key}.rate"), format!("expected requests per second above 0, got {rate}"), None);
+        }
+        TrafficWindow {
+            duration_sec,
+            arrival: self.arrival(&format!("{key}.arrival"), raw.arrival),
+            rate_per_sec: raw.rate,
+            requests: self.requests(&format!("{key}.requests"), raw.requests),
+        }
+    }
+
+    fn arrival(&mut self, key: &str, raw: Option<String>) -> Option<ArrivalProcess> {
+        match raw.as_deref()? {
+            "constant" => Some(ArrivalProcess::Constant),
+            "poisson" => Some(ArrivalProcess::Poisson),
+            other => {
+                self.error(key, format!("expected \"constant\" or \"poisson\", got {other:?}"), None);
+                None
+            }
+        }
+    }
+
+    fn requests(&mut self, key: &str, raw: Option<Vec<RawRequest>>) -> Vec<TrafficRequest> {
+        let mut requests = Vec::new();
+        for (i, raw) in raw.unwrap_or_default().into_iter().enumerate() {
+            let key = |field: &str| format!("{key}.{i}.{field}");
+            let Some(path) = raw.path else {
+                self.error(&key("path"), "a request needs a `path`".into(), Some("for example `path = \"/items/{int:1-100}\"`"));
+                continue;
+            };
+            let weight = raw.weight.unwrap_or(1);
+            if weight == 0 {
+                self.error(&key("weight"), "expected a weight of at least 1".into(), Some("remove the request instead"));
+            }
+            requests.push(TrafficRequest {
+                weight,
+                method: raw.method.unwrap_or_else(|| "GET".into()),
+                path,
+                headers: raw.headers.unwrap_or_default(),
+                body: raw.body,
+                timeout_sec: self.timeout(&key("timeout_sec"), raw.timeout_sec, DEFAULT_REQUEST_TIMEOUT_SEC),
+            });
+        }
+        requests
+    }
+
+    fn fault(&mut self, index: usize, raw: RawFault, services: &BTreeSet<&str>) -> Option<FaultConfig> {
+        let key = |field: &str| format!("faults.{index}.{field}");
+        let service = raw.service.unwrap_or_default();
+        if !services.contains(service.as_str()) {
+            self.error(&key("service"), format!("no service named {service:?} (services: {services:?})"), None);
+            return None;
+        }
+        let fraction = raw.fraction.unwrap_or(1.0);
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            self.error(&key("fraction"), format!("expected a fraction above 0 and at most 1, got {fraction}"), None);
+        }
+        let kind = match raw.kind.as_deref().unwrap_or_default() {
+            "latency" => match raw.latency_ms {
+                Some(added_ms) if added_ms > 0 => FaultKind::Latency { service, added_ms },
+                _ => {
+                    self.error(&format!("faults.{index}"), "a latency fault needs `latency_ms` above 0".into(), Some("for example `latency_ms = 500`"));
+                    return None;
+                }
+            },
+            "errors" => {
+                let status = raw.status.unwrap_or(503);
+                if !(500..=599).contains(&status) {
+                    self.error(&key("status"), format!("expected a 5xx status, got {status}"), None);
+                }
+                FaultKind::Errors { service, fraction, status }
+            }
+            "reset" => FaultKind::Reset { service, fraction },
+            "blackhole" => FaultKind::Blackhole { service },
+            "kill" => FaultKind::Kill { service },
+            "pause" => FaultKind::Pause { service },
+            other => {
+                self.error(&key("kind"), format!("unknown fault kind {other:?}"), Some("use latency, errors, reset, blackhole, kill or pause"));
+                return None;
+            }
+        };
+        let window = match raw.window.as_deref() {
+            None | Some("grading") => FaultWindow::Grading,
+            Some("agent") => FaultWindow::Agent,
+            Some(other) => {
+                self.error(&key("window"), format!("expected \"agent\" or \"grading\", got {other:?}"), None);
+                FaultWindow::Grading
+            }
+        };
+        let start_sec = raw.start_sec.unwrap_or(0.0);
+        if !(start_sec.is_finite() && start_sec >= 0.0) || check_timeout(start_sec.max(1.0)).is_err() {
+            self.error(&key("start_sec"), format!("expected seconds from 0 to a week, got {start_sec}"), None);
+        }
+        let duration_sec = raw.duration_sec.map(|d| self.timeout(&key("duration_sec"), Some(d), 1.0));
+        Some(FaultConfig { kind, window, start_sec, duration_sec })
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// A cycle in the services' `depends_on` graph, as the names along it, if there is one.
+fn dependency_cycle(services: &[Service]) -> Option<Vec<String>> {
+    fn visit<'a>(name: &'a str, services: &'a [Service], path: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| *n == name) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+            cycle.push(name.to_string());
+            return Some(cycle);
+        }
+        if !done.insert(name) {
+            return None;
+        }
+        path.push(name);
+        let service = services.iter().find(|s| s.name == name)?;
+        let found = service.depends_on.iter().find_map(|d| visit(d, services, path, done));
+        path.pop();
+        found
+    }
+    let mut done = BTreeSet::new();
+    services.iter().find_map(|s| visit(&s.name, services, &mut Vec::new(), &mut done))
+}
+
+/// The order services start in: each after everything it depends on. Assumes the graph
+/// was checked (no cycle, every name known).
+pub fn start_order(services: &[Service]) -> Vec<&Service> {
+    let mut order: Vec<&Service> = Vec::new();
+    while order.len() < services.len() {
+        let before = order.len();
+        for service in services {
+            let started = |name: &String| order.iter().any(|s| &s.name == name);
+            if !started(&service.name) && service.depends_on.iter().all(started) {
+                order.push(service);
+            }
+        }
+        if order.len() == before {
+            break;
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse;
+
+    fn live(text: &str) -> (Option<LiveConfig>, Vec<String>) {
+        let (config, diagnostics) = parse(Path::new("t/task.toml"), text);
+        (config.map(|c| c.live), diagnostics.iter().map(ToString::to_string).collect())
+    }
+
+    const SHOP: &str = r#"
+[[services]]
+name = "backend"
+command = "python3 backend.py"
+port = 9000
+ready = { http = "/healthz", timeout_sec = 5 }
+
+[[services]]
+name = "api"
+command = "python3 api.py"
+port = 8080
+depends_on = ["backend"]
+restart = "always"
+env = { BACKEND = "http://127.0.0.1:9000" }
+
+[traffic]
+target = "api"
+seed = 7
+arrival = "poisson"
+rate = 50
+[[traffic.requests]]
+path = "/items/{int:1-100}"
+weight = 3
+[[traffic.requests]]
+method = "POST"
+path = "/orders"
+body = "{}"
+timeout_sec = 1
+[traffic.warmup]
+duration_sec = 5
+[traffic.grading]
+duration_sec = 20
+rate = 100
+
+[[faults]]
+kind = "latency"
+service = "backend"
+latency_ms = 500
+"#;
+
+    #[test]
+    fn a_full_live_environment_resolves_with_its_defaults() {
+        let (live, diagnostics) = live(SHOP);
+        assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+        let live = live.unwrap();
+        assert!(live.is_live());
+        let backend = live.service("backend").unwrap();
+        assert_eq!(backend.ready, Readiness::Http { path: "/healthz".into() });
+        assert_eq!((backend.ready_timeout_sec, backend.restart), (5.0, RestartPolicy::OnFailure));
+        assert_eq!(backend.workdir.as_deref(), Some(crate::DEFAULT_WORKDIR));
+        let api = live.service("api").unwrap();
+        assert_eq!((api.ready.clone(), api.restart), (Readiness::Tcp, RestartPolicy::Always), "a port without a check: TCP");
+        let traffic = live.traffic.unwrap();
+        assert_eq!(traffic.target, TrafficTarget::Service { name: "api".into(), port: None });
+        assert_eq!((traffic.seed, traffic.arrival, traffic.rate_per_sec), (7, ArrivalProcess::Poisson, 50.0));
+        assert_eq!(traffic.requests.len(), 2);
+        assert_eq!((traffic.requests[0].method.as_str(), traffic.requests[0].timeout_sec), ("GET", DEFAULT_REQUEST_TIMEOUT_SEC));
+        assert_eq!(traffic.warmup.unwrap().duration_sec, Some(5.0));
+        assert_eq!(traffic.agent, TrafficWindow::default(), "the agent window is always there");
+        let grading = traffic.grading.unwrap();
+        assert_eq!((grading.duration_sec, grading.rate_per_sec), (Some(20.0), Some(100.0)));
+        assert_eq!(live.faults[0].kind, FaultKind::Latency { service: "backend".into(), added_ms: 500 });
+        assert_eq!((live.faults[0].window, live.faults[0].duration_sec), (FaultWindow::Grading, None));
+        let order: Vec<&str> = start_order(&live.services).iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["backend", "api"]);
+    }
+
+    #[test]
+    fn a_task_without_live_tables_is_not_live() {
+        let (live, diagnostics) = live("");
+        assert!(diagnostics.is_empty());
+        assert!(!live.unwrap().is_live());
+    }
+
+    #[test]
+    fn every_mistake_names_its_key_and_line() {
+        let text = r#"
+[[services]]
+name = "api"
+command = "x"
+depends_on = ["db"]
+restart = "sometimes"
+ready = { http = "/ok" }
+
+[[services]]
+name = "api"
+command = "y"
+
+[traffic]
+target = "web"
+rate = 0
+
+[[faults]]
+kind = "latency"
+service = "api"
+
+[[faults]]
+kind = "meteor"
+service = "api"
+"#;
+        let (live, diagnostics) = live(text);
+        assert!(live.is_none());
+        let expected = [
+            "t/task.toml:6: error: `services.0.restart`: expected \"no\", \"on-failure\" or \"always\", got \"sometimes\"",
+            "t/task.toml:7: error: `services.0.ready`: an `http` or `tcp` readiness check needs the service's `port`",
+            "t/task.toml:10: error: `services.1.name`: the name \"api\" is used by an earlier service",
+            "t/task.toml:5: error: `services.0.depends_on`: no service named \"db\"",
+            "t/task.toml:14: error: `traffic.target`: no service named \"web\"",
+            "t/task.toml:17: error: `faults.0`: a latency fault needs `latency_ms` above 0",
+            "t/task.toml:22: error: `faults.1.kind`: unknown fault kind \"meteor\"",
+        ];
+        for want in expected {
+            assert!(diagnostics.iter().any(|d| d.starts_with(want)), "{want}\nnot in {diagnostics:#?}");
+        }
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_an_error_naming_it() {
+        let text = "[[services]]\nname = \"a\"\ncommand = \"x\"\ndepends_on = [\"b\"]\n[[services]]\nname = \"b\"\ncommand = \"y\"\ndepends_on = [\"a\"]\n";
+        let (_, diagnostics) = live(text);
+        assert!(diagnostics.iter().any(|d| d.contains("cycle: a -> b -> a")), "{diagnostics:#?}");
+    }
+
+    #[test]
+    fn windows_need_their_duration_and_the_agent_window_refuses_one() {
+        let text = "[[services]]\nname = \"a\"\ncommand = \"x\"\nport = 80\n[traffic]\ntarget = \"a\"\nrate = 1\n[[traffic.requests]]\npath = \"/\"\n[traffic.grading]\nrate = 2\n[traffic.agent]\nduration_sec = 3\n";
+        let (_, diagnostics) = live(text);
+        assert!(diagnostics.iter().any(|d| d.starts_with("t/task.toml:10: error: `traffic.grading`: the grading window needs `duration_sec`")), "{diagnostics:#?}");
+        assert!(diagnostics.iter().any(|d| d.starts_with("t/task.toml:13: error: `traffic.agent.duration_sec`")), "{diagnostics:#?}");
+    }
+}

@@ -28,6 +28,7 @@ pub mod capture;
 pub mod init;
 pub mod labels;
 pub mod local;
+pub mod services;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -58,6 +58,7 @@
 //! - `measure`: outcomes into counts and HdrHistograms, per second and per window.
 //! - `record`: the result ([`TrafficRecord`]) and the files the tests read.
 //! - `prometheus`: the result in Prometheus text exposition format ([`prometheus()`]).
+//! - [`task`]: a task's `[traffic]` table as a plan of the trial's three windows.
 
 mod client;
 mod measure;
@@ -67,6 +68,7 @@ mod record;
 mod rng;
 mod run;
 mod schedule;
+pub mod task;
 mod template;
 
 pub use client::{Connecting, Connector};

@@ -40,12 +40,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use prodbench_sandbox::capture::HeadTail;
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
-    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError,
+    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError,
     SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
 };
 use prodbench_task::{DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
 
 const BACKEND: &str = "docker";
+/// Where `svc` is in every container: on the PATH of any Debian-like image.
+const SVC_PATH: &str = "/usr/local/bin/svc";
 /// First line the exec wrapper writes on stderr: `prodbench-pid:<pid>`.
 const PID_MARKER: &str = "prodbench-pid:";
 /// PID 1 of every container: sleeps forever, exits at once on SIGTERM.
@@ -137,15 +139,22 @@ impl Provider for DockerProvider {
             working_dir: Some(env.workdir.clone()),
             env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(spec.labels().into_iter().collect()),
-            hostname: Some("prodbench".into()),
+            // A container in another's network namespace shares its hostname too.
+            hostname: spec.join_network.is_none().then(|| "prodbench".into()),
             host_config: Some(HostConfig {
                 nano_cpus: Some((spec.cpus * 1e9) as i64),
                 memory: Some(spec.memory_mb as i64 * 1024 * 1024),
-                network_mode: Some(match spec.network {
-                    NetworkMode::None => "none".into(),
-                    NetworkMode::Bridge => "bridge".into(),
+                network_mode: Some(match (&spec.join_network, spec.network) {
+                    (Some(NetworkHandle { container: Some(id), .. }), _) => format!("container:{id}"),
+                    (_, NetworkMode::None) => "none".into(),
+                    (_, NetworkMode::Bridge) => "bridge".into(),
                 }),
-                binds: self.exec_server.as_ref().map(|program| vec![format!("{}:{INIT_PATH}:ro", program.display())]),
+                // The exec server, and `svc` (the agent's command for its services): the
+                // same binary under that name.
+                binds: self
+                    .exec_server
+                    .as_ref()
+                    .map(|program| vec![format!("{}:{INIT_PATH}:ro", program.display()), format!("{}:{SVC_PATH}:ro", program.display())]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -434,6 +443,12 @@ impl Sandbox for DockerSandbox {
             .start_container(&self.id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
             .map_err(|e| SandboxError::op("restarting the container", e))
+    }
+
+    async fn network(&self) -> Result<NetworkHandle> {
+        let inspect = self.docker.inspect_container(&self.id, None::<bollard::query_parameters::InspectContainerOptions>).await.map_err(|e| SandboxError::op("inspecting the container", e))?;
+        let pid = inspect.state.and_then(|s| s.pid).filter(|p| *p > 0).ok_or_else(|| SandboxError::op("finding the container's network", "it is not running"))?;
+        Ok(NetworkHandle { pid: pid as u32, container: Some(self.id.clone()) })
     }
 
     async fn stop(&self) -> Result<()> {

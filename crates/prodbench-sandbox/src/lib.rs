@@ -280,6 +280,19 @@ pub struct StartSpec {
     pub network: NetworkMode,
     pub env: BTreeMap<String, String>,
     pub start_timeout: Duration,
+    /// Start in this sandbox's network namespace instead of a new one: a live task's
+    /// verifier reaches the services running in the agent's sandbox, over loopback.
+    pub join_network: Option<NetworkHandle>,
+}
+
+/// A sandbox's network namespace, as another sandbox (or the host's traffic generator)
+/// joins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkHandle {
+    /// A host process inside the namespace: `/proc/PID/ns/net` is the namespace.
+    pub pid: u32,
+    /// The Docker container that owns it (docker joins with `container:<id>`).
+    pub container: Option<String>,
 }
 
 impl StartSpec {
@@ -295,6 +308,7 @@ impl StartSpec {
             network: env.network,
             env: env.env.clone(),
             start_timeout,
+            join_network: None,
         }
     }
 
@@ -404,6 +418,10 @@ pub trait Sandbox: Send + Sync {
 
     /// Stops the sandbox and frees everything it holds. Idempotent.
     async fn stop(&self) -> Result<()>;
+
+    /// Its network namespace, for [`StartSpec::join_network`] and for the host's traffic
+    /// generator and fault proxies (which open their sockets inside it).
+    async fn network(&self) -> Result<NetworkHandle>;
 }
 
 /// Copies a host directory tree (files, directories, symlinks, permission bits); FIFOs,
@@ -458,6 +476,7 @@ mod tests {
             network: NetworkMode::None,
             env: BTreeMap::new(),
             start_timeout: Duration::from_secs(1),
+            join_network: None,
         };
         let labels = spec.labels();
         for value in labels.values() {

@@ -40,13 +40,32 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// The roles the binary plays inside a sandbox (mounted there read-only): the exec server,
+/// the service supervisor, the reaper verification uses, and `svc` (a link of that name).
+/// No CLI parsing, no runtime: they start fast.
+fn in_sandbox_entry() -> Option<ExitCode> {
+    use prodbench_sandbox::{init, services};
+    let args: Vec<String> = std::env::args().collect();
+    let status = |ok: bool| if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_name()).and_then(|n| n.to_str()).unwrap_or_default();
+    if invoked_as == services::SVC_COMMAND {
+        let code = services::svc(&args[1..], &mut std::io::stdout());
+        return Some(ExitCode::from(code as u8));
+    }
+    match args.get(1).map(String::as_str) {
+        Some(init::INIT_ARG) => Some(status(init::serve().is_ok())),
+        Some(services::SUPERVISE_ARG) => Some(status(services::supervise().is_ok())),
+        Some(services::REAP_ARG) => {
+            let pid = args.get(2).and_then(|p| p.parse().ok())?;
+            Some(status(services::reap_outside(pid).is_ok()))
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
-    // The in-sandbox exec server: no CLI parsing, no runtime, start fast.
-    if std::env::args().nth(1).as_deref() == Some(prodbench_sandbox::init::INIT_ARG) {
-        return match prodbench_sandbox::init::serve() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::FAILURE,
-        };
+    if let Some(code) = in_sandbox_entry() {
+        return code;
     }
     let cli = parse_command_line();
     // Die quietly when stdout is closed (`prodbench show latest | head`), like other CLIs;

@@ -27,7 +27,7 @@ use tokio::sync::OnceCell;
 
 use crate::init::{Client, INIT_ARG, INIT_PATH};
 use crate::{
-    ExecOutput, ExecRequest, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree,
+    ExecOutput, ExecRequest, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree,
     owner_is_alive, owner_label,
 };
 
@@ -40,7 +40,7 @@ const MOUNTS: &[(&str, &str)] = &[("/tmp", "tmp"), ("/root", "home"), ("/logs", 
 const OWNER_FILE: &str = "owner";
 /// How long a fresh namespace may take to run its exec server.
 const READY_WITHIN: Duration = Duration::from_secs(10);
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEFAULT_PATH: &str = "/.prodbench/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Creates bubblewrap sandboxes under `root` (one subdirectory per job).
 pub struct LocalProvider {
@@ -135,6 +135,7 @@ impl Provider for LocalProvider {
             bwrap_args: bwrap_args(&self.init_program, &mounts, &env.workdir, spec),
             mounts,
             base_env: spec.env.clone(),
+            join_network: spec.join_network.as_ref().map(|n| n.pid),
             connection: Mutex::new(None),
         };
         tokio::time::timeout(spec.start_timeout, sandbox.boot(&environment_dir)).await.map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
@@ -176,7 +177,8 @@ fn copy_environment(environment_dir: &Path, workspace: &Path) -> std::io::Result
 
 fn bwrap_args(init_program: &Path, mounts: &[(String, PathBuf)], workdir: &str, spec: &StartSpec) -> Vec<String> {
     let mut args: Vec<String> = ["--die-with-parent", "--new-session", "--unshare-all", "--hostname", "prodbench"].map(String::from).to_vec();
-    if spec.network == NetworkMode::Bridge {
+    if spec.network == NetworkMode::Bridge || spec.join_network.is_some() {
+        // Joined before bwrap starts (see `start_namespace`), or the host's.
         args.push("--share-net".into());
     }
     for dir in SYSTEM_DIRS {
@@ -197,6 +199,8 @@ fn bwrap_args(init_program: &Path, mounts: &[(String, PathBuf)], workdir: &str, 
         args.extend(["--bind".into(), host.display().to_string(), at.clone()]);
     }
     args.extend(["--ro-bind".into(), init_program.display().to_string(), INIT_PATH.into()]);
+    // `svc`, the agent's command for its services, is the same binary under that name.
+    args.extend(["--ro-bind".into(), init_program.display().to_string(), format!("/.prodbench/bin/{}", crate::services::SVC_COMMAND)]);
     args.extend(["--chdir".into(), workdir.into(), "--clearenv".into()]);
     args.extend([INIT_PATH.into(), INIT_ARG.into()]);
     args
@@ -215,6 +219,8 @@ pub struct LocalSandbox {
     bwrap_args: Vec<String>,
     mounts: Vec<(String, PathBuf)>,
     base_env: std::collections::BTreeMap<String, String>,
+    /// A process whose network namespace bwrap starts in (a live task's verifier).
+    join_network: Option<u32>,
     connection: Mutex<Option<Arc<Connection>>>,
 }
 
@@ -238,16 +244,22 @@ impl LocalSandbox {
     async fn start_namespace(&self) -> Result<()> {
         // bwrap stays in the sandbox as its PID 1, and /proc/1/environ is readable there:
         // it must not inherit prodbench's environment (model and judge API keys).
-        let mut child = Command::new("bwrap")
-            .env_clear()
-            .env("PATH", DEFAULT_PATH)
-            .args(&self.bwrap_args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| SandboxError::StartFailed(format!("cannot run bwrap: {e}")))?;
+        let mut command = Command::new("bwrap");
+        command.env_clear().env("PATH", DEFAULT_PATH).args(&self.bwrap_args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let namespace = match self.join_network {
+            Some(pid) => Some(std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| SandboxError::StartFailed(format!("joining the network of process {pid}: {e}")))?),
+            None => None,
+        };
+        if let Some(namespace) = &namespace {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(namespace);
+            // SAFETY: between fork and exec only setns, async-signal-safe. We own the user
+            // namespace that owns the target network namespace (bwrap made it for us), which
+            // gives us CAP_SYS_ADMIN over it without privilege.
+            unsafe {
+                command.pre_exec(move || if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+            }
+        }
+        let mut child = command.spawn().map_err(|e| SandboxError::StartFailed(format!("cannot run bwrap: {e}")))?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let client = match Client::connect(stdin, stdout, READY_WITHIN).await {
@@ -366,6 +378,15 @@ impl Sandbox for LocalSandbox {
     async fn kill_all_processes(&self) -> Result<()> {
         self.kill_namespace().await;
         self.start_namespace().await
+    }
+
+    async fn network(&self) -> Result<NetworkHandle> {
+        let connection = self.current()?;
+        let bwrap = connection.child.lock().await.id().ok_or_else(|| SandboxError::op("finding the sandbox's network", "bwrap has exited"))?;
+        // bwrap's first child is the sandbox's PID 1, inside every namespace bwrap made.
+        let children = std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).map_err(|e| SandboxError::op("finding the sandbox's network", e))?;
+        let pid = children.split_whitespace().next().and_then(|p| p.parse().ok());
+        pid.map(|pid| NetworkHandle { pid, container: None }).ok_or_else(|| SandboxError::op("finding the sandbox's network", "bwrap has no child"))
     }
 
     async fn stop(&self) -> Result<()> {

@@ -58,9 +58,18 @@
 //! - `measure`: outcomes into counts and HdrHistograms, per second and per window.
 //! - `record`: the result ([`TrafficRecord`]) and the files the tests read.
 //! - `prometheus`: the result in Prometheus text exposition format ([`prometheus()`]).
+//!
+//! And the rest of the host-side network plane, which the trial wires around a run:
+//!
+//! - `netns`: sockets inside another process's network namespace ([`Netns`]): a
+//!   [`Connector`] and listeners for a local sandbox's services.
+//! - `fault`: a fault-injecting HTTP/TCP proxy in front of a service ([`FaultProxy`],
+//!   [`Fault`]): latency, errors, resets and blackholes, switched live, seeded.
 
 mod client;
+mod fault;
 mod measure;
+mod netns;
 mod plan;
 mod prometheus;
 mod record;
@@ -70,6 +79,8 @@ mod schedule;
 mod template;
 
 pub use client::{Connecting, Connector};
+pub use fault::{Fault, FaultCounts, FaultError, FaultProxy, Protocol};
+pub use netns::{Netns, NetnsConnector};
 pub use plan::{Arrival, Plan, PlanError, RequestSpec, Target, Window};
 pub use prometheus::prometheus;
 pub use record::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary};

@@ -445,16 +445,31 @@ mod tcp {
     const CHUNKS_IN_FLIGHT: usize = 64;
     const CHUNK: usize = 16 * 1024;
 
-    /// What happened to one connection, for the counters.
-    #[derive(Default)]
-    struct Marks {
+    /// What happened to one connection: each counts once, when it first happens (so the
+    /// counters are current while the connection lives).
+    struct Marks<'a> {
+        counters: &'a Counters,
         delayed: AtomicBool,
         blackholed: AtomicBool,
     }
 
+    impl Marks<'_> {
+        fn delayed(&self) {
+            if !self.delayed.swap(true, Ordering::Relaxed) {
+                bump(&self.counters.delayed);
+            }
+        }
+
+        fn blackholed(&self) {
+            if !self.blackholed.swap(true, Ordering::Relaxed) {
+                bump(&self.counters.blackholed);
+            }
+        }
+    }
+
     pub(super) async fn serve(shared: Arc<Shared>, client: TcpStream) {
         let counters = &shared.counters;
-        let marks = Marks::default();
+        let marks = Marks { counters, delayed: AtomicBool::new(false), blackholed: AtomicBool::new(false) };
         match shared.next_action() {
             Action::Reset => {
                 bump(&counters.reset);
@@ -462,7 +477,7 @@ mod tcp {
                 return;
             }
             Action::Blackhole => {
-                marks.blackholed.store(true, Ordering::Relaxed);
+                marks.blackholed();
                 shared.blackhole_ended().await;
             }
             Action::Forward | Action::Delay(_) | Action::Error(_) => {}
@@ -474,16 +489,10 @@ mod tcp {
             }
             Err(_) => bump(&counters.upstream_errors),
         }
-        if marks.delayed.load(Ordering::Relaxed) {
-            bump(&counters.delayed);
-        }
-        if marks.blackholed.load(Ordering::Relaxed) {
-            bump(&counters.blackholed);
-        }
     }
 
     /// Both directions until both have ended, or either fails (then both are dropped).
-    async fn relay(shared: &Shared, marks: &Marks, client: TcpStream, upstream: TcpStream) {
+    async fn relay(shared: &Shared, marks: &Marks<'_>, client: TcpStream, upstream: TcpStream) {
         client.set_nodelay(true).ok();
         upstream.set_nodelay(true).ok();
         let (client_read, client_write) = client.into_split();
@@ -492,7 +501,7 @@ mod tcp {
     }
 
     /// One direction: a reader stamps each chunk with when it may go, a writer sends it then.
-    async fn pipe(shared: &Shared, marks: &Marks, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) -> io::Result<()> {
+    async fn pipe(shared: &Shared, marks: &Marks<'_>, mut from: OwnedReadHalf, mut to: OwnedWriteHalf) -> io::Result<()> {
         let (chunks, mut queue) = mpsc::channel::<(Instant, Bytes)>(CHUNKS_IN_FLIGHT);
         let read = async move {
             let mut buffer = vec![0; CHUNK];
@@ -503,7 +512,7 @@ mod tcp {
                 }
                 let latency = shared.current_latency();
                 if latency.is_some() {
-                    marks.delayed.store(true, Ordering::Relaxed);
+                    marks.delayed();
                 }
                 if chunks.send((Instant::now() + latency.unwrap_or_default(), Bytes::copy_from_slice(&buffer[..n]))).await.is_err() {
                     return Ok(());
@@ -514,7 +523,7 @@ mod tcp {
             while let Some((due, chunk)) = queue.recv().await {
                 sleep_until(due).await;
                 if shared.blackholed() {
-                    marks.blackholed.store(true, Ordering::Relaxed);
+                    marks.blackholed();
                     shared.blackhole_ended().await;
                 }
                 to.write_all(&chunk).await?;

@@ -58,16 +58,21 @@ impl Sandbox {
         sandbox
     }
 
-    /// bwrap's one child, once it has forked it.
+    /// bwrap's one child, once it has become the command: bwrap brings the namespace's
+    /// loopback up before that exec, so from then on the namespace is ready.
     fn child_pid(&self) -> u32 {
         let children = format!("/proc/{0}/task/{0}/children", self.bwrap.id());
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             let listed = std::fs::read_to_string(&children).unwrap_or_default();
-            if let Some(pid) = listed.split_whitespace().next() {
-                return pid.parse().unwrap();
+            let child = listed.split_whitespace().next().map(|pid| pid.parse::<u32>().unwrap());
+            let command = child.map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default());
+            if let (Some(pid), Some(command)) = (child, command) {
+                if !command.is_empty() && command.trim_end() != "bwrap" {
+                    return pid;
+                }
             }
-            assert!(std::time::Instant::now() < deadline, "bwrap started no child");
+            assert!(std::time::Instant::now() < deadline, "bwrap started no command");
             std::thread::sleep(Duration::from_millis(10));
         }
     }

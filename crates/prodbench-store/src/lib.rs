@@ -16,6 +16,7 @@
 //! gets a new row (`try_number` + 1). Only this crate speaks SQL.
 
 mod schema;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -168,24 +169,33 @@ pub struct PhaseTiming {
 pub enum Phase {
     EnvironmentBuild,
     EnvironmentStart,
+    /// A live task's `[[services]]` started and ready (or given up on): time-to-ready.
+    ServicesStart,
+    /// A live task's warm-up traffic, before the agent.
+    Warmup,
     /// The workspace as the agent found it (tasks with a rubric diff against it).
     Snapshot,
     AgentSetup,
     AgentRun,
     /// The judge's evidence, collected while the system is as the agent left it.
     Evidence,
+    /// A live task's grading window: traffic (and faults) on the system the agent left.
+    GradingWindow,
     Verification,
     Teardown,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 11] = [
         Phase::EnvironmentBuild,
         Phase::EnvironmentStart,
+        Phase::ServicesStart,
+        Phase::Warmup,
         Phase::Snapshot,
         Phase::AgentSetup,
         Phase::AgentRun,
         Phase::Evidence,
+        Phase::GradingWindow,
         Phase::Verification,
         Phase::Teardown,
     ];
@@ -194,10 +204,13 @@ impl Phase {
         match self {
             Phase::EnvironmentBuild => "environment_build",
             Phase::EnvironmentStart => "environment_start",
+            Phase::ServicesStart => "services_start",
+            Phase::Warmup => "warmup",
             Phase::Snapshot => "snapshot",
             Phase::AgentSetup => "agent_setup",
             Phase::AgentRun => "agent_run",
             Phase::Evidence => "evidence",
+            Phase::GradingWindow => "grading_window",
             Phase::Verification => "verification",
             Phase::Teardown => "teardown",
         }

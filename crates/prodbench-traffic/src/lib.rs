@@ -59,9 +59,18 @@
 //! - `record`: the result ([`TrafficRecord`]) and the files the tests read.
 //! - `prometheus`: the result in Prometheus text exposition format ([`prometheus()`]).
 //! - [`task`]: a task's `[traffic]` table as a plan of the trial's three windows.
+//!
+//! And the rest of the host-side network plane, which the trial wires around a run:
+//!
+//! - `netns`: sockets inside another process's network namespace ([`Netns`]): a
+//!   [`Connector`] and listeners for a local sandbox's services.
+//! - `fault`: a fault-injecting HTTP/TCP proxy in front of a service ([`FaultProxy`],
+//!   [`Fault`]): latency, errors, resets and blackholes, switched live, seeded.
 
 mod client;
+mod fault;
 mod measure;
+mod netns;
 mod plan;
 mod prometheus;
 mod record;
@@ -72,6 +81,8 @@ pub mod task;
 mod template;
 
 pub use client::{Connecting, Connector};
+pub use fault::{Fault, FaultCounts, FaultError, FaultProxy, Protocol};
+pub use netns::{Netns, NetnsConnector};
 pub use plan::{Arrival, Plan, PlanError, RequestSpec, Target, Window};
 pub use prometheus::prometheus;
 pub use record::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary};

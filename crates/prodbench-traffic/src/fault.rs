@@ -396,17 +396,19 @@ mod http {
         async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
             let counters = &self.shared.counters;
             let mut sender = self.sender.lock().await;
-            if let Some(mut open) = sender.take() {
-                if open.ready().await.is_ok() {
-                    *sender = Some(open);
-                }
-            }
-            if sender.is_none() {
-                *sender = self.open().await.ok();
-            }
-            let Some(open) = sender.as_mut() else {
-                bump(&counters.upstream_errors);
-                return answer(StatusCode::BAD_GATEWAY, format!("fault proxy: cannot connect to {}\n", self.shared.upstream));
+            let reusable = match sender.take() {
+                Some(mut open) => open.ready().await.is_ok().then_some(open),
+                None => None,
+            };
+            let open = match reusable {
+                Some(open) => sender.insert(open),
+                None => match self.open().await {
+                    Ok(open) => sender.insert(open),
+                    Err(error) => {
+                        bump(&counters.upstream_errors);
+                        return answer(StatusCode::BAD_GATEWAY, format!("fault proxy: connect to {}: {error}\n", self.shared.upstream));
+                    }
+                },
             };
             bump(&counters.forwarded);
             match open.send_request(request).await {

@@ -16,7 +16,8 @@
 //!
 //! And one rule the live environment depends on: load stays home. A generator sends only to
 //! its plan's target (the trial's own services, reached through a [`Connector`]), every run
-//! is bounded in count and time, and it stops by itself.
+//! is bounded in count and time, and it stops by itself; a fault proxy forwards only to the
+//! one upstream it was started with, and its stop ends every connection it holds.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {

@@ -352,3 +352,18 @@ async fn stop_closes_every_connection_held_or_idle_and_the_port() {
     assert_eq!(upstream.open.load(Ordering::SeqCst), 0, "the upstream connection outlived the proxy");
     assert_eq!(TcpStream::connect(addr).await.map_err(|e| e.kind()).err(), Some(ErrorKind::ConnectionRefused));
 }
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_naming_it() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = FaultProxy::start(listener, closed, Arc::new(TcpStream::connect::<SocketAddr>), 10, Protocol::Http);
+    let mut client = TcpStream::connect(proxy.local_addr()).await.unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\nhost: api\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    timeout(Duration::from_secs(2), client.read_to_end(&mut response)).await.unwrap().unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 502") && response.contains(&format!("connect to {closed}")), "{response}");
+    let counts = proxy.stop().await;
+    assert_eq!((counts.requests, counts.forwarded, counts.upstream_errors), (1, 0, 1), "{counts:?}");
+}

@@ -22,7 +22,7 @@ mod test_evidence;
 use std::path::Path;
 use std::time::Duration;
 
-use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_sandbox::{ExecOutput, ExecRequest, NetworkHandle, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
 use prodbench_score::reward::{Rewards, parse_rewards};
 use prodbench_task::{EnvironmentMode, TEST_SCRIPT, Task};
 
@@ -68,10 +68,28 @@ pub struct VerifyContext<'a> {
     pub timeout: Duration,
     /// Host directory that receives the verifier's logs and reward files.
     pub output_dir: &'a Path,
+    /// Set for a live task: the tests run in a sandbox of their own inside the agent's
+    /// network, against the services as the agent left them.
+    pub live: Option<LiveVerification<'a>>,
 }
+
+/// How a live task's tests reach the live system and its traffic record.
+pub struct LiveVerification<'a> {
+    /// The agent's sandbox's network: the verifier joins it, so `127.0.0.1:PORT` is a service.
+    pub network: NetworkHandle,
+    /// The trial's traffic record on the host, copied to [`TRAFFIC_MOUNT`] for the tests.
+    pub traffic: Option<&'a Path>,
+}
+
+/// Where a live task's tests find the traffic record (`summary.json`, `timeline.json`,
+/// `metrics.prom`).
+pub const TRAFFIC_MOUNT: &str = "/logs/traffic";
 
 /// Runs the task's tests against the agent's final state in `agent_sandbox`.
 pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Result<Verification, VerifyError> {
+    if let Some(live) = &ctx.live {
+        return verify_live(ctx, live, agent_sandbox).await;
+    }
     match ctx.task.config.verifier.environment_mode {
         EnvironmentMode::Shared => {
             agent_sandbox.kill_all_processes().await?;
@@ -92,6 +110,29 @@ pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Res
             Ok(verification)
         }
     }
+}
+
+/// A live task: the services keep running in the agent's sandbox (their processes may be
+/// the agent's own code), so the tests run in a fresh sandbox of the task image joined to its
+/// network, with a copy of the agent's workspace and of the traffic record. Nothing in the
+/// agent's sandbox can reach the verifier's files.
+async fn verify_live(ctx: &VerifyContext<'_>, live: &LiveVerification<'_>, agent_sandbox: &dyn Sandbox) -> Result<Verification, VerifyError> {
+    let mut spec = ctx.spec.clone();
+    spec.role = Role::Verifier;
+    spec.join_network = Some(live.network.clone());
+    let verifier = ctx.provider.start(ctx.environment, &spec).await?;
+    let result = async {
+        copy_workspace(agent_sandbox, verifier.as_ref()).await?;
+        if let Some(traffic) = live.traffic {
+            verifier.upload(traffic, TRAFFIC_MOUNT).await?;
+        }
+        run_tests(ctx, verifier.as_ref()).await
+    }
+    .await;
+    let stopped = verifier.stop().await;
+    let verification = result?;
+    stopped?;
+    Ok(verification)
 }
 
 /// Runs the tests again, later, against a workspace saved on the host (`regrade`): in a

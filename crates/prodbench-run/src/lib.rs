@@ -10,6 +10,7 @@
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
 pub mod lease;
+pub mod live;
 mod regrade;
 mod summary;
 mod trial;

@@ -8,18 +8,22 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prodbench_agent::{Agent, AgentContext, AgentError, LimitKind};
 use prodbench_grade::evidence::{self, Evidence};
 use prodbench_grade::judge::{Judge, JudgeEvidence, Judgements, judge_criteria};
-use prodbench_grade::{Verification, VerifyContext, VerifyError, verify};
-use prodbench_sandbox::{PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_grade::{LiveVerification, Verification, VerifyContext, VerifyError, verify};
+use prodbench_sandbox::{NetworkHandle, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_store::timeline::{Event, Timeline};
 use prodbench_score::score::{GradeInputs, TrialGrade, grade};
 use prodbench_score::test_report::read_test_report;
 use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus, now};
 use prodbench_task::Task;
 use prodbench_task::rubric::{ComponentWeights, Rubric};
+
+use crate::live::LiveEnvironment;
 
 /// Time allowed for an agent's setup (installing, uploading), before the agent's clock.
 const AGENT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -66,8 +70,12 @@ impl From<SandboxError> for Failure {
 pub async fn run_trial(ctx: &TrialContext<'_>, record: &mut TrialRecord) {
     let mut phases = Phases::default();
     let mut sandbox: Option<Box<dyn Sandbox>> = None;
-    let result = drive(ctx, record, &mut phases, &mut sandbox).await;
+    let mut live: Option<LiveEnvironment> = None;
+    let result = drive(ctx, record, &mut phases, &mut sandbox, &mut live).await;
     if let Some(sandbox) = sandbox {
+        if let Some(live) = &mut live {
+            live.shut_down(sandbox.as_ref(), ctx.dir).await;
+        }
         let teardown = phases.run(Phase::Teardown, None, async { sandbox.stop().await.map_err(Failure::from) }).await;
         if let Err(Failure::Infra(message)) = teardown {
             record.error = Some(format!("teardown failed: {message}"));
@@ -129,6 +137,7 @@ async fn drive(
     record: &mut TrialRecord,
     phases: &mut Phases,
     slot: &mut Option<Box<dyn Sandbox>>,
+    live_slot: &mut Option<LiveEnvironment>,
 ) -> Result<(Verification, Option<Evidence>), Failure> {
     let env = &ctx.task.config.environment;
     let build_timeout = scaled(env.build_timeout_sec, ctx.timeout_multiplier);
@@ -140,6 +149,11 @@ async fn drive(
     let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout);
     let started = phases.run(Phase::EnvironmentStart, Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
+    let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
+    let mut live = match ctx.task.config.live.is_live() {
+        true => Some(start_live(ctx, phases, sandbox, agent_timeout, live_slot).await?),
+        false => None,
+    };
 
     // The workspace as the agent finds it, for the diff the judge reads.
     let before = tempfile::tempdir().map_err(|e| Failure::Infra(format!("creating a scratch directory: {e}")))?;
@@ -149,11 +163,18 @@ async fn drive(
 
     let agent_logs = ctx.dir.join("agent");
     std::fs::create_dir_all(&agent_logs).map_err(|e| Failure::Infra(format!("{}: {e}", agent_logs.display())))?;
-    let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
     let agent_ctx = AgentContext { sandbox, task: ctx.task, trial_id: &record.trial_id, logs_dir: &agent_logs, timeout: agent_timeout };
     let setup_timeout = scaled(AGENT_SETUP_TIMEOUT.as_secs_f64(), ctx.timeout_multiplier);
     phases.run(Phase::AgentSetup, Some(setup_timeout), async { ctx.agent.setup(&agent_ctx).await.map_err(agent_failure) }).await?;
+    if let Some(live) = live.as_deref_mut() {
+        live.timeline().record(Event::AgentStarted);
+        live.start_agent_window();
+    }
     let agent_run = phases.run(Phase::AgentRun, Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) }).await;
+    if let Some(live) = live.as_deref_mut() {
+        live.end_agent_window().await;
+        live.timeline().record(Event::AgentEnded);
+    }
     match agent_run {
         Ok(_) => {}
         Err(Failure::Infra(m)) => return Err(Failure::Infra(m)),
@@ -183,10 +204,21 @@ async fn drive(
         })
         .await?;
 
+    let live_verification = match live {
+        Some(live) => Some(finish_live(ctx, phases, sandbox, live).await?),
+        None => None,
+    };
     let verifier_dir = ctx.dir.join("verifier");
     let verify_timeout = scaled(ctx.task.config.verifier.timeout_sec, ctx.timeout_multiplier);
-    let verify_ctx =
-        VerifyContext { task: ctx.task, provider: ctx.provider, environment: &prepared, spec: &spec, timeout: verify_timeout, output_dir: &verifier_dir };
+    let verify_ctx = VerifyContext {
+        task: ctx.task,
+        provider: ctx.provider,
+        environment: &prepared,
+        spec: &spec,
+        timeout: verify_timeout,
+        output_dir: &verifier_dir,
+        live: live_verification.as_ref().map(|(network, traffic)| LiveVerification { network: network.clone(), traffic: traffic.as_deref() }),
+    };
     let verification = phases
         .run(Phase::Verification, Some(verify_timeout + start_timeout + PHASE_GRACE), async {
             verify(&verify_ctx, sandbox).await.map_err(|e| match e {
@@ -196,6 +228,55 @@ async fn drive(
         })
         .await?;
     Ok((verification, collected))
+}
+
+/// Brings a live task's environment up around the started sandbox: its services (the
+/// `services_start` phase), its traffic generator, and the warm-up window.
+async fn start_live<'s>(
+    ctx: &TrialContext<'_>,
+    phases: &mut Phases,
+    sandbox: &dyn Sandbox,
+    agent_timeout: Duration,
+    slot: &'s mut Option<LiveEnvironment>,
+) -> Result<&'s mut LiveEnvironment, Failure> {
+    let timeline = Timeline::create(ctx.dir).map_err(|e| Failure::Infra(format!("{}: {e}", ctx.dir.display())))?;
+    let live = slot.insert(LiveEnvironment::new(Arc::new(timeline)));
+    live.timeline().record(Event::EnvironmentStarted);
+    if !ctx.task.config.live.services.is_empty() {
+        phases.run(Phase::ServicesStart, None, async { live.start_services(ctx.task, sandbox).await.map_err(Failure::from) }).await?;
+    }
+    live.prepare_traffic(ctx.task, sandbox, agent_timeout).await?;
+    if ctx.task.config.live.traffic.as_ref().is_some_and(|t| t.warmup.is_some()) {
+        phases
+            .run(Phase::Warmup, None, async {
+                live.warmup().await;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(live)
+}
+
+/// After the agent: its processes killed (the services live on), the grading window run on
+/// the system as it left it, the traffic record saved. What the verifier joins and reads.
+async fn finish_live(
+    ctx: &TrialContext<'_>,
+    phases: &mut Phases,
+    sandbox: &dyn Sandbox,
+    live: &mut LiveEnvironment,
+) -> Result<(NetworkHandle, Option<std::path::PathBuf>), Failure> {
+    live.reap_agent(sandbox).await?;
+    if ctx.task.config.live.traffic.as_ref().is_some_and(|t| t.grading.is_some()) {
+        phases
+            .run(Phase::GradingWindow, None, async {
+                live.grading_window().await;
+                Ok(())
+            })
+            .await?;
+    }
+    let traffic = live.save_traffic(ctx.dir)?;
+    live.timeline().record(Event::VerificationStarted);
+    Ok((sandbox.network().await?, traffic))
 }
 
 /// Grades a verified trial (see [`grade_verified`]) with the trial's context.

@@ -67,6 +67,8 @@ pub struct SupervisorSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SupervisorEvent {
+    /// The supervisor is up, as this process (its session is the services').
+    Supervising { pid: u32 },
     Started { service: String, pid: u32 },
     /// Its readiness check passed, `after_ms` after this start.
     Ready { service: String, after_ms: u64 },
@@ -195,24 +197,27 @@ impl Shared {
 /// Runs the supervisor: reads the spec from stdin, starts the services, serves `svc`, and
 /// exits when stdin closes (the harness went away), stopping every service.
 pub fn supervise() -> std::io::Result<()> {
-    // SAFETY: no arguments; makes this process the leader of a new session its services share.
-    unsafe { libc::setsid() };
+    become_session_leader()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let spec: SupervisorSpec = serde_json::from_str(&line).map_err(std::io::Error::other)?;
     std::fs::create_dir_all(LOG_DIR)?;
+    let events = Mutex::new(std::io::stdout());
     let shared = Arc::new(Shared {
         status: Mutex::new(spec.services.iter().map(|s| (s.name.clone(), (initial_status(s), false))).collect()),
         settled: Condvar::new(),
-        events: Mutex::new(std::io::stdout()),
+        events,
     });
+    shared.emit(&SupervisorEvent::Supervising { pid: std::process::id() });
     let mut controls = BTreeMap::new();
     let mut threads = Vec::new();
     for service in spec.services.clone() {
         let (tx, rx) = mpsc::channel();
-        controls.insert(service.name.clone(), tx);
+        // A restart answers once the service is up again: stopping, then becoming ready.
+        let answer_within = STOP_GRACE * 2 + Duration::from_secs_f64(service.ready_timeout_sec);
+        controls.insert(service.name.clone(), (tx, answer_within));
         let shared = Arc::clone(&shared);
-        threads.push(std::thread::spawn(move || ServiceRunner { service, shared, controls: rx }.run()));
+        threads.push(std::thread::spawn(move || ServiceRunner { service, shared, controls: rx, answer_when_up: Default::default() }.run()));
     }
     let names: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
     let announcer = Arc::clone(&shared);
@@ -227,31 +232,66 @@ pub fn supervise() -> std::io::Result<()> {
     // The harness holds stdin open for as long as the services should run.
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
-    // SAFETY: signalling our own session's process groups; every service is in one.
-    unsafe { libc::kill(0, libc::SIGKILL) };
+    kill_session();
     Ok(())
+}
+
+/// Makes this process the leader of a new session, which its services then share. The
+/// exec server starts every process as a group leader, which `setsid` refuses: then the
+/// session is made in a child, and this process only waits for it (and exits as it does).
+fn become_session_leader() -> std::io::Result<()> {
+    // SAFETY: setsid has no arguments; fork happens before any thread is started, and the
+    // parent only waits.
+    unsafe {
+        if libc::setsid() >= 0 {
+            return Ok(());
+        }
+        match libc::fork() {
+            -1 => Err(std::io::Error::last_os_error()),
+            0 => (libc::setsid() >= 0).then_some(()).ok_or_else(std::io::Error::last_os_error),
+            child => {
+                let mut status = 0;
+                libc::waitpid(child, &mut status, 0);
+                std::process::exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 1 });
+            }
+        }
+    }
+}
+
+/// Kills every other process of this session: the services and whatever they started.
+fn kill_session() {
+    // SAFETY: getsid(0) reads our own session.
+    let own = unsafe { libc::getsid(0) };
+    let me = std::process::id() as i32;
+    for (pid, _) in processes().into_iter().filter(|(pid, sid)| *sid == own && *pid != me) {
+        // SAFETY: SIGKILL to a process of our own session.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 fn initial_status(service: &Service) -> ServiceStatus {
     ServiceStatus { name: service.name.clone(), state: ServiceState::Waiting, pid: None, port: service.port, restarts: 0, last_exit: None }
 }
 
-fn serve_control(listener: UnixListener, shared: &Shared, controls: &BTreeMap<String, Sender<(Control, Sender<()>)>>) {
+/// Each service's control channel, and how long its answer may take.
+type Controls = BTreeMap<String, (Sender<(Control, Sender<()>)>, Duration)>;
+
+fn serve_control(listener: UnixListener, shared: &Shared, controls: &Controls) {
     for stream in listener.incoming().flatten() {
         let _ = answer(stream, shared, controls);
     }
 }
 
-fn answer(stream: UnixStream, shared: &Shared, controls: &BTreeMap<String, Sender<(Control, Sender<()>)>>) -> std::io::Result<()> {
+fn answer(stream: UnixStream, shared: &Shared, controls: &Controls) -> std::io::Result<()> {
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let request: ControlRequest = serde_json::from_str(&line).map_err(std::io::Error::other)?;
     let error = match (request.command, request.service) {
         (Some(command), Some(name)) => match controls.get(&name) {
-            Some(control) => {
+            Some((control, within)) => {
                 let (done, wait) = mpsc::channel();
                 let _ = control.send((command, done));
-                wait.recv_timeout(STOP_GRACE * 2).err().map(|_| format!("{name} did not answer within {:?}", STOP_GRACE * 2))
+                wait.recv_timeout(*within).err().map(|_| format!("{name} did not answer within {within:?}"))
             }
             None => Some(format!("no service named {name:?}")),
         },
@@ -267,6 +307,8 @@ struct ServiceRunner {
     service: Service,
     shared: Arc<Shared>,
     controls: Receiver<(Control, Sender<()>)>,
+    /// Whom to tell when the service is next up.
+    answer_when_up: std::cell::RefCell<Option<Sender<()>>>,
 }
 
 /// Why a run of the service ended.
@@ -292,7 +334,7 @@ impl ServiceRunner {
                 }
                 Some(RunEnd::Asked(Control::Restart, done)) => {
                     self.emit(SupervisorEvent::Restarting { service: self.name(), by: RestartCause::Operator, delay_ms: 0 });
-                    let _ = done.send(());
+                    self.answer_when_up(done);
                     true
                 }
                 Some(RunEnd::Asked(_, done)) => {
@@ -314,6 +356,18 @@ impl ServiceRunner {
         self.service.name.clone()
     }
 
+    /// `svc start` and `svc restart` return once the service is up again (ready, or given
+    /// up on), as an engineer expects of a restart.
+    fn answer_when_up(&self, done: Sender<()>) {
+        *self.answer_when_up.borrow_mut() = Some(done);
+    }
+
+    fn answer_up(&self) {
+        if let Some(done) = self.answer_when_up.borrow_mut().take() {
+            let _ = done.send(());
+        }
+    }
+
     fn emit(&self, event: SupervisorEvent) {
         self.shared.emit(&event);
     }
@@ -328,6 +382,7 @@ impl ServiceRunner {
                 self.emit(SupervisorEvent::StartFailed { service: self.name(), message });
                 self.shared.update(&self.service.name, |s| s.state = ServiceState::Exited);
                 self.settle_first(first);
+                self.answer_up();
                 return None;
             }
         };
@@ -339,6 +394,7 @@ impl ServiceRunner {
         self.emit(SupervisorEvent::Started { service: self.name(), pid });
         let ended_early = self.probe_until_ready(&mut child, started);
         self.settle_first(first);
+        self.answer_up();
         let end = match ended_early {
             Some(end) => end,
             None => self.wait_exit_or_control(&mut child),
@@ -457,7 +513,7 @@ impl ServiceRunner {
                 self.wait_for_start()
             }
             Ok((_, done)) => {
-                let _ = done.send(());
+                self.answer_when_up(done);
                 true
             }
             Err(_) => true,
@@ -470,7 +526,7 @@ impl ServiceRunner {
         while let Ok((command, done)) = self.controls.recv() {
             match command {
                 Control::Start | Control::Restart => {
-                    let _ = done.send(());
+                    self.answer_when_up(done);
                     self.emit(SupervisorEvent::Restarting { service: self.name(), by: RestartCause::Operator, delay_ms: 0 });
                     return true;
                 }
@@ -601,7 +657,7 @@ fn logs(name: &str, lines: Option<(&str, &str)>) -> Result<String, String> {
 }
 
 /// Kills every process outside the session of `supervisor_pid` (its services), except this
-/// process and its ancestors (the exec server running it). Repeats until a round finds
+/// process, the supervisor and their ancestors (the exec server). Repeats until a round finds
 /// nothing to kill, so a process forking as it dies does not escape. Returns how many died.
 pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     // SAFETY: getsid reads another process's session id.
@@ -609,7 +665,10 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     if keep < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let spared = ancestors(std::process::id());
+    // The supervisor's own ancestors too: the exec server holds its stdin, and the process
+    // that waits for it (see `become_session_leader`) is what the server watches.
+    let mut spared = ancestors(std::process::id());
+    spared.extend(ancestors(supervisor_pid));
     let mut killed = 0;
     for _ in 0..50 {
         let victims: Vec<i32> = processes().into_iter().filter(|(pid, sid)| *sid != keep && *pid != 1 && !spared.contains(pid)).map(|(pid, _)| pid).collect();

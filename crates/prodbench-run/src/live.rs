@@ -1,0 +1,223 @@
+//! A live task's environment through a trial: its services under the in-sandbox supervisor,
+//! its traffic from the host, and the event timeline of both.
+//!
+//! The order, around the agent (see `trial.rs`): services start and settle (the
+//! `services_start` phase: time-to-ready), the warm-up window runs, the agent window runs
+//! while the agent works and stops when it ends; then the agent's own processes are killed
+//! (the services live on: [`LiveEnvironment::reap_agent`]), the grading window runs on the
+//! system as the agent left it, and the traffic record is written to the trial directory,
+//! from where verification hands the tests a copy.
+//!
+//! The traffic generator runs in this process; it reaches the services through sockets it
+//! opens inside the sandbox's network namespace ([`prodbench_traffic::Netns`]), so nothing
+//! of it is inside the agent's reach, and no load leaves the trial.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prodbench_sandbox::init::INIT_PATH;
+use prodbench_sandbox::services::{REAP_ARG, SUPERVISE_ARG, SupervisorEvent, SupervisorSpec};
+use prodbench_sandbox::{ExecRequest, ProcessHandle, Sandbox, SandboxError};
+use prodbench_store::timeline::{Event, Timeline};
+use prodbench_task::Task;
+use prodbench_task::live::TrafficTarget;
+use prodbench_traffic::task::{AGENT, GRADING, WARMUP, plan_for_task};
+use prodbench_traffic::{Generator, Netns, StopHandle, Target, TrafficRecord};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where the traffic record goes in the trial directory (and, copied, in the verifier).
+pub const TRAFFIC_DIR: &str = "traffic";
+/// Where the services' logs are kept in the trial directory.
+pub const SERVICES_DIR: &str = "services";
+
+/// Time the supervisor has to say it is up, beyond the services' own readiness timeouts.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
+
+/// The running supervisor: alive while `stdin` is open.
+struct Supervisor {
+    pid: u32,
+    _stdin: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    _handle: ProcessHandle,
+    events: JoinHandle<()>,
+}
+
+/// The traffic of a trial: its generator, and the windows run so far.
+struct Traffic {
+    generator: Arc<Generator>,
+    /// The task's windows, in order.
+    windows: Vec<String>,
+    record: TrafficRecord,
+    agent_window: Option<(StopHandle, JoinHandle<Option<TrafficRecord>>)>,
+}
+
+/// A trial's live environment, between the sandbox's start and its teardown.
+pub(crate) struct LiveEnvironment {
+    timeline: Arc<Timeline>,
+    supervisor: Option<Supervisor>,
+    traffic: Option<Traffic>,
+}
+
+impl LiveEnvironment {
+    pub(crate) fn new(timeline: Arc<Timeline>) -> Self {
+        LiveEnvironment { timeline, supervisor: None, traffic: None }
+    }
+
+    pub(crate) fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Starts the task's services and waits until every one is ready or given up on. A
+    /// service that does not come up is recorded, not an error: it is the agent's system.
+    pub(crate) async fn start_services(&mut self, task: &Task, sandbox: &dyn Sandbox) -> Result<(), SandboxError> {
+        let services = &task.config.live.services;
+        if services.is_empty() {
+            return Ok(());
+        }
+        let request = ExecRequest { argv: vec![INIT_PATH.into(), SUPERVISE_ARG.into()], ..ExecRequest::shell("") };
+        let mut process = sandbox.spawn(request).await?;
+        let spec = serde_json::to_string(&SupervisorSpec { services: services.clone() }).expect("spec serializes");
+        process.stdin.write_all(format!("{spec}\n").as_bytes()).await.map_err(|e| SandboxError::op("starting the services", e))?;
+        let (settled_tx, mut settled) = watch::channel(None::<u32>);
+        let timeline = Arc::clone(&self.timeline);
+        let mut lines = BufReader::new(process.stdout).lines();
+        let events = tokio::spawn(async move {
+            let mut pid = 0;
+            let mut not_ready = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(event) = serde_json::from_str::<SupervisorEvent>(&line) else { continue };
+                match &event {
+                    SupervisorEvent::Supervising { pid: supervisor } => pid = *supervisor,
+                    SupervisorEvent::NotReady { service, .. } | SupervisorEvent::StartFailed { service, .. } => not_ready.push(service.clone()),
+                    SupervisorEvent::AllSettled => {
+                        timeline.record(Event::ServicesSettled { not_ready: std::mem::take(&mut not_ready) });
+                        let _ = settled_tx.send(Some(pid));
+                    }
+                    _ => {}
+                }
+                if let Some(event) = timeline_event(event) {
+                    timeline.record(event);
+                }
+            }
+        });
+        let longest: f64 = services.iter().map(|s| s.ready_timeout_sec).sum();
+        let within = Duration::from_secs_f64(longest) + SUPERVISOR_GRACE;
+        let waited = tokio::time::timeout(within, settled.wait_for(Option::is_some)).await;
+        let pid = match waited {
+            Ok(Ok(pid)) => pid.unwrap_or_default(),
+            Ok(Err(_)) => return Err(SandboxError::StartFailed(format!("the service supervisor exited: {}", process.handle.stderr_tail().trim()))),
+            Err(_) => return Err(SandboxError::StartTimeout(within)),
+        };
+        self.supervisor = Some(Supervisor { pid, _stdin: process.stdin, _handle: process.handle, events });
+        Ok(())
+    }
+
+    /// Builds the task's traffic generator against its target inside `sandbox`'s network.
+    pub(crate) async fn prepare_traffic(&mut self, task: &Task, sandbox: &dyn Sandbox, agent_time: Duration) -> Result<(), SandboxError> {
+        let Some(config) = &task.config.live.traffic else { return Ok(()) };
+        let TrafficTarget::Service { name, port } = &config.target;
+        let port = port.or_else(|| task.config.live.service(name).and_then(|s| s.port)).unwrap_or_default();
+        let network = sandbox.network().await?;
+        let netns = Netns::of_pid(network.pid).map_err(|e| SandboxError::op("opening the sandbox's network for traffic", e))?;
+        let target = Target { addr: ([127, 0, 0, 1], port).into(), host: name.clone() };
+        let plan = plan_for_task(config, target, agent_time);
+        let generator = Generator::with_connector(&plan, netns.connector()).map_err(|e| SandboxError::op("planning the traffic", e))?;
+        let windows = plan.windows.iter().map(|w| w.name.clone()).collect();
+        self.traffic = Some(Traffic { generator: Arc::new(generator), windows, record: TrafficRecord::default(), agent_window: None });
+        Ok(())
+    }
+
+    /// Runs the warm-up window, if the task has one, to its end.
+    pub(crate) async fn warmup(&mut self) {
+        self.run_window(WARMUP).await;
+    }
+
+    /// Starts the agent window; it runs until [`Self::end_agent_window`].
+    pub(crate) fn start_agent_window(&mut self) {
+        let Some(traffic) = &mut self.traffic else { return };
+        let stop = StopHandle::new();
+        let (generator, window_stop, timeline) = (Arc::clone(&traffic.generator), stop.clone(), Arc::clone(&self.timeline));
+        timeline.record(Event::TrafficWindowStarted { window: AGENT.into() });
+        let run = tokio::spawn(async move {
+            let record = generator.run_window(AGENT, &window_stop).await.ok();
+            timeline.record(Event::TrafficWindowEnded { window: AGENT.into() });
+            record
+        });
+        traffic.agent_window = Some((stop, run));
+    }
+
+    pub(crate) async fn end_agent_window(&mut self) {
+        let Some(traffic) = &mut self.traffic else { return };
+        if let Some((stop, run)) = traffic.agent_window.take() {
+            stop.stop();
+            if let Ok(Some(record)) = run.await {
+                traffic.record.append(record);
+            }
+        }
+    }
+
+    /// Runs the grading window, if the task has one, to its end.
+    pub(crate) async fn grading_window(&mut self) {
+        self.run_window(GRADING).await;
+    }
+
+    async fn run_window(&mut self, name: &str) {
+        let Some(traffic) = self.traffic.as_mut().filter(|t| t.windows.iter().any(|w| w == name)) else { return };
+        self.timeline.record(Event::TrafficWindowStarted { window: name.into() });
+        if let Ok(record) = traffic.generator.run_window(name, &StopHandle::new()).await {
+            traffic.record.append(record);
+        }
+        self.timeline.record(Event::TrafficWindowEnded { window: name.into() });
+    }
+
+    /// Kills every process the agent left in `sandbox`, keeping the services (the
+    /// supervisor's session) running.
+    pub(crate) async fn reap_agent(&self, sandbox: &dyn Sandbox) -> Result<(), SandboxError> {
+        let Some(supervisor) = &self.supervisor else { return sandbox.kill_all_processes().await };
+        let request = ExecRequest { argv: vec![INIT_PATH.into(), REAP_ARG.into(), supervisor.pid.to_string()], ..ExecRequest::shell("") };
+        let output = sandbox.exec(request.user(Some("0".into())).timeout(Duration::from_secs(30))).await?;
+        if !output.success() {
+            return Err(SandboxError::op("killing the agent's processes", output.summary()));
+        }
+        Ok(())
+    }
+
+    /// Writes the traffic record into the trial directory; its path, if there was traffic.
+    pub(crate) fn save_traffic(&self, trial_dir: &Path) -> Result<Option<PathBuf>, SandboxError> {
+        let Some(traffic) = &self.traffic else { return Ok(None) };
+        let dir = trial_dir.join(TRAFFIC_DIR);
+        traffic.record.write_to(&dir).map_err(|e| SandboxError::op("saving the traffic record", e))?;
+        Ok(Some(dir))
+    }
+
+    /// Copies the services' logs into the trial directory and stops the supervisor (and with
+    /// it every service). Best effort: a sandbox that is gone has no logs to give.
+    pub(crate) async fn shut_down(&mut self, sandbox: &dyn Sandbox, trial_dir: &Path) {
+        let Some(supervisor) = self.supervisor.take() else { return };
+        let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
+        drop(supervisor._stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(5), supervisor.events).await;
+    }
+}
+
+/// The timeline's view of a supervisor event (its own bookkeeping is left out).
+fn timeline_event(event: SupervisorEvent) -> Option<Event> {
+    Some(match event {
+        SupervisorEvent::Supervising { .. } | SupervisorEvent::AllSettled => return None,
+        SupervisorEvent::Started { service, pid } => Event::ServiceStarted { service, pid },
+        SupervisorEvent::Ready { service, after_ms } => Event::ServiceReady { service, after_ms },
+        SupervisorEvent::NotReady { service, after_ms } => Event::ServiceNotReady { service, after_ms },
+        SupervisorEvent::StartFailed { service, message } => Event::ServiceStartFailed { service, message },
+        SupervisorEvent::Exited { service, code, signal } => Event::ServiceExited { service, code, signal },
+        SupervisorEvent::Restarting { service, by, delay_ms } => {
+            let by = match by {
+                prodbench_sandbox::services::RestartCause::Policy => "policy",
+                prodbench_sandbox::services::RestartCause::Operator => "operator",
+            };
+            Event::ServiceRestarting { service, by: by.into(), delay_ms }
+        }
+        SupervisorEvent::Stopped { service } => Event::ServiceStopped { service },
+    })
+}

@@ -40,8 +40,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use prodbench_sandbox::capture::HeadTail;
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
-    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError,
-    SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
+    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox,
+    SandboxError, SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
 };
 use prodbench_task::{DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
 
@@ -446,8 +446,13 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn network(&self) -> Result<NetworkHandle> {
-        let inspect = self.docker.inspect_container(&self.id, None::<bollard::query_parameters::InspectContainerOptions>).await.map_err(|e| SandboxError::op("inspecting the container", e))?;
-        let pid = inspect.state.and_then(|s| s.pid).filter(|p| *p > 0).ok_or_else(|| SandboxError::op("finding the container's network", "it is not running"))?;
+        let inspect = self
+            .docker
+            .inspect_container(&self.id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| SandboxError::op("inspecting the container", e))?;
+        let pid =
+            inspect.state.and_then(|s| s.pid).filter(|p| *p > 0).ok_or_else(|| SandboxError::op("finding the container's network", "it is not running"))?;
         Ok(NetworkHandle { pid: pid as u32, container: Some(self.id.clone()) })
     }
 

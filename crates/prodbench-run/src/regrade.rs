@@ -77,7 +77,9 @@ pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Res
         environment: &environment,
         spec: &spec,
         timeout: scaled(config.verifier.timeout_sec, ctx.timeout_multiplier),
-        output_dir: &output_dir, live: None };
+        output_dir: &output_dir,
+        live: None,
+    };
     let answer = Some(ctx.trial_dir.join(ANSWER_COPY)).filter(|a| a.is_file());
     let verification = verify_saved_workspace(&verify_ctx, &workspace, answer.as_deref()).await.map_err(|e| e.to_string())?;
     let grading = Grading { task: ctx.task, trial_dir: ctx.trial_dir, weights: ctx.weights, judge: ctx.judge };

@@ -68,20 +68,44 @@ pub struct SupervisorSpec {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SupervisorEvent {
     /// The supervisor is up, as this process (its session is the services').
-    Supervising { pid: u32 },
-    Started { service: String, pid: u32 },
+    Supervising {
+        pid: u32,
+    },
+    Started {
+        service: String,
+        pid: u32,
+    },
     /// Its readiness check passed, `after_ms` after this start.
-    Ready { service: String, after_ms: u64 },
+    Ready {
+        service: String,
+        after_ms: u64,
+    },
     /// Its readiness check did not pass within the service's timeout; it keeps running.
-    NotReady { service: String, after_ms: u64 },
+    NotReady {
+        service: String,
+        after_ms: u64,
+    },
     /// It could not be started at all (its command or workdir is wrong).
-    StartFailed { service: String, message: String },
+    StartFailed {
+        service: String,
+        message: String,
+    },
     /// `code` when it exited, `signal` when a signal ended it.
-    Exited { service: String, code: Option<i32>, signal: Option<i32> },
+    Exited {
+        service: String,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
     /// It will start again in `delay_ms`: by its restart policy, or because `svc` asked.
-    Restarting { service: String, by: RestartCause, delay_ms: u64 },
+    Restarting {
+        service: String,
+        by: RestartCause,
+        delay_ms: u64,
+    },
     /// `svc stop` stopped it; it stays down until `svc start` or `svc restart`.
-    Stopped { service: String },
+    Stopped {
+        service: String,
+    },
     /// Every service has had its first start and become ready or given up: the agent's turn.
     AllSettled,
 }

@@ -33,22 +33,54 @@ pub struct TrialEvent {
 pub enum Event {
     EnvironmentStarted,
     /// Every service became ready or was given up on; `not_ready` names the latter.
-    ServicesSettled { not_ready: Vec<String> },
+    ServicesSettled {
+        not_ready: Vec<String>,
+    },
     AgentStarted,
     AgentEnded,
     VerificationStarted,
-    ServiceStarted { service: String, pid: u32 },
-    ServiceReady { service: String, after_ms: u64 },
-    ServiceNotReady { service: String, after_ms: u64 },
-    ServiceStartFailed { service: String, message: String },
-    ServiceExited { service: String, code: Option<i32>, signal: Option<i32> },
+    ServiceStarted {
+        service: String,
+        pid: u32,
+    },
+    ServiceReady {
+        service: String,
+        after_ms: u64,
+    },
+    ServiceNotReady {
+        service: String,
+        after_ms: u64,
+    },
+    ServiceStartFailed {
+        service: String,
+        message: String,
+    },
+    ServiceExited {
+        service: String,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
     /// `by` is `policy` (its restart policy) or `operator` (`svc`, the agent).
-    ServiceRestarting { service: String, by: String, delay_ms: u64 },
-    ServiceStopped { service: String },
-    TrafficWindowStarted { window: String },
-    TrafficWindowEnded { window: String },
-    FaultOn { fault: String },
-    FaultOff { fault: String },
+    ServiceRestarting {
+        service: String,
+        by: String,
+        delay_ms: u64,
+    },
+    ServiceStopped {
+        service: String,
+    },
+    TrafficWindowStarted {
+        window: String,
+    },
+    TrafficWindowEnded {
+        window: String,
+    },
+    FaultOn {
+        fault: String,
+    },
+    FaultOff {
+        fault: String,
+    },
 }
 
 /// The timeline being written; shared by the tasks of one trial.

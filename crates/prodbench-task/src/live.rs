@@ -274,7 +274,8 @@ pub(crate) struct RawLive {
 
 impl Resolver<'_> {
     pub(crate) fn live(&mut self, raw: RawLive, default_workdir: &str) -> LiveConfig {
-        let services: Vec<Service> = raw.services.unwrap_or_default().into_iter().enumerate().filter_map(|(i, s)| self.service(i, s, default_workdir)).collect();
+        let services: Vec<Service> =
+            raw.services.unwrap_or_default().into_iter().enumerate().filter_map(|(i, s)| self.service(i, s, default_workdir)).collect();
         self.check_service_graph(&services);
         let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let traffic = raw.traffic.and_then(|t| self.traffic(t, &services));
@@ -343,7 +344,11 @@ impl Resolver<'_> {
             }
         };
         if matches!(probe, Readiness::Http { .. } | Readiness::Tcp) && port.is_none() {
-            self.error(key, "an `http` or `tcp` readiness check needs the service's `port`".into(), Some("add `port = ...` to the service, or check with `command`"));
+            self.error(
+                key,
+                "an `http` or `tcp` readiness check needs the service's `port`".into(),
+                Some("add `port = ...` to the service, or check with `command`"),
+            );
         }
         (probe, timeout, interval)
     }
@@ -720,7 +725,10 @@ service = "api"
     fn windows_need_their_duration_and_the_agent_window_refuses_one() {
         let text = "[[services]]\nname = \"a\"\ncommand = \"x\"\nport = 80\n[traffic]\ntarget = \"a\"\nrate = 1\n[[traffic.requests]]\npath = \"/\"\n[traffic.grading]\nrate = 2\n[traffic.agent]\nduration_sec = 3\n";
         let (_, diagnostics) = live(text);
-        assert!(diagnostics.iter().any(|d| d.starts_with("t/task.toml:10: error: `traffic.grading`: the grading window needs `duration_sec`")), "{diagnostics:#?}");
+        assert!(
+            diagnostics.iter().any(|d| d.starts_with("t/task.toml:10: error: `traffic.grading`: the grading window needs `duration_sec`")),
+            "{diagnostics:#?}"
+        );
         assert!(diagnostics.iter().any(|d| d.starts_with("t/task.toml:13: error: `traffic.agent.duration_sec`")), "{diagnostics:#?}");
     }
 }

@@ -57,8 +57,7 @@ fn window(name: &str, window: &TrafficWindow, config: &TrafficConfig, length: Op
     Window {
         name: name.to_string(),
         duration: length.or(seconds).unwrap_or(Duration::from_secs(1)),
-        arrival: overrides_arrival
-            .then(|| arrival(window.arrival.unwrap_or(config.arrival), window.rate_per_sec.unwrap_or(config.rate_per_sec))),
+        arrival: overrides_arrival.then(|| arrival(window.arrival.unwrap_or(config.arrival), window.rate_per_sec.unwrap_or(config.rate_per_sec))),
         mix: (!window.requests.is_empty()).then(|| mix(&window.requests)),
     }
 }

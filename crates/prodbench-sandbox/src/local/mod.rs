@@ -27,8 +27,8 @@ use tokio::sync::OnceCell;
 
 use crate::init::{Client, INIT_ARG, INIT_PATH};
 use crate::{
-    ExecOutput, ExecRequest, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec, copy_tree,
-    owner_is_alive, owner_label,
+    ExecOutput, ExecRequest, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox, SandboxError, SpawnedProcess, StartSpec,
+    copy_tree, owner_is_alive, owner_label,
 };
 
 const BACKEND: &str = "local";
@@ -245,9 +245,19 @@ impl LocalSandbox {
         // bwrap stays in the sandbox as its PID 1, and /proc/1/environ is readable there:
         // it must not inherit prodbench's environment (model and judge API keys).
         let mut command = Command::new("bwrap");
-        command.env_clear().env("PATH", DEFAULT_PATH).args(&self.bwrap_args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command
+            .env_clear()
+            .env("PATH", DEFAULT_PATH)
+            .args(&self.bwrap_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let namespace = match self.join_network {
-            Some(pid) => Some(std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| SandboxError::StartFailed(format!("joining the network of process {pid}: {e}")))?),
+            Some(pid) => Some(
+                std::fs::File::open(format!("/proc/{pid}/ns/net"))
+                    .map_err(|e| SandboxError::StartFailed(format!("joining the network of process {pid}: {e}")))?,
+            ),
             None => None,
         };
         if let Some(namespace) = &namespace {
@@ -384,7 +394,8 @@ impl Sandbox for LocalSandbox {
         let connection = self.current()?;
         let bwrap = connection.child.lock().await.id().ok_or_else(|| SandboxError::op("finding the sandbox's network", "bwrap has exited"))?;
         // bwrap's first child is the sandbox's PID 1, inside every namespace bwrap made.
-        let children = std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).map_err(|e| SandboxError::op("finding the sandbox's network", e))?;
+        let children =
+            std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).map_err(|e| SandboxError::op("finding the sandbox's network", e))?;
         let pid = children.split_whitespace().next().and_then(|p| p.parse().ok());
         pid.map(|pid| NetworkHandle { pid, container: None }).ok_or_else(|| SandboxError::op("finding the sandbox's network", "bwrap has no child"))
     }

@@ -9,6 +9,7 @@
 //!
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
+mod faults;
 pub mod lease;
 pub mod live;
 mod regrade;

@@ -12,6 +12,7 @@
 //! opens inside the sandbox's network namespace ([`prodbench_traffic::Netns`]), so nothing
 //! of it is inside the agent's reach, and no load leaves the trial.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,17 +22,21 @@ use prodbench_sandbox::services::{REAP_ARG, SUPERVISE_ARG, SupervisorEvent, Supe
 use prodbench_sandbox::{ExecRequest, ProcessHandle, Sandbox, SandboxError};
 use prodbench_store::timeline::{Event, Timeline};
 use prodbench_task::Task;
-use prodbench_task::live::TrafficTarget;
+use prodbench_task::live::{FaultWindow, TrafficTarget};
 use prodbench_traffic::task::{AGENT, GRADING, WARMUP, plan_for_task};
 use prodbench_traffic::{Generator, Netns, StopHandle, Target, TrafficRecord};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::faults::Faults;
+
 /// Where the traffic record goes in the trial directory (and, copied, in the verifier).
 pub const TRAFFIC_DIR: &str = "traffic";
 /// Where the services' logs are kept in the trial directory.
 pub const SERVICES_DIR: &str = "services";
+/// What each fault proxy did (forwarded, delayed, errored, ...), by service.
+pub const FAULTS_FILE: &str = "faults.json";
 
 /// Time the supervisor has to say it is up, beyond the services' own readiness timeouts.
 const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
@@ -58,11 +63,35 @@ pub(crate) struct LiveEnvironment {
     timeline: Arc<Timeline>,
     supervisor: Option<Supervisor>,
     traffic: Option<Traffic>,
+    faults: Faults,
+    /// The agent's sandbox's network namespace, where the generator and the proxies open
+    /// their sockets.
+    netns: Option<Netns>,
 }
 
 impl LiveEnvironment {
-    pub(crate) fn new(timeline: Arc<Timeline>) -> Self {
-        LiveEnvironment { timeline, supervisor: None, traffic: None }
+    pub(crate) fn new(task: &Task, timeline: Arc<Timeline>) -> Self {
+        LiveEnvironment { timeline, supervisor: None, traffic: None, faults: Faults::new(task.config.live.faults.clone()), netns: None }
+    }
+
+    /// Opens the sandbox's network namespace (once) for the generator and the proxies.
+    async fn netns(&mut self, sandbox: &dyn Sandbox) -> Result<&Netns, SandboxError> {
+        if self.netns.is_none() {
+            let network = sandbox.network().await?;
+            self.netns = Some(Netns::of_pid(network.pid).map_err(|e| SandboxError::op("opening the sandbox's network", e))?);
+        }
+        Ok(self.netns.as_ref().expect("just set"))
+    }
+
+    /// Puts a fault proxy on the declared port of every service a network fault targets.
+    pub(crate) async fn start_proxies(&mut self, task: &Task, sandbox: &dyn Sandbox) -> Result<(), SandboxError> {
+        let live = &task.config.live;
+        if !live.faults.iter().any(|f| f.kind.is_network()) {
+            return Ok(());
+        }
+        let netns = self.netns(sandbox).await?.clone();
+        let seed = live.traffic.as_ref().map_or(0, |t| t.seed);
+        self.faults.start_proxies(&live.services, &netns, seed).await
     }
 
     pub(crate) fn timeline(&self) -> &Timeline {
@@ -78,6 +107,7 @@ impl LiveEnvironment {
         }
         let request = ExecRequest { argv: vec![INIT_PATH.into(), SUPERVISE_ARG.into()], ..ExecRequest::shell("") };
         let mut process = sandbox.spawn(request).await?;
+        let services = self.faults.services_behind_proxies(services);
         let spec = serde_json::to_string(&SupervisorSpec { services: services.clone() }).expect("spec serializes");
         process.stdin.write_all(format!("{spec}\n").as_bytes()).await.map_err(|e| SandboxError::op("starting the services", e))?;
         let (settled_tx, mut settled) = watch::channel(None::<u32>);
@@ -119,8 +149,7 @@ impl LiveEnvironment {
         let Some(config) = &task.config.live.traffic else { return Ok(()) };
         let TrafficTarget::Service { name, port } = &config.target;
         let port = port.or_else(|| task.config.live.service(name).and_then(|s| s.port)).unwrap_or_default();
-        let network = sandbox.network().await?;
-        let netns = Netns::of_pid(network.pid).map_err(|e| SandboxError::op("opening the sandbox's network for traffic", e))?;
+        let netns = self.netns(sandbox).await?;
         let target = Target { addr: ([127, 0, 0, 1], port).into(), host: name.clone() };
         let plan = plan_for_task(config, target, agent_time);
         let generator = Generator::with_connector(&plan, netns.connector()).map_err(|e| SandboxError::op("planning the traffic", e))?;
@@ -134,8 +163,25 @@ impl LiveEnvironment {
         self.run_window(WARMUP).await;
     }
 
+    /// Runs `agent` with the agent window's traffic and faults around it; both end when it
+    /// does.
+    pub(crate) async fn during_agent<T>(&mut self, sandbox: &dyn Sandbox, agent: impl Future<Output = T>) -> T {
+        self.timeline.record(Event::AgentStarted);
+        self.start_agent_window();
+        let (ended, end) = watch::channel(false);
+        let agent = async {
+            let result = agent.await;
+            let _ = ended.send(true);
+            result
+        };
+        let (result, ()) = tokio::join!(agent, self.faults.drive(FaultWindow::Agent, sandbox, &self.timeline, end));
+        self.end_agent_window().await;
+        self.timeline.record(Event::AgentEnded);
+        result
+    }
+
     /// Starts the agent window; it runs until [`Self::end_agent_window`].
-    pub(crate) fn start_agent_window(&mut self) {
+    fn start_agent_window(&mut self) {
         let Some(traffic) = &mut self.traffic else { return };
         let stop = StopHandle::new();
         let (generator, window_stop, timeline) = (Arc::clone(&traffic.generator), stop.clone(), Arc::clone(&self.timeline));
@@ -148,7 +194,7 @@ impl LiveEnvironment {
         traffic.agent_window = Some((stop, run));
     }
 
-    pub(crate) async fn end_agent_window(&mut self) {
+    async fn end_agent_window(&mut self) {
         let Some(traffic) = &mut self.traffic else { return };
         if let Some((stop, run)) = traffic.agent_window.take() {
             stop.stop();
@@ -158,9 +204,20 @@ impl LiveEnvironment {
         }
     }
 
-    /// Runs the grading window, if the task has one, to its end.
-    pub(crate) async fn grading_window(&mut self) {
-        self.run_window(GRADING).await;
+    /// Runs the grading window, if the task has one, to its end, with its faults.
+    pub(crate) async fn grading_window(&mut self, sandbox: &dyn Sandbox) {
+        let (ended, end) = watch::channel(false);
+        let Some(traffic) = self.traffic.as_mut().filter(|t| t.windows.iter().any(|w| w == GRADING)) else { return };
+        let timeline = &self.timeline;
+        let window = async {
+            timeline.record(Event::TrafficWindowStarted { window: GRADING.into() });
+            if let Ok(record) = traffic.generator.run_window(GRADING, &StopHandle::new()).await {
+                traffic.record.append(record);
+            }
+            timeline.record(Event::TrafficWindowEnded { window: GRADING.into() });
+            let _ = ended.send(true);
+        };
+        tokio::join!(window, self.faults.drive(FaultWindow::Grading, sandbox, timeline, end));
     }
 
     async fn run_window(&mut self, name: &str) {
@@ -195,6 +252,10 @@ impl LiveEnvironment {
     /// Copies the services' logs into the trial directory and stops the supervisor (and with
     /// it every service). Best effort: a sandbox that is gone has no logs to give.
     pub(crate) async fn shut_down(&mut self, sandbox: &dyn Sandbox, trial_dir: &Path) {
+        let counts = self.faults.stop().await;
+        if !counts.is_empty() {
+            let _ = std::fs::write(trial_dir.join(FAULTS_FILE), serde_json::to_vec_pretty(&counts).expect("counts serialize"));
+        }
         let Some(supervisor) = self.supervisor.take() else { return };
         let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
         drop(supervisor._stdin);
@@ -219,5 +280,7 @@ fn timeline_event(event: SupervisorEvent) -> Option<Event> {
             Event::ServiceRestarting { service, by: by.into(), delay_ms }
         }
         SupervisorEvent::Stopped { service } => Event::ServiceStopped { service },
+        SupervisorEvent::Paused { service } => Event::ServicePaused { service },
+        SupervisorEvent::Resumed { service } => Event::ServiceResumed { service },
     })
 }

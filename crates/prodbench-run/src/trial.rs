@@ -166,15 +166,11 @@ async fn drive(
     let agent_ctx = AgentContext { sandbox, task: ctx.task, trial_id: &record.trial_id, logs_dir: &agent_logs, timeout: agent_timeout };
     let setup_timeout = scaled(AGENT_SETUP_TIMEOUT.as_secs_f64(), ctx.timeout_multiplier);
     phases.run(Phase::AgentSetup, Some(setup_timeout), async { ctx.agent.setup(&agent_ctx).await.map_err(agent_failure) }).await?;
-    if let Some(live) = live.as_deref_mut() {
-        live.timeline().record(Event::AgentStarted);
-        live.start_agent_window();
-    }
-    let agent_run = phases.run(Phase::AgentRun, Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) }).await;
-    if let Some(live) = live.as_deref_mut() {
-        live.end_agent_window().await;
-        live.timeline().record(Event::AgentEnded);
-    }
+    let agent_run = phases.run(Phase::AgentRun, Some(agent_timeout + PHASE_GRACE), async { ctx.agent.run(&agent_ctx).await.map_err(agent_failure) });
+    let agent_run = match live.as_deref_mut() {
+        Some(live) => live.during_agent(sandbox, agent_run).await,
+        None => agent_run.await,
+    };
     match agent_run {
         Ok(_) => {}
         Err(Failure::Infra(m)) => return Err(Failure::Infra(m)),
@@ -240,8 +236,9 @@ async fn start_live<'s>(
     slot: &'s mut Option<LiveEnvironment>,
 ) -> Result<&'s mut LiveEnvironment, Failure> {
     let timeline = Timeline::create(ctx.dir).map_err(|e| Failure::Infra(format!("{}: {e}", ctx.dir.display())))?;
-    let live = slot.insert(LiveEnvironment::new(Arc::new(timeline)));
+    let live = slot.insert(LiveEnvironment::new(ctx.task, Arc::new(timeline)));
     live.timeline().record(Event::EnvironmentStarted);
+    live.start_proxies(ctx.task, sandbox).await?;
     if !ctx.task.config.live.services.is_empty() {
         phases.run(Phase::ServicesStart, None, async { live.start_services(ctx.task, sandbox).await.map_err(Failure::from) }).await?;
     }
@@ -269,7 +266,7 @@ async fn finish_live(
     if ctx.task.config.live.traffic.as_ref().is_some_and(|t| t.grading.is_some()) {
         phases
             .run(Phase::GradingWindow, None, async {
-                live.grading_window().await;
+                live.grading_window(sandbox).await;
                 Ok(())
             })
             .await?;

@@ -41,6 +41,9 @@ use serde::{Deserialize, Serialize};
 pub const SUPERVISE_ARG: &str = "__supervise";
 /// The argument that makes it kill every process outside a supervisor's session.
 pub const REAP_ARG: &str = "__reap-outside";
+/// The argument that makes it `svc` when it cannot be called by that name (the harness's
+/// process faults: `INIT_PATH __svc kill api`).
+pub const SVC_ARG: &str = "__svc";
 /// The command the agent uses: `svc status`, `svc restart api`, `svc logs api`.
 pub const SVC_COMMAND: &str = "svc";
 /// Where each service's output goes, one file per service.
@@ -106,6 +109,13 @@ pub enum SupervisorEvent {
     Stopped {
         service: String,
     },
+    /// Its processes were stopped (SIGSTOP), and continued.
+    Paused {
+        service: String,
+    },
+    Resumed {
+        service: String,
+    },
     /// Every service has had its first start and become ready or given up: the agent's turn.
     AllSettled,
 }
@@ -161,6 +171,12 @@ enum Control {
     Restart,
     Stop,
     Start,
+    /// SIGKILL to the service's process group: a crash (its restart policy applies).
+    Kill,
+    /// SIGSTOP to its process group: hung, connections accepted and never answered.
+    Pause,
+    /// SIGCONT after a pause.
+    Resume,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -476,7 +492,8 @@ impl ServiceRunner {
                 return None;
             }
             match self.controls.recv_timeout(interval) {
-                Ok((command, done)) => return Some(RunEnd::Asked(command, done)),
+                Ok((command, done)) if !self.signal(child, command, &done) => return Some(RunEnd::Asked(command, done)),
+                Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(interval),
             }
@@ -493,10 +510,30 @@ impl ServiceRunner {
                 Ok((Control::Start, done)) => {
                     let _ = done.send(());
                 }
-                Ok((command, done)) => return RunEnd::Asked(command, done),
-                Err(_) => {}
+                Ok((command, done)) if !self.signal(child, command, &done) => return RunEnd::Asked(command, done),
+                Ok(_) | Err(_) => {}
             }
         }
+    }
+
+    /// Handles a control that signals the running service in place (kill, pause, resume);
+    /// `false` for one that ends the run (stop, restart).
+    fn signal(&self, child: &Child, command: Control, done: &Sender<()>) -> bool {
+        let signal = match command {
+            Control::Kill => libc::SIGKILL,
+            Control::Pause => libc::SIGSTOP,
+            Control::Resume => libc::SIGCONT,
+            Control::Start | Control::Stop | Control::Restart => return false,
+        };
+        // SAFETY: signalling the process group the service was started in.
+        unsafe { libc::kill(-(child.id() as i32), signal) };
+        match command {
+            Control::Pause => self.emit(SupervisorEvent::Paused { service: self.name() }),
+            Control::Resume => self.emit(SupervisorEvent::Resumed { service: self.name() }),
+            _ => {}
+        }
+        let _ = done.send(());
+        true
     }
 
     fn record_exit(&self, status: std::process::ExitStatus) {
@@ -536,8 +573,13 @@ impl ServiceRunner {
                 let _ = done.send(());
                 self.wait_for_start()
             }
-            Ok((_, done)) => {
+            Ok((Control::Start | Control::Restart, done)) => {
                 self.answer_when_up(done);
+                true
+            }
+            // Nothing is running to signal; the back-off's start goes ahead.
+            Ok((Control::Kill | Control::Pause | Control::Resume, done)) => {
+                let _ = done.send(());
                 true
             }
             Err(_) => true,
@@ -554,7 +596,8 @@ impl ServiceRunner {
                     self.emit(SupervisorEvent::Restarting { service: self.name(), by: RestartCause::Operator, delay_ms: 0 });
                     return true;
                 }
-                Control::Stop => {
+                // Nothing is running to stop or signal.
+                Control::Stop | Control::Kill | Control::Pause | Control::Resume => {
                     let _ = done.send(());
                 }
             }
@@ -614,6 +657,7 @@ fn http_ok(addr: SocketAddr, path: &str) -> std::io::Result<bool> {
 /// and returns the exit code.
 pub fn svc(args: &[String], out: &mut dyn Write) -> i32 {
     let usage = "usage: svc status | svc restart NAME | svc stop NAME | svc start NAME | svc logs NAME [-n LINES]\n\
+                 \x20      svc kill NAME | svc pause NAME | svc resume NAME\n\
                  The task's services run under a supervisor; their output is in /logs/services/NAME.log.";
     let arg = |i: usize| args.get(i).map(String::as_str);
     let result = match (arg(0), arg(1)) {
@@ -621,6 +665,9 @@ pub fn svc(args: &[String], out: &mut dyn Write) -> i32 {
         (Some("restart"), Some(name)) => control(Some(Control::Restart), Some(name)).map(|_| format!("{name}: restarted\n")),
         (Some("stop"), Some(name)) => control(Some(Control::Stop), Some(name)).map(|_| format!("{name}: stopped\n")),
         (Some("start"), Some(name)) => control(Some(Control::Start), Some(name)).map(|_| format!("{name}: started\n")),
+        (Some("kill"), Some(name)) => control(Some(Control::Kill), Some(name)).map(|_| format!("{name}: killed\n")),
+        (Some("pause"), Some(name)) => control(Some(Control::Pause), Some(name)).map(|_| format!("{name}: paused\n")),
+        (Some("resume"), Some(name)) => control(Some(Control::Resume), Some(name)).map(|_| format!("{name}: resumed\n")),
         (Some("logs"), Some(name)) => logs(name, arg(2).zip(arg(3))),
         (Some("-h" | "--help" | "help"), _) => Ok(format!("{usage}\n")),
         _ => Err(usage.to_string()),

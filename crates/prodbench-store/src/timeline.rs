@@ -69,6 +69,12 @@ pub enum Event {
     ServiceStopped {
         service: String,
     },
+    ServicePaused {
+        service: String,
+    },
+    ServiceResumed {
+        service: String,
+    },
     TrafficWindowStarted {
         window: String,
     },

@@ -154,11 +154,22 @@ pub enum FaultWindow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultConfig {
     pub kind: FaultKind,
+    /// What the proxy in front of the service speaks (network faults only).
+    pub protocol: ProxyProtocol,
     pub window: FaultWindow,
     /// Seconds into the window it begins.
     pub start_sec: f64,
     /// `None`: until the window ends.
     pub duration_sec: Option<f64>,
+}
+
+/// How a network fault's proxy reads the service's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// HTTP/1.1: faults per request (latency, 5xx answers, resets, blackholes).
+    Http,
+    /// Raw TCP (a database): faults per connection, latency per chunk.
+    Tcp,
 }
 
 /// What a fault does, and to what.
@@ -261,6 +272,7 @@ pub(crate) struct RawFault {
     latency_ms: Option<u64>,
     fraction: Option<f64>,
     status: Option<u16>,
+    protocol: Option<String>,
 }
 
 /// The raw live tables of one file.
@@ -279,8 +291,24 @@ impl Resolver<'_> {
         self.check_service_graph(&services);
         let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let traffic = raw.traffic.and_then(|t| self.traffic(t, &services));
-        let faults = raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names)).collect();
+        let has_grading_window = traffic.as_ref().is_some_and(|t| t.grading.is_some());
+        let faults: Vec<FaultConfig> = raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names, has_grading_window)).collect();
+        self.check_proxied_ports(&faults, &services);
         LiveConfig { services, traffic, faults }
+    }
+
+    /// A network fault works through a proxy on the service's port: it needs one.
+    fn check_proxied_ports(&mut self, faults: &[FaultConfig], services: &[Service]) {
+        for (index, fault) in faults.iter().enumerate() {
+            let service = services.iter().find(|s| s.name == fault.kind.service());
+            if fault.kind.is_network() && service.is_some_and(|s| s.port.is_none()) {
+                self.error(
+                    &format!("faults.{index}.service"),
+                    format!("a network fault goes through a proxy on the service's port, and {:?} has no `port`", fault.kind.service()),
+                    Some("give the service its `port` (it must listen on $PORT, which the harness sets)"),
+                );
+            }
+        }
     }
 
     fn service(&mut self, index: usize, raw: RawService, default_workdir: &str) -> Option<Service> {
@@ -490,7 +518,7 @@ impl Resolver<'_> {
         requests
     }
 
-    fn fault(&mut self, index: usize, raw: RawFault, services: &BTreeSet<&str>) -> Option<FaultConfig> {
+    fn fault(&mut self, index: usize, raw: RawFault, services: &BTreeSet<&str>, has_grading_window: bool) -> Option<FaultConfig> {
         let key = |field: &str| format!("faults.{index}.{field}");
         let service = raw.service.unwrap_or_default();
         if !services.contains(service.as_str()) {
@@ -533,12 +561,26 @@ impl Resolver<'_> {
                 FaultWindow::Grading
             }
         };
+        if window == FaultWindow::Grading && !has_grading_window {
+            self.error(&format!("faults.{index}"), "a grading-window fault needs `[traffic.grading]` (the window it happens in)".into(), Some("add `[traffic.grading]` with `duration_sec`, or set `window = \"agent\"`"));
+        }
+        let protocol = match raw.protocol.as_deref() {
+            None | Some("http") => ProxyProtocol::Http,
+            Some("tcp") => ProxyProtocol::Tcp,
+            Some(other) => {
+                self.error(&key("protocol"), format!("expected \"http\" or \"tcp\", got {other:?}"), None);
+                ProxyProtocol::Http
+            }
+        };
+        if protocol == ProxyProtocol::Tcp && matches!(kind, FaultKind::Errors { .. }) {
+            self.error(&key("protocol"), "an `errors` fault answers HTTP statuses: it needs `protocol = \"http\"`".into(), Some("use `reset` for a TCP service"));
+        }
         let start_sec = raw.start_sec.unwrap_or(0.0);
         if !(start_sec.is_finite() && start_sec >= 0.0) || check_timeout(start_sec.max(1.0)).is_err() {
             self.error(&key("start_sec"), format!("expected seconds from 0 to a week, got {start_sec}"), None);
         }
         let duration_sec = raw.duration_sec.map(|d| self.timeout(&key("duration_sec"), Some(d), 1.0));
-        Some(FaultConfig { kind, window, start_sec, duration_sec })
+        Some(FaultConfig { kind, protocol, window, start_sec, duration_sec })
     }
 }
 

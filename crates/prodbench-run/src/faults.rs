@@ -1,0 +1,185 @@
+//! A live task's `[[faults]]`: switched on and off on schedule inside their traffic window,
+//! from the host, out of the agent's reach.
+//!
+//! - Network faults (latency, errors, resets, blackholes) go through a
+//!   [`prodbench_traffic::FaultProxy`] the harness puts in front of the service: the service
+//!   is started on another port (its `$PORT`), and the proxy listens on the service's
+//!   declared port inside the sandbox's network namespace, so every client (the traffic
+//!   generator, the other services, the tests) goes through it. No privilege beyond what
+//!   the backend has: no `tc`, no iptables.
+//! - Process faults (kill, pause) go to the service's supervisor, as `svc kill` and
+//!   `svc pause` / `svc resume` would.
+//!
+//! The schedule is this process's: the agent can neither see nor change it, and each switch
+//! lands in the trial's timeline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prodbench_sandbox::init::INIT_PATH;
+use prodbench_sandbox::services::SVC_ARG;
+use prodbench_sandbox::{ExecRequest, Sandbox, SandboxError};
+use prodbench_store::timeline::{Event, Timeline};
+use prodbench_task::live::{FaultConfig, FaultKind, FaultWindow, ProxyProtocol, Service};
+use prodbench_traffic::{Fault, FaultCounts, FaultProxy, Netns, Protocol};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+/// How far a proxied service's own port is from its declared one.
+const PORT_SHIFT: u16 = 10_000;
+
+/// The port a service behind a proxy really listens on.
+fn shifted(port: u16) -> u16 {
+    if port > u16::MAX - PORT_SHIFT { port - PORT_SHIFT } else { port + PORT_SHIFT }
+}
+
+/// The task's faults and the proxies in front of the services they target.
+pub(crate) struct Faults {
+    schedule: Vec<FaultConfig>,
+    proxies: BTreeMap<String, FaultProxy>,
+}
+
+impl Faults {
+    pub(crate) fn new(schedule: Vec<FaultConfig>) -> Self {
+        Faults { schedule, proxies: BTreeMap::new() }
+    }
+
+    /// The services as the supervisor must start them: each one a network fault targets
+    /// moved to its shifted port (as `$PORT`, probed there), its declared port left for
+    /// the proxy.
+    pub(crate) fn services_behind_proxies(&self, services: &[Service]) -> Vec<Service> {
+        services
+            .iter()
+            .map(|service| match service.port.filter(|_| self.proxied(&service.name).is_some()) {
+                Some(port) => {
+                    let mut moved = service.clone();
+                    moved.port = Some(shifted(port));
+                    moved.env.insert("PORT".into(), shifted(port).to_string());
+                    moved
+                }
+                None => service.clone(),
+            })
+            .collect()
+    }
+
+    /// The protocol of the proxy in front of `service`, if a network fault targets it.
+    fn proxied(&self, service: &str) -> Option<ProxyProtocol> {
+        self.schedule.iter().find(|f| f.kind.is_network() && f.kind.service() == service).map(|f| f.protocol)
+    }
+
+    /// Starts a proxy on each targeted service's declared port, inside `netns`.
+    pub(crate) async fn start_proxies(&mut self, services: &[Service], netns: &Netns, seed: u64) -> Result<(), SandboxError> {
+        for service in services {
+            let (Some(protocol), Some(port)) = (self.proxied(&service.name), service.port) else { continue };
+            let listener = netns.listen(([127, 0, 0, 1], port).into()).await.map_err(|e| SandboxError::op("starting a fault proxy", format!("{}: {e}", service.name)))?;
+            let protocol = match protocol {
+                ProxyProtocol::Http => Protocol::Http,
+                ProxyProtocol::Tcp => Protocol::Tcp,
+            };
+            let upstream = ([127, 0, 0, 1], shifted(port)).into();
+            self.proxies.insert(service.name.clone(), FaultProxy::start(listener, upstream, Arc::new(netns.connector()), seed, protocol));
+        }
+        Ok(())
+    }
+
+    /// Runs the schedule of `window` until it is done and `end` says the window is over;
+    /// every fault still on is then switched off.
+    pub(crate) async fn drive(&self, window: FaultWindow, sandbox: &dyn Sandbox, timeline: &Timeline, mut end: watch::Receiver<bool>) {
+        let start = Instant::now();
+        let mut switches: Vec<(Duration, bool, &FaultConfig)> = Vec::new();
+        for fault in self.schedule.iter().filter(|f| f.window == window) {
+            switches.push((Duration::from_secs_f64(fault.start_sec), true, fault));
+            if let Some(duration) = fault.duration_sec {
+                switches.push((Duration::from_secs_f64(fault.start_sec + duration), false, fault));
+            }
+        }
+        switches.sort_by_key(|(at, on, _)| (*at, *on));
+        let mut on: Vec<&FaultConfig> = Vec::new();
+        for (at, switch_on, fault) in switches {
+            tokio::select! {
+                () = sleep_until(start + at) => {}
+                _ = end.wait_for(|ended| *ended) => break,
+            }
+            self.switch(fault, switch_on, sandbox, timeline).await;
+            if switch_on {
+                on.push(fault);
+            } else {
+                on.retain(|f| !std::ptr::eq(*f, fault));
+            }
+        }
+        let _ = end.wait_for(|ended| *ended).await;
+        for fault in on {
+            self.switch(fault, false, sandbox, timeline).await;
+        }
+    }
+
+    async fn switch(&self, fault: &FaultConfig, on: bool, sandbox: &dyn Sandbox, timeline: &Timeline) {
+        let service = fault.kind.service();
+        let applied = match (&fault.kind, self.proxies.get(service)) {
+            (FaultKind::Kill { .. }, _) if on => supervisor_control(sandbox, "kill", service).await,
+            (FaultKind::Kill { .. }, _) => return,
+            (FaultKind::Pause { .. }, _) => supervisor_control(sandbox, if on { "pause" } else { "resume" }, service).await,
+            (kind, Some(proxy)) => proxy.set(if on { proxy_fault(kind) } else { Fault::None }).map_err(|e| e.to_string()),
+            (_, None) => Err(format!("no proxy in front of {service}")),
+        };
+        let description = match applied {
+            Ok(()) => describe(&fault.kind),
+            Err(message) => format!("{} (failed: {message})", describe(&fault.kind)),
+        };
+        timeline.record(if on { Event::FaultOn { fault: description } } else { Event::FaultOff { fault: description } });
+    }
+
+    /// Stops the proxies; what each did, by service.
+    pub(crate) async fn stop(&mut self) -> BTreeMap<String, FaultCounts> {
+        let mut counts = BTreeMap::new();
+        for (service, proxy) in std::mem::take(&mut self.proxies) {
+            counts.insert(service, proxy.stop().await);
+        }
+        counts
+    }
+}
+
+fn proxy_fault(kind: &FaultKind) -> Fault {
+    match *kind {
+        FaultKind::Latency { added_ms, .. } => Fault::Latency { added: Duration::from_millis(added_ms) },
+        FaultKind::Errors { fraction, status, .. } => Fault::Errors { fraction, status },
+        FaultKind::Reset { fraction, .. } => Fault::Reset { fraction },
+        FaultKind::Blackhole { .. } | FaultKind::Kill { .. } | FaultKind::Pause { .. } => Fault::Blackhole,
+    }
+}
+
+/// "latency 500 ms on backend": how a fault reads in the timeline.
+fn describe(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Latency { service, added_ms } => format!("latency {added_ms} ms on {service}"),
+        FaultKind::Errors { service, fraction, status } => format!("{status} on {:.0}% of requests to {service}", fraction * 100.0),
+        FaultKind::Reset { service, fraction } => format!("resets on {:.0}% to {service}", fraction * 100.0),
+        FaultKind::Blackhole { service } => format!("blackhole on {service}"),
+        FaultKind::Kill { service } => format!("kill {service}"),
+        FaultKind::Pause { service } => format!("pause {service}"),
+    }
+}
+
+/// `svc kill|pause|resume SERVICE` through the sandbox's exec server, as root.
+async fn supervisor_control(sandbox: &dyn Sandbox, command: &str, service: &str) -> Result<(), String> {
+    let argv = vec![INIT_PATH.to_string(), SVC_ARG.to_string(), command.to_string(), service.to_string()];
+    let request = ExecRequest { argv, ..ExecRequest::shell("") }.user(Some("0".into())).timeout(Duration::from_secs(30));
+    match sandbox.exec(request).await {
+        Ok(output) if output.success() => Ok(()),
+        Ok(output) => Err(output.summary()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shifted_port_stays_a_port() {
+        assert_eq!(shifted(8080), 18080);
+        assert_eq!(shifted(60000), 50000);
+        assert_eq!(shifted(u16::MAX - PORT_SHIFT), u16::MAX);
+    }
+}

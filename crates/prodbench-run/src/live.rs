@@ -235,10 +235,13 @@ impl LiveEnvironment {
         let Some(supervisor) = &self.supervisor else { return sandbox.kill_all_processes().await };
         let request = ExecRequest { argv: vec![INIT_PATH.into(), REAP_ARG.into(), supervisor.pid.to_string()], ..ExecRequest::shell("") };
         let output = sandbox.exec(request.user(Some("0".into())).timeout(Duration::from_secs(30))).await?;
-        if !output.success() {
-            return Err(SandboxError::op("killing the agent's processes", output.summary()));
+        if output.success() {
+            return Ok(());
         }
-        Ok(())
+        // The supervisor is gone: the agent killed it (its events say when). Its services
+        // cannot be told from the agent's processes any more, so everything goes.
+        self.timeline.record(Event::SupervisorGone { reason: output.summary() });
+        sandbox.kill_all_processes().await
     }
 
     /// Writes the traffic record into the trial directory; its path, if there was traffic.

@@ -75,6 +75,10 @@ pub enum Event {
     ServiceResumed {
         service: String,
     },
+    /// The service supervisor was not there when verification came: the agent killed it.
+    SupervisorGone {
+        reason: String,
+    },
     TrafficWindowStarted {
         window: String,
     },

@@ -69,3 +69,34 @@ fn adversarial_agents_get_zero_on_docker() {
         assert_adversaries_score_zero("docker");
     }
 }
+
+/// Every live adversary (issue 11, point 3) scores 0: a restarted service that writes the
+/// reward and the tests, an agent that kills everything it sees and floods the service, one
+/// that forges the traffic record. The one that kills the sandbox's exec server with its own
+/// command ends `agent_error` (scored 0); the others `failed`.
+fn assert_live_adversaries_score_zero(env: &str) {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = repo_root().join("tests/fixtures/adversarial-live");
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.to_str().unwrap(), "--env", env, "--agent", "oracle", "-n", "3", "--json"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let tasks = doc["summary"]["tasks"].as_array().expect("summary.tasks");
+    assert_eq!(tasks.len(), 3, "{doc:#}");
+    for task in tasks {
+        let name = task["task"].as_str().unwrap();
+        let expected = if name == "adversarial-live-kills-everything" { "agent_error" } else { "failed" };
+        assert_eq!(task["statuses"], serde_json::json!({ expected: 1 }), "{name} on {env}: {doc:#}");
+        assert_eq!((task["scored"].as_u64(), task["score"].as_f64()), (Some(1), Some(0.0)), "{name} on {env}: {doc:#}");
+    }
+}
+
+#[test]
+fn live_adversaries_get_zero_on_local() {
+    assert_live_adversaries_score_zero("local");
+}
+
+#[test]
+fn live_adversaries_get_zero_on_docker() {
+    if docker_available() {
+        assert_live_adversaries_score_zero("docker");
+    }
+}

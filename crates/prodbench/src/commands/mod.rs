@@ -89,9 +89,26 @@ pub fn open_store(jobs_dir: &Path) -> Result<Store> {
     Store::open(jobs_dir).with_context(|| format!("cannot open the jobs directory {}", jobs_dir.display()))
 }
 
-/// Loads the tasks under `paths` (each a task or a dataset).
+/// Loads the tasks under `paths` (each a task or a dataset), with their traffic checked as
+/// the load generator will run it.
 pub fn load_tasks(paths: &[std::path::PathBuf]) -> Result<Vec<TaskCheck>> {
-    prodbench_task::discover_all(paths).map_err(|d| diagnostic_error(&d))
+    let mut checks = prodbench_task::discover_all(paths).map_err(|d| diagnostic_error(&d))?;
+    checks.iter_mut().for_each(check_traffic);
+    Ok(checks)
+}
+
+/// What only the generator can judge in a task's `[traffic]` (methods, headers, path
+/// templates, a window's count against the bound): an error makes the task broken before
+/// any trial starts, as the task crate's own checks do.
+fn check_traffic(check: &mut TaskCheck) {
+    let Some(task) = &check.task else { return };
+    let Some(traffic) = &task.config.live.traffic else { return };
+    let agent_time = std::time::Duration::from_secs_f64(task.config.agent.timeout_sec);
+    if let Err(err) = prodbench_traffic::task::check_task_traffic(traffic, agent_time) {
+        let file = task.dir.join(prodbench_task::TASK_TOML);
+        check.diagnostics.push(Diagnostic::error(&file, err.to_string()).key("traffic").hint("see docs/TASK-FORMAT.md, Live environments"));
+        check.task = None;
+    }
 }
 
 fn diagnostic_error(d: &Diagnostic) -> anyhow::Error {

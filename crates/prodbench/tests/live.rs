@@ -1,0 +1,75 @@
+//! Live environments end to end through the binary: services under the supervisor, `svc`
+//! from the agent's side, the event timeline, and traffic checked before a job starts. The
+//! examples (`examples.rs`) cover traffic, faults and the adversaries on both backends.
+
+mod common;
+
+use common::*;
+use prodbench_store::timeline::{Event, read_events};
+use prodbench_task::scaffold::TaskFiles;
+
+const SERVICES: &str = r#"
+[[services]]
+name = "web"
+command = "python3 -m http.server 8000 --bind 127.0.0.1"
+port = 8000
+
+[[services]]
+name = "flaky"
+command = "echo boom; exit 3"
+
+[[services]]
+name = "stuck"
+command = "sleep 1000"
+port = 9
+ready = { tcp = true, timeout_sec = 1 }
+"#;
+
+/// The agent operates its services with `svc`; a service that keeps crashing and one that
+/// never becomes ready are recorded, and the trial goes on to be scored.
+#[test]
+fn services_are_the_agents_to_operate_and_their_life_is_on_the_timeline() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    TaskFiles::new("operated")
+        .without_dockerfile()
+        .toml(SERVICES)
+        .file("environment/README", "services\n")
+        .solution("set -e\nsvc status > /app/status.txt\nsvc logs flaky > /app/flaky.txt\nsvc restart web\nsvc status >> /app/status.txt\n")
+        .tests(
+            "grep -q 'web .*ready' /app/status.txt && grep -q '^stuck .*not-ready' /app/status.txt && grep -q boom /app/flaky.txt \
+             && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n",
+        )
+        .write(dataset.path())
+        .unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json"]);
+    assert_eq!((code, doc["summary"]["passed"].as_u64()), (0, Some(1)), "{doc:#}");
+    let trial = std::path::Path::new(doc["job_dir"].as_str().unwrap()).join("trials/operated__a1__t1");
+    let events: Vec<Event> = read_events(&trial).into_iter().map(|e| e.event).collect();
+    let crashes = events.iter().filter(|e| matches!(e, Event::ServiceExited { service, code: Some(3), .. } if service == "flaky")).count();
+    assert!(crashes >= 2, "a crash loop is recorded, crash by crash: {events:#?}");
+    assert!(events.iter().any(|e| matches!(e, Event::ServiceRestarting { service, by, .. } if service == "flaky" && by == "policy")), "{events:#?}");
+    assert!(events.iter().any(|e| matches!(e, Event::ServiceRestarting { service, by, .. } if service == "web" && by == "operator")), "{events:#?}");
+    assert!(events.contains(&Event::ServicesSettled { not_ready: vec!["stuck".into()] }), "{events:#?}");
+    let order = |wanted: &Event| events.iter().position(|e| e == wanted).unwrap_or_else(|| panic!("{wanted:?} in {events:#?}"));
+    assert!(order(&Event::EnvironmentStarted) < order(&Event::AgentStarted) && order(&Event::AgentEnded) < order(&Event::VerificationStarted));
+    let log = std::fs::read_to_string(trial.join("services/flaky.log")).unwrap();
+    assert!(log.contains("boom"), "the service's log is kept with the trial: {log}");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", doc["job_id"].as_str().unwrap(), "--json"]);
+    let phases: Vec<&str> = shown["trials"][0]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(phases.contains(&"services_start"), "time-to-ready is a phase of its own: {phases:?}");
+}
+
+/// A path template, a method or a rate the generator cannot run makes the task broken
+/// before any trial starts, naming the part.
+#[test]
+fn traffic_the_generator_cannot_run_is_an_error_up_front() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let toml = "[[services]]\nname = \"api\"\ncommand = \"true\"\nport = 8080\n[traffic]\ntarget = \"api\"\nrate = 5\n[[traffic.requests]]\npath = \"/items/{int:9-1}\"\n";
+    TaskFiles::new("bad-traffic").without_dockerfile().toml(toml).file("environment/README", "x\n").write(dataset.path()).unwrap();
+    let out = prodbench(jobs.path(), &["tasks", "check", dataset.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("task.toml: error: `traffic`") && stderr.contains("{int:9-1}"), "{stderr}");
+}

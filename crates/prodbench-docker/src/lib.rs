@@ -111,6 +111,8 @@ impl DockerProvider {
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // Someone else (a concurrent cleanup or `gc`) is removing it already.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(SandboxError::op("removing a container", e)),
         }
     }

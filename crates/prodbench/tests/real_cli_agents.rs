@@ -9,6 +9,8 @@
 //!
 //! They need the package registries, so they run only with `PRODBENCH_REAL_CLI=1`
 //! (and say so when skipped); each installs its CLI into a fresh sandbox (about a minute).
+//! Behind a TLS-intercepting proxy, `PRODBENCH_REAL_CLI_CA_BUNDLE=PATH` passes the host's CA
+//! bundle to the run (`--ca-bundle`), as a user there would.
 
 mod common;
 
@@ -56,11 +58,13 @@ fn task(root: &Path, instruction: &str) -> PathBuf {
 /// Runs `agent` on the task against `server`; the trial's record and directory.
 fn run(jobs: &Path, task: &Path, agent: &str, protocol: &str, server: &ScriptedServer) -> (Value, PathBuf) {
     let args = ["run", task.to_str().unwrap(), "--env", "local", "--json", "--agent", agent, "--model", MODEL, "--model-protocol", protocol];
+    let ca_bundle = std::env::var("PRODBENCH_REAL_CLI_CA_BUNDLE").ok().filter(|p| !p.is_empty());
     let out = Command::new(bin())
         .arg("--jobs-dir")
         .arg(jobs)
         .args(args)
         .args(["--model-base-url", &server.url()])
+        .args(ca_bundle.iter().flat_map(|path| ["--ca-bundle", path.as_str()]))
         .env("PRODBENCH_API_KEY", KEY)
         .env_remove("PRODBENCH_MODEL")
         .env_remove("PRODBENCH_MODEL_BASE_URL")

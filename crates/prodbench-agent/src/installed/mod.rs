@@ -195,8 +195,11 @@ struct Plan {
     trajectory: Option<(LogFormat, LogSource)>,
     /// How the run ended by the agent's own account in that log, for CLIs whose exit code
     /// does not tell (a limit reached, exit 0): `Err` overrides the exit code.
-    exit_status: Option<fn(&str) -> Result<(), AgentError>>,
+    exit_status: Option<ExitStatusReader>,
 }
+
+/// Reads how a run ended from the agent's log.
+type ExitStatusReader = fn(&str) -> Result<(), AgentError>;
 
 /// A file holding the instruction in an agent's own format.
 #[derive(Debug, Clone)]

@@ -101,6 +101,8 @@ pub struct AgentOptions {
     /// `--agent-arg KEY=VALUE` settings, agent-specific (see each agent's docs).
     pub args: BTreeMap<String, String>,
     pub limits: Limits,
+    /// The host's CA bundle (`run --ca-bundle`), made available to installed agents.
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// Every agent [`build`] knows, for help and error messages.

@@ -87,6 +87,21 @@ fn claude_code_without_a_result_line_sums_its_replies() {
 }
 
 #[test]
+fn a_claude_code_reply_counts_the_usage_of_its_last_line() {
+    // The CLI repeats a reply's usage on each of its lines, growing as the reply streams.
+    let log = [
+        r#"{"type":"assistant","message":{"id":"m1","model":"m","content":[{"type":"text","text":"a"}],"usage":{"input_tokens":10,"output_tokens":1}}}"#,
+        r#"{"type":"assistant","message":{"id":"m1","model":"m","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}],"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":42}}}"#,
+        r#"{"type":"assistant","message":{"id":"m2","model":"m","content":[{"type":"text","text":"b"}],"usage":{"input_tokens":20,"output_tokens":3}}}"#,
+    ]
+    .join("\n");
+    let t = converted(LogFormat::ClaudeCode, &log);
+    let usage = |step: usize| t.steps[step].metrics.as_ref().map(|m| (m.prompt_tokens, m.completion_tokens));
+    assert_eq!((usage(1), usage(2)), (Some((Some(15), Some(42))), Some((Some(20), Some(3)))));
+    assert_eq!(totals(&t), (Some(35), Some(45), Some(5), Some(3)));
+}
+
+#[test]
 fn a_result_for_an_unknown_call_is_kept_without_its_id() {
     let log = [
         r#"{"type":"assistant","message":{"id":"m1","model":"m","content":[{"type":"text","text":"hi"}]}}"#,

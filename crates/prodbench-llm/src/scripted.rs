@@ -10,7 +10,11 @@
 //! client serialises them).
 //!
 //! Successful replies carry [`USAGE`] in the protocol's own shape and echo the
-//! request's `model`, so callers can assert on accounting and pricing.
+//! request's `model`, so callers can assert on accounting and pricing. A request with
+//! `"stream": true` gets its Anthropic or Responses reply as server-sent events, the way
+//! the streaming CLIs (Claude Code, Codex) read them, so a real CLI can run against it and
+//! the test then read what it sent: [`RecordedRequest::bearer`] and
+//! [`RecordedRequest::header`] for the key, [`RecordedRequest::texts`] for the prompt.
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,6 +48,8 @@ pub enum Reply {
     /// Anthropic message with `tool_use` blocks `(name, input)`,
     /// `stop_reason: "tool_use"`, ids `toolu_{request}_{index}`.
     AnthropicToolUse(Vec<(String, Value)>),
+    /// OpenAI Responses API response with one output message of this text, `completed`.
+    ResponsesText(String),
     /// Any status with a JSON body, and a `Retry-After` (seconds) if given.
     Status {
         /// HTTP status.
@@ -87,6 +93,26 @@ impl RecordedRequest {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The token of an `Authorization: Bearer` header.
+    pub fn bearer(&self) -> Option<&str> {
+        self.header("authorization").and_then(|value| value.strip_prefix("Bearer "))
+    }
+
+    /// Every string in the body, at any depth (messages, content blocks, instructions).
+    pub fn texts(&self) -> Vec<&str> {
+        fn walk<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::String(text) => out.push(text),
+                Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+                Value::Object(map) => map.values().for_each(|item| walk(item, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.body, &mut out);
+        out
     }
 }
 
@@ -224,6 +250,11 @@ fn parse_body(body: &[u8]) -> Value {
 /// The raw HTTP response for `reply` (never a [`Reply::Delay`]; those are slept off first).
 fn render(reply: &Reply, index: usize, request: &RecordedRequest) -> Vec<u8> {
     let model = request.body["model"].as_str().unwrap_or(DEFAULT_MODEL);
+    if request.body["stream"] == Value::Bool(true) {
+        if let Some(events) = streamed(reply, index, model) {
+            return sse_response(&events);
+        }
+    }
     let (status, body, retry_after) = match reply {
         Reply::OpenAiText(text) => (200, openai_text(index, model, text), None),
         Reply::OpenAiToolCalls(calls) => (200, openai_tool_calls(index, model, calls), None),
@@ -232,12 +263,92 @@ fn render(reply: &Reply, index: usize, request: &RecordedRequest) -> Vec<u8> {
             (200, anthropic_message(index, model, vec![block], "end_turn"), None)
         }
         Reply::AnthropicToolUse(calls) => (200, anthropic_tool_use(index, model, calls), None),
+        Reply::ResponsesText(text) => (200, responses_response(index, model, text).to_string(), None),
         Reply::Status { status, body, retry_after } => (*status, body.clone(), *retry_after),
         Reply::Raw { status, body } => (*status, body.clone(), None),
         Reply::Echo { status } => (*status, echo(request), None),
         Reply::Delay(_, inner) => return render(inner, index, request),
     };
     http_response(status, &body, retry_after)
+}
+
+/// The events of a streamed reply, for the replies that have a streamed form.
+fn streamed(reply: &Reply, index: usize, model: &str) -> Option<Vec<(String, Value)>> {
+    match reply {
+        Reply::AnthropicText(text) => {
+            let body = anthropic_message(index, model, vec![json!({"type": "text", "text": text})], "end_turn");
+            Some(anthropic_events(serde_json::from_str(&body).ok()?))
+        }
+        Reply::AnthropicToolUse(calls) => Some(anthropic_events(serde_json::from_str(&anthropic_tool_use(index, model, calls)).ok()?)),
+        Reply::ResponsesText(text) => {
+            let response = responses_response(index, model, text);
+            let item = response["output"][0].clone();
+            Some(vec![
+                ("response.created".into(), json!({"type": "response.created", "response": {"id": response["id"], "status": "in_progress", "output": []}})),
+                ("response.output_item.done".into(), json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
+                ("response.completed".into(), json!({"type": "response.completed", "response": response})),
+            ])
+        }
+        _ => None,
+    }
+}
+
+/// An Anthropic message as its stream: `message_start` (usage so far), each block's start,
+/// delta and stop, `message_delta` (stop reason, output tokens), `message_stop`.
+fn anthropic_events(message: Value) -> Vec<(String, Value)> {
+    let mut start = message.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    let mut events = vec![("message_start".to_string(), json!({"type": "message_start", "message": start}))];
+    for (i, block) in message["content"].as_array().into_iter().flatten().enumerate() {
+        let (empty, delta) = match block["type"].as_str() {
+            Some("tool_use") => {
+                let mut empty = block.clone();
+                empty["input"] = json!({});
+                (empty, json!({"type": "input_json_delta", "partial_json": block["input"].to_string()}))
+            }
+            _ => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": block["text"]})),
+        };
+        events.push(("content_block_start".into(), json!({"type": "content_block_start", "index": i, "content_block": empty})));
+        events.push(("content_block_delta".into(), json!({"type": "content_block_delta", "index": i, "delta": delta})));
+        events.push(("content_block_stop".into(), json!({"type": "content_block_stop", "index": i})));
+    }
+    let delta = json!({"stop_reason": message["stop_reason"], "stop_sequence": null});
+    events.push(("message_delta".into(), json!({"type": "message_delta", "delta": delta, "usage": {"output_tokens": USAGE.completion_tokens}})));
+    events.push(("message_stop".into(), json!({"type": "message_stop"})));
+    events
+}
+
+fn sse_response(events: &[(String, Value)]) -> Vec<u8> {
+    let body: String = events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect();
+    let head = format!("HTTP/1.1 200 Scripted\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+    [head.as_bytes(), body.as_bytes()].concat()
+}
+
+/// A completed Responses API response whose output is one assistant message.
+fn responses_response(index: usize, model: &str, text: &str) -> Value {
+    json!({
+        "id": format!("resp_scripted_{index}"),
+        "object": "response",
+        "created_at": 0,
+        "status": "completed",
+        "model": model,
+        "output": [{
+            "type": "message",
+            "id": format!("msg_scripted_{index}"),
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }],
+        "usage": {
+            "input_tokens": USAGE.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": USAGE.cached_tokens},
+            "output_tokens": USAGE.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": USAGE.prompt_tokens + USAGE.completion_tokens,
+        },
+    })
 }
 
 fn http_response(status: u16, body: &str, retry_after: Option<u64>) -> Vec<u8> {

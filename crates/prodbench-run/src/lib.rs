@@ -96,6 +96,9 @@ pub struct AgentSettings {
     pub max_format_errors: u32,
     /// A price table file over the built-in one.
     pub prices: Option<PathBuf>,
+    /// The host's CA bundle made available to installed agents (`--ca-bundle`).
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// Which model an agent calls.

@@ -178,6 +178,12 @@ pub struct AgentArgs {
     /// million tokens) over the built-in one
     #[arg(long, value_name = "FILE", help_heading = "Agent")]
     pub prices: Option<PathBuf>,
+
+    /// The host's CA bundle (PEM), copied read-only into the sandbox for installed agents'
+    /// install and run, with SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, PIP_CERT, REQUESTS_CA_BUNDLE
+    /// and CURL_CA_BUNDLE pointing at it: for registries behind a TLS-intercepting proxy
+    #[arg(long, value_name = "PATH", help_heading = "Agent")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// How trials are graded beyond their tests (shared by `run` and `regrade`).

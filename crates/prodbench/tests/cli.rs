@@ -178,6 +178,7 @@ fn resume_applies_the_flags_it_may_and_refuses_the_rest() {
         (&["--timeout-multiplier", "2"], "--timeout-multiplier"),
         (&["--max-turns", "5"], "--max-turns"),
         (&["--weights", "feature=1"], "--weights"),
+        (&["--ca-bundle", "/etc/passwd"], "--ca-bundle"),
     ] {
         let out = prodbench(jobs.path(), &[&["run", "--resume", job][..], flags].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -209,6 +210,10 @@ fn values_out_of_range_are_clear_errors_never_panics() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--max-agent-time: expected a number of seconds above 0 and at most 604800") && !stderr.contains("panicked"), "{stderr}");
+    let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "--ca-bundle", "/no/such/ca.pem"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--ca-bundle /no/such/ca.pem: No such file") && stderr.contains("ca-certificates.crt"), "{stderr}");
     let out = prodbench(jobs.path(), &["run", task.to_str().unwrap(), "--env", "local", "-k", "-1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

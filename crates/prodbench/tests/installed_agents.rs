@@ -26,6 +26,7 @@ for arg in "$@"; do
     [ "$prev" = --model ] && model=$arg
     prev=$arg
 done > /app/fake-claude-saw.txt
+cat > /app/fake-claude-stdin.txt
 {
     echo "ANTHROPIC_BASE_URL=$ANTHROPIC_BASE_URL"
     echo "IS_SANDBOX=$IS_SANDBOX"
@@ -155,13 +156,12 @@ fn claude_code_is_installed_run_and_its_stream_becomes_a_trajectory() {
     let (trial, dir) = run_trial(jobs.path(), &args);
     assert_eq!((trial["status"].as_str(), trial["reward"].as_f64()), (Some("passed"), Some(1.0)), "{trial:#}");
 
-    // The CLI got print mode, the model and the instruction as arguments; the Anthropic root
-    // URL and the sandbox settings in its environment.
+    // The CLI got print mode and the model as arguments, the instruction on its standard
+    // input; the Anthropic root URL and the sandbox settings in its environment.
     let instruction = read(repo_root().join(TASK).join("instruction.md"));
-    let argv: Vec<String> = read(dir.join("workspace/fake-claude-saw.txt")).split("\n--\n").map(String::from).collect();
-    let expected =
-        ["--print", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions", "--model", "some-model", instruction.trim_end()];
-    assert_eq!(argv[..expected.len()], expected.map(String::from));
+    let argv = read(dir.join("workspace/fake-claude-saw.txt"));
+    assert_eq!(argv, "--print\n--\n--output-format\n--\nstream-json\n--\n--verbose\n--\n--dangerously-skip-permissions\n--\n--model\n--\nsome-model\n--\n");
+    assert_eq!(read(dir.join("workspace/fake-claude-stdin.txt")), instruction);
     let env = read(dir.join("workspace/fake-claude-env.txt"));
     for line in ["ANTHROPIC_BASE_URL=http://127.0.0.1:9", "IS_SANDBOX=1", "CLAUDE_CONFIG_DIR=/logs/agent/claude-code", "PWD=/app", "key=set"] {
         assert!(env.lines().any(|l| l == line), "{line} not in:\n{env}");
@@ -245,6 +245,7 @@ set -eu
 echo 'Hello, prodbench!' > /app/hello.txt
 id -un > /app/ran-as.txt
 cp /logs/agent/instruction.txt /app/instruction-as-read.txt
+{ echo "$SSL_CERT_FILE"; stat -c '%a %U' "$SSL_CERT_FILE"; cat "$SSL_CERT_FILE"; } > /app/ca-as-read.txt
 cat <<JSON
 {"type":"assistant","message":{"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"env"}}],"usage":{"input_tokens":5,"output_tokens":1}}}
 {"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"PRODBENCH_API_KEY=$PRODBENCH_API_KEY"}]}}
@@ -271,12 +272,16 @@ fn on_docker_the_install_runs_as_root_and_the_agent_as_the_tasks_user() {
         .unwrap();
     let jobs = tempfile::tempdir().unwrap();
     let install = format!("install={FAKE_DOCKER_AGENT}");
+    let bundle = dir.path().join("corp-ca.pem");
+    std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n").unwrap();
     let args = [
         "run",
         task.to_str().unwrap(),
         "--env",
         "docker",
         "--json",
+        "--ca-bundle",
+        bundle.to_str().unwrap(),
         "--agent",
         "command",
         "--model",
@@ -298,9 +303,47 @@ fn on_docker_the_install_runs_as_root_and_the_agent_as_the_tasks_user() {
     assert_eq!((trial["status"].as_str(), trial["reward"].as_f64()), (Some("passed"), Some(1.0)), "{trial:#}");
     let trial_dir = jobs.path().join(&job).join(trial["dir"].as_str().unwrap());
     assert_eq!(read(trial_dir.join("workspace/ran-as.txt")), "nobody\n");
+    assert_eq!(
+        read(trial_dir.join("workspace/ca-as-read.txt")),
+        format!("/tmp/prodbench-agent/ca-bundle.pem\n444 root\n{}", read(bundle)),
+        "the CA bundle is the host's, read-only"
+    );
     assert_eq!(read(trial_dir.join("workspace/instruction-as-read.txt")), read(task.join("instruction.md")), "the agent's user reads the instruction");
     assert!(read(trial_dir.join("agent/command.txt")).contains("\nroot\n"), "the install ran as root");
     let t = trajectory(&trial_dir);
     assert_eq!(t["steps"][1]["observation"]["results"][0]["content"], "PRODBENCH_API_KEY=[redacted]");
     assert_key_nowhere(jobs.path());
+}
+
+/// Checks, at install (as root) and at run (as the agent's user), that the CA bundle is the
+/// host's file, read-only, and that every TLS variable points at it; writes what it saw.
+const CA_CHECK: &str = r#"set -eu
+ca=/tmp/prodbench-agent/ca-bundle.pem
+for var in SSL_CERT_FILE NODE_EXTRA_CA_CERTS PIP_CERT REQUESTS_CA_BUNDLE CURL_CA_BUNDLE; do
+    [ "${!var}" = "$ca" ] || { echo "$var is '${!var:-}'" >&2; exit 3; }
+done
+grep -q 'BEGIN CERTIFICATE' "$ca"
+[ "$(stat -c %a "$ca")" = 444 ]
+"#;
+
+#[test]
+fn a_ca_bundle_reaches_the_install_and_the_run_read_only_and_an_untrusted_certificate_names_it() {
+    let jobs = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let bundle = host.path().join("corp-ca.pem");
+    std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n").unwrap();
+    let install = format!("install={CA_CHECK}echo install-saw-ca");
+    let command = format!("command={CA_CHECK}cp /tmp/prodbench-agent/ca-bundle.pem ca-as-read.pem; wc -w < words.txt | tr -d ' ' > count.txt");
+    let args = ["--agent", "command", "--ca-bundle", bundle.to_str().unwrap(), "--agent-arg", &install, "--agent-arg", &command];
+    let (trial, dir) = run_trial(jobs.path(), &args);
+    assert_eq!((trial["status"].as_str(), trial["reward"].as_f64()), (Some("passed"), Some(1.0)), "{trial:#}");
+    assert!(read(dir.join("agent/command-install.txt")).contains("install-saw-ca"));
+    assert_eq!(read(dir.join("workspace/ca-as-read.pem")), read(bundle.clone()));
+
+    // Without the option, an install that meets a proxy's certificate says to use it.
+    let failing = "install=echo 'npm error code SELF_SIGNED_CERT_IN_CHAIN' >&2; exit 1";
+    let (trial, _) = run_trial(jobs.path(), &["--agent", "command", "--agent-arg", "command=true", "--agent-arg", failing]);
+    assert_eq!(trial["status"], "agent_error", "{trial:#}");
+    let error = trial["error"].as_str().unwrap();
+    assert!(error.contains("pass the host's CA bundle with `prodbench run --ca-bundle PATH`"), "{error}");
 }

@@ -1,7 +1,8 @@
 //! `command`: any command, for agents prodbench has no adapter for (or fakes in tests).
 //!
-//! `command=CMD` runs with bash in the workdir, the instruction in `$PRODBENCH_INSTRUCTION`
-//! and in [`INSTRUCTION_PATH`]; `install=SCRIPT` runs in `setup` as root. The model, when
+//! `command=CMD` runs with bash in the workdir, the instruction on its standard input and in
+//! [`INSTRUCTION_PATH`] (and in `$PRODBENCH_INSTRUCTION` up to 100 KiB: the kernel refuses a
+//! longer variable); `install=SCRIPT` runs in `setup` as root. The model, when
 //! one is configured, is in `PRODBENCH_MODEL`, `PRODBENCH_MODEL_BASE_URL`,
 //! `PRODBENCH_MODEL_PROTOCOL` and `PRODBENCH_API_KEY`. `log_format=claude-code|codex|
 //! mini-swe-agent|atif` converts the command's log to ATIF: the file at `log_path=PATH` in
@@ -12,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::atif::LogFormat;
-use super::{Adapter, LogSource, Plan, Settings, lit};
+use super::{Adapter, LogSource, Plan, Settings};
 
 pub(super) const ADAPTER: Adapter = Adapter { name: "command", args: &["command", "install", "log_format", "log_path"], plan };
 
@@ -33,12 +34,14 @@ fn plan(settings: &Settings) -> Result<Plan, String> {
     };
     Ok(Plan {
         install: None,
-        command: vec![lit("bash"), lit("-c"), lit(command)],
+        command: vec!["bash".into(), "-c".into(), command.into()],
         env: model_env(settings),
         instruction_var: Some("PRODBENCH_INSTRUCTION"),
+        instruction_file: None,
         dirs: Vec::new(),
         logs: log.into_iter().collect(),
         trajectory: format.map(|format| (format, source)),
+        exit_status: None,
     })
 }
 
@@ -57,15 +60,15 @@ fn model_env(settings: &Settings) -> BTreeMap<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{argv, settings, settings_without_model};
+    use super::super::tests::{settings, settings_without_model};
     use super::*;
     use prodbench_llm::Protocol;
 
     #[test]
     fn runs_the_command_with_bash_and_exposes_the_model() {
         let plan = plan(&settings("command", Protocol::Anthropic, "http://127.0.0.1:9/v1", &[("command", "my-agent --go")])).unwrap();
-        assert_eq!(argv(&plan), ["bash", "-c", "my-agent --go"]);
-        assert_eq!(plan.command_line(), "exec bash -c 'my-agent --go' </dev/null");
+        assert_eq!(plan.command, ["bash", "-c", "my-agent --go"]);
+        assert_eq!(plan.command_line(), "exec bash -c 'my-agent --go' </logs/agent/instruction.txt");
         assert_eq!(plan.instruction_var, Some("PRODBENCH_INSTRUCTION"));
         let env: Vec<(&str, &str)> = plan.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(

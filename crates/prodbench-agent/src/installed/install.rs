@@ -19,29 +19,33 @@ apt_install() {
 }
 "#;
 
-/// Installs `package` (at `version`, else the latest) with npm and links its `bin`.
+/// Installs `package` at `version` with npm and links its `bin`.
 ///
 /// `--allow-scripts` lets the package's own postinstall run under npm 11's install-script
 /// policy (Claude Code's puts its native binary in place); older npm ignores it.
-pub(super) fn npm(package: &str, bin: &str, version: Option<&str>) -> String {
-    let spec = version.map_or(package.to_string(), |v| format!("{package}@{v}"));
+/// `--engine-strict` refuses a release whose Node.js requirement the image's Node.js does
+/// not meet, naming both, rather than installing a CLI that fails when it runs.
+pub(super) fn npm(package: &str, bin: &str, version: &str) -> String {
+    let spec = format!("{package}@{version}");
     format!(
         "{APT_INSTALL}command -v npm >/dev/null 2>&1 || apt_install nodejs npm\n\
-         npm install --global --prefix {AGENT_DIR}/npm --allow-scripts={package} {}\n\
+         npm install --global --prefix {AGENT_DIR}/npm --engine-strict --allow-scripts={package} {}\n\
          ln -sf {AGENT_DIR}/npm/bin/{bin} {BIN_DIR}/{bin}\n\
          {bin} --version\n",
         quote(&spec)
     )
 }
 
-/// Installs `package` (at `version`, else the latest) in a venv with pip and links its `bin`.
-pub(super) fn pip(package: &str, bin: &str, version: Option<&str>) -> String {
-    let spec = version.map_or(package.to_string(), |v| format!("{package}=={v}"));
+/// Installs `package` at `version`, with `also` (further requirements), in a venv with pip,
+/// links its `bin`, and prints the package's version.
+pub(super) fn pip(package: &str, bin: &str, version: &str, also: &[&str]) -> String {
+    let specs: Vec<String> = std::iter::once(format!("{package}=={version}")).chain(also.iter().map(|s| s.to_string())).map(|s| quote(&s)).collect();
     format!(
         "{APT_INSTALL}python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3 python3-venv\n\
          python3 -m venv {AGENT_DIR}/venv\n\
          {AGENT_DIR}/venv/bin/pip install --quiet --disable-pip-version-check {}\n\
-         ln -sf {AGENT_DIR}/venv/bin/{bin} {BIN_DIR}/{bin}\n",
-        quote(&spec)
+         ln -sf {AGENT_DIR}/venv/bin/{bin} {BIN_DIR}/{bin}\n\
+         {AGENT_DIR}/venv/bin/pip show {package} | sed -n 's/^Version: //p'\n",
+        specs.join(" ")
     )
 }

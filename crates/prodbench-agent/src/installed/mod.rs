@@ -14,17 +14,25 @@
 //!   that log, not `Infrastructure`: nothing in the log tells a registry or network outage
 //!   from a bad version pin or a broken `install=` script, and retrying the latter as
 //!   infrastructure would only spend the job's retry budget.
+//!   The CLI's `--version` (the install's last line) is kept in `agent/installed.json` and
+//!   in the trajectory, so a trial says which release ran.
 //! - `run` writes the instruction to [`INSTRUCTION_PATH`] and runs the command with bash in
 //!   the workdir, as the task's `[agent] user`, under the agent timeout, with [`BIN_DIR`] first
-//!   on `PATH`. Its stdout and stderr go to `agent/<name>.txt`, the files the agent writes
-//!   are downloaded next to it, and its log is converted to `agent/trajectory.json`
-//!   ([`atif`]). A log that cannot be converted is kept as it is and the problem noted in
-//!   `agent/<name>.txt`: it never fails the trial.
+//!   on `PATH`. The instruction reaches the CLI on its standard input (or in a file of the
+//!   agent's own format), never as a command-line word: an argument is cut at 128 KiB by the
+//!   kernel, and one that starts with `-` is read as a flag. Its stdout and stderr go to
+//!   `agent/<name>.txt`, the files the agent writes are downloaded next to it, and its log is
+//!   converted to `agent/trajectory.json` ([`atif`]). A log that cannot be converted is kept
+//!   as it is and the problem noted in `agent/<name>.txt`: it never fails the trial.
 //! - The API key reaches the agent only through its environment, never its command line,
 //!   and every file under `agent/` is scrubbed of it (`[redacted]`) before `run` returns.
+//! - With a CA bundle (`run --ca-bundle`), the host's file is copied read-only to
+//!   [`CA_BUNDLE_PATH`] and the usual variables point at it, for the install and the run; no
+//!   other part of the host's environment enters the sandbox.
 //!
-//! Of the limits only wall time applies (`--max-agent-time`, the task's timeout): the CLIs
-//! make their own model calls, so turns, tokens and cost are theirs to count.
+//! Wall time always applies (`--max-agent-time`, the task's timeout); turns and cost apply
+//! to the CLIs that can be told them (mini-swe-agent), whose own reports of a limit are
+//! read back from their logs ([`Plan::exit_status`]).
 
 pub mod atif;
 mod claude_code;
@@ -35,14 +43,15 @@ mod logs;
 mod mini_swe_agent;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prodbench_llm::Protocol;
 use prodbench_sandbox::{ExecOutput, ExecRequest};
 
-use crate::{Agent, AgentContext, AgentError, AgentOptions, AgentOutcome};
+use crate::{Agent, AgentContext, AgentError, AgentOptions, AgentOutcome, Limits};
 use atif::LogFormat;
 
 /// Where installed agents live in the sandbox (writable in every backend).
@@ -54,9 +63,27 @@ pub const BIN_DIR: &str = "/tmp/prodbench-agent/bin";
 pub const INSTRUCTION_PATH: &str = "/logs/agent/instruction.txt";
 /// Where agents write their own logs inside the sandbox.
 const SANDBOX_LOGS: &str = "/logs/agent";
+/// Where the host's CA bundle (`run --ca-bundle`) is copied, read-only.
+pub const CA_BUNDLE_PATH: &str = "/tmp/prodbench-agent/ca-bundle.pem";
+/// The variables that point TLS clients (OpenSSL, Node.js, pip, requests, curl) at the CA
+/// bundle.
+const CA_BUNDLE_VARS: [&str; 5] = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+/// What npm, pip and curl print when a proxy's certificate is not trusted.
+const UNTRUSTED_CERTIFICATE: [&str; 5] = [
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "CERTIFICATE_VERIFY_FAILED",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "self-signed certificate in certificate chain",
+    "unable to get local issuer certificate",
+];
+/// The longest instruction also put in an environment variable (the command agent's
+/// `PRODBENCH_INSTRUCTION`): the kernel refuses a single variable over 128 KiB.
+const MAX_INSTRUCTION_VAR: usize = 100 << 10;
 /// Time an install may take, within the harness's 10 minutes for the setup phase, so that a
 /// stuck install still leaves its log.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(540);
+/// The installed CLI's name and version, under `agent/`.
+const INSTALLED_RECORD: &str = "installed.json";
 /// Bytes kept of each of the agent's stdout and stderr: a long session's stream-json runs
 /// to megabytes, and its end (the totals) matters most.
 const OUTPUT_CAP: usize = 64 << 20;
@@ -80,11 +107,12 @@ struct Adapter {
 
 const ADAPTERS: &[Adapter] = &[claude_code::ADAPTER, codex::ADAPTER, mini_swe_agent::ADAPTER, command::ADAPTER];
 
-/// What an adapter is given: the model (if any) and the `--agent-arg`s.
+/// What an adapter is given: the model (if any), the `--agent-arg`s and the job's limits.
 struct Settings<'a> {
     name: &'static str,
     model: Option<ModelSettings>,
     args: &'a BTreeMap<String, String>,
+    limits: Limits,
 }
 
 impl Settings<'_> {
@@ -102,10 +130,11 @@ impl Settings<'_> {
         })
     }
 
-    fn version(&self) -> Result<Option<&str>, String> {
+    /// `--agent-arg version=`, else the adapter's tested version.
+    fn version<'v>(&'v self, tested: &'v str) -> Result<&'v str, String> {
         match self.arg("version") {
             Some(v) if v.trim().is_empty() => Err("--agent-arg version= needs a version, e.g. version=1.2.3".into()),
-            other => Ok(other),
+            other => Ok(other.unwrap_or(tested)),
         }
     }
 }
@@ -143,16 +172,20 @@ impl ModelSettings {
 }
 
 /// Everything an installed agent does, decided when it is built.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct Plan {
     /// Bash script run as root in `setup`; `None` installs nothing.
     install: Option<String>,
-    /// The agent's command line, run with bash in the workdir.
-    command: Vec<Arg>,
+    /// The agent's command line, run with bash in the workdir, the instruction on its
+    /// standard input.
+    command: Vec<String>,
     /// The command's environment (where the API key goes).
     env: BTreeMap<String, String>,
-    /// An environment variable that also carries the instruction.
+    /// An environment variable that also carries the instruction, when it is short enough.
     instruction_var: Option<&'static str>,
+    /// A file the command reads the instruction from, in the agent's own format, written
+    /// before it runs (for CLIs that cannot read it on standard input).
+    instruction_file: Option<InstructionFile>,
     /// Directories the command needs and does not create itself, made (by the agent's user)
     /// before it runs.
     dirs: Vec<String>,
@@ -160,18 +193,26 @@ struct Plan {
     logs: Vec<(String, String)>,
     /// The log to convert to ATIF, and its format.
     trajectory: Option<(LogFormat, LogSource)>,
+    /// How the run ended by the agent's own account in that log, for CLIs whose exit code
+    /// does not tell (a limit reached, exit 0): `Err` overrides the exit code.
+    exit_status: Option<ExitStatusReader>,
 }
 
-/// One word of a command line.
-#[derive(Debug, Clone, PartialEq)]
-enum Arg {
-    Literal(String),
-    /// The instruction, read from [`INSTRUCTION_PATH`] when the command runs.
-    Instruction,
+/// Reads how a run ended from the agent's log.
+type ExitStatusReader = fn(&str) -> Result<(), AgentError>;
+
+/// A file holding the instruction in an agent's own format.
+#[derive(Debug, Clone)]
+struct InstructionFile {
+    /// Its path in the sandbox.
+    path: &'static str,
+    /// Its text, from the instruction.
+    render: fn(&str) -> String,
 }
 
-fn lit(text: impl Into<String>) -> Arg {
-    Arg::Literal(text.into())
+/// The words of a command line.
+fn words<const N: usize>(words: [&str; N]) -> Vec<String> {
+    words.map(String::from).to_vec()
 }
 
 /// Where the log to convert comes from.
@@ -183,20 +224,13 @@ enum LogSource {
 }
 
 impl Plan {
-    /// The command as bash runs it, after making its directories, with standard input
-    /// closed (some CLIs wait for it).
+    /// The command as bash runs it, after making its directories, with the instruction on
+    /// its standard input.
     fn command_line(&self) -> String {
-        let words: Vec<String> = self
-            .command
-            .iter()
-            .map(|arg| match arg {
-                Arg::Literal(text) => quote(text),
-                Arg::Instruction => format!("\"$(cat {INSTRUCTION_PATH})\""),
-            })
-            .collect();
+        let words: Vec<String> = self.command.iter().map(|word| quote(word)).collect();
         let mkdir =
             if self.dirs.is_empty() { String::new() } else { format!("mkdir -p {} && ", self.dirs.iter().map(|d| quote(d)).collect::<Vec<_>>().join(" ")) };
-        format!("{mkdir}exec {} </dev/null", words.join(" "))
+        format!("{mkdir}exec {} <{INSTRUCTION_PATH}", words.join(" "))
     }
 }
 
@@ -221,6 +255,10 @@ pub struct InstalledAgent {
     /// For the trajectory's agent record.
     model: Option<String>,
     version: Option<String>,
+    /// The host's CA bundle, copied to [`CA_BUNDLE_PATH`].
+    ca_bundle: Option<PathBuf>,
+    /// What the installed CLI's `--version` said (set by `setup`).
+    installed_version: Mutex<Option<String>>,
 }
 
 impl InstalledAgent {
@@ -228,7 +266,7 @@ impl InstalledAgent {
         if let Some(unknown) = options.args.keys().find(|k| !adapter.args.contains(&k.as_str())) {
             return Err(format!("{} takes no --agent-arg {unknown:?}; it takes {}", adapter.name, adapter.args.join(", ")));
         }
-        let settings = Settings { name: adapter.name, model: ModelSettings::from_options(options), args: &options.args };
+        let settings = Settings { name: adapter.name, model: ModelSettings::from_options(options), args: &options.args, limits: options.limits };
         let mut plan = (adapter.plan)(&settings)?;
         if let Some(script) = settings.arg("install") {
             plan.install = Some(script.to_string());
@@ -236,7 +274,42 @@ impl InstalledAgent {
         let version = settings.arg("version").map(String::from);
         let model = settings.model.as_ref().map(|m| m.name.clone());
         let secret = settings.model.and_then(|m| m.api_key);
-        Ok(InstalledAgent { name: adapter.name, plan, secret, max_wall_time: options.limits.max_wall_time, model, version })
+        Ok(InstalledAgent {
+            name: adapter.name,
+            plan,
+            secret,
+            max_wall_time: options.limits.max_wall_time,
+            model,
+            version,
+            ca_bundle: options.ca_bundle.clone(),
+            installed_version: Mutex::new(None),
+        })
+    }
+
+    /// The variables that point TLS clients at the CA bundle, if there is one.
+    fn ca_env(&self) -> BTreeMap<String, String> {
+        match &self.ca_bundle {
+            Some(_) => CA_BUNDLE_VARS.iter().map(|var| (var.to_string(), CA_BUNDLE_PATH.to_string())).collect(),
+            None => BTreeMap::new(),
+        }
+    }
+
+    /// Copies the host's CA bundle into the sandbox, readable by every user, writable by none.
+    async fn upload_ca_bundle(&self, ctx: &AgentContext<'_>, host: &std::path::Path) -> Result<(), AgentError> {
+        if !host.is_file() {
+            return Err(AgentError::Failed(format!("--ca-bundle {}: no such file on this machine", host.display())));
+        }
+        ctx.sandbox.upload(host, CA_BUNDLE_PATH).await?;
+        let seal = format!("chown root:root {CA_BUNDLE_PATH} 2>/dev/null; chmod 0444 {CA_BUNDLE_PATH}");
+        let output = ctx.sandbox.exec(ExecRequest::shell(seal).user(Some("root".into()))).await?;
+        if !output.success() {
+            return Err(AgentError::Failed(format!("making {CA_BUNDLE_PATH} read-only failed: {}", output.summary())));
+        }
+        Ok(())
+    }
+
+    fn installed_version(&self) -> Option<String> {
+        self.installed_version.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn time_limit(&self, ctx: &AgentContext<'_>) -> Duration {
@@ -248,21 +321,50 @@ impl InstalledAgent {
     }
 
     async fn install(&self, ctx: &AgentContext<'_>, script: &str) -> Result<(), AgentError> {
-        let request = bash(&with_agent_path(script)).user(Some("root".into())).timeout(INSTALL_TIMEOUT);
+        let request = bash(&with_agent_path(script)).envs(&self.ca_env()).user(Some("root".into())).timeout(INSTALL_TIMEOUT);
         let output = ctx.sandbox.exec(request).await?;
         let log_dir = self.log_dir(ctx);
         let log_name = format!("{}-install.txt", self.name);
         log_dir.write(&log_name, &logs::command_log(script, &output))?;
         if output.success() {
-            return Ok(());
+            return self.record_version(&log_dir, &output.stdout);
         }
         let tail = logs::tail(if output.stderr.trim().is_empty() { &output.stdout } else { &output.stderr }, 20);
-        Err(AgentError::Failed(log_dir.scrub(&format!("installing {} failed ({}); the end of agent/{log_name}:\n{tail}", self.name, logs::status(&output)))))
+        let hint = self.certificate_hint(&output);
+        Err(AgentError::Failed(log_dir.scrub(&format!(
+            "installing {} failed ({}){hint}; the end of agent/{log_name}:\n{tail}",
+            self.name,
+            logs::status(&output)
+        ))))
+    }
+
+    /// What to do when the install failed on an untrusted certificate (a TLS-intercepting
+    /// proxy), else nothing.
+    fn certificate_hint(&self, output: &ExecOutput) -> String {
+        let text = format!("{}\n{}", output.stdout, output.stderr);
+        if !UNTRUSTED_CERTIFICATE.iter().any(|marker| text.contains(marker)) {
+            return String::new();
+        }
+        match &self.ca_bundle {
+            None => ": a registry's certificate is not trusted in the sandbox (a TLS-intercepting proxy?); pass the host's CA bundle with \
+                   `prodbench run --ca-bundle PATH` (e.g. /etc/ssl/certs/ca-certificates.crt)"
+                .into(),
+            Some(path) => format!(": a registry's certificate is not trusted even with --ca-bundle {}; that file must hold the proxy's CA", path.display()),
+        }
+    }
+
+    /// Keeps the CLI's `--version` (the install's last line of output) for the trial.
+    fn record_version(&self, log_dir: &logs::Logs, stdout: &str) -> Result<(), AgentError> {
+        let Some(line) = stdout.lines().map(str::trim).rfind(|l| !l.is_empty()) else { return Ok(()) };
+        *self.installed_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(line.to_string());
+        let record = serde_json::json!({ "agent": self.name, "requested_version": self.version, "version": line });
+        log_dir.write(INSTALLED_RECORD, &format!("{record:#}\n"))
     }
 
     async fn run_command(&self, ctx: &AgentContext<'_>, limit: Duration) -> Result<ExecOutput, AgentError> {
-        let mut env = self.plan.env.clone();
-        if let Some(var) = self.plan.instruction_var {
+        let mut env = self.ca_env();
+        env.extend(self.plan.env.clone());
+        if let Some(var) = self.plan.instruction_var.filter(|_| ctx.task.instruction.len() <= MAX_INSTRUCTION_VAR) {
             env.insert(var.to_string(), ctx.task.instruction.clone());
         }
         let mut request =
@@ -271,21 +373,28 @@ impl InstalledAgent {
         Ok(ctx.sandbox.exec(request).await?)
     }
 
-    /// The ATIF trajectory from the agent's log, or why there is none.
-    fn convert(&self, ctx: &AgentContext<'_>, log_dir: &logs::Logs, stdout: &str) -> Result<usize, String> {
+    /// The text of the agent's log (the one converted to ATIF), or why there is none.
+    fn log_text(&self, log_dir: &logs::Logs, stdout: &str) -> Result<(LogFormat, String), String> {
         let Some((format, source)) = &self.plan.trajectory else { return Err("this agent writes no log to convert".into()) };
         let text = match source {
             LogSource::Stdout => log_dir.scrub(stdout),
             LogSource::Downloaded(name) => log_dir.read(name)?,
         };
+        Ok((*format, text))
+    }
+
+    /// The ATIF trajectory from the agent's log, or why there is none.
+    fn convert(&self, ctx: &AgentContext<'_>, log_dir: &logs::Logs, log: &Result<(LogFormat, String), String>) -> Result<usize, String> {
+        let (format, text) = log.as_ref().map_err(Clone::clone)?;
+        let installed = self.installed_version();
         let context = atif::Context {
             session_id: ctx.trial_id,
             agent: self.name,
-            version: self.version.as_deref(),
+            version: installed.as_deref().or(self.version.as_deref()),
             model: self.model.as_deref(),
             instruction: &ctx.task.instruction,
         };
-        let trajectory = atif::convert(*format, &text, &context)?;
+        let trajectory = atif::convert(*format, text, &context)?;
         let json = serde_json::to_string_pretty(&trajectory).map_err(|e| e.to_string())?;
         log_dir.write(prodbench_trajectory::TRAJECTORY_FILE, &json).map_err(|e| e.to_string())?;
         Ok(trajectory.steps.len())
@@ -309,6 +418,9 @@ impl Agent for InstalledAgent {
         if !output.success() {
             return Err(AgentError::Failed(format!("preparing {SANDBOX_LOGS} and {BIN_DIR} failed: {}", output.summary())));
         }
+        if let Some(host) = &self.ca_bundle {
+            self.upload_ca_bundle(ctx, host).await?;
+        }
         match &self.plan.install {
             Some(script) => self.install(ctx, script).await,
             None => Ok(()),
@@ -318,30 +430,49 @@ impl Agent for InstalledAgent {
     async fn run(&self, ctx: &AgentContext<'_>) -> Result<AgentOutcome, AgentError> {
         let log_dir = self.log_dir(ctx);
         logs::upload_text(ctx.sandbox, &ctx.task.instruction, INSTRUCTION_PATH).await?;
+        if let Some(file) = &self.plan.instruction_file {
+            logs::upload_text(ctx.sandbox, &(file.render)(&ctx.task.instruction), file.path).await?;
+        }
         let limit = self.time_limit(ctx);
         let output = self.run_command(ctx, limit).await?;
         let log_name = format!("{}.txt", self.name);
         let log = logs::command_log(&self.plan.command_line(), &output);
         log_dir.write(&log_name, &log)?;
         let downloaded = logs::download(ctx.sandbox, &log_dir, &self.plan.logs).await;
-        let trajectory = self.convert(ctx, &log_dir, &output.stdout);
+        let agent_log = self.log_text(&log_dir, &output.stdout);
+        let trajectory = self.convert(ctx, &log_dir, &agent_log);
         if let Err(problem) = &trajectory {
             log_dir.write(&log_name, &format!("{log}--- no trajectory: {problem}\n"))?;
         }
         log_dir.scrub_all()?;
         downloaded?;
-        outcome(self.name, &output, limit, &trajectory).map_err(|e| match e {
+        let reported = match (self.plan.exit_status, &agent_log) {
+            (Some(exit_status), Ok((_, text))) => exit_status(text),
+            _ => Ok(()),
+        };
+        let name = match self.installed_version() {
+            Some(version) => format!("{} ({version})", self.name),
+            None => self.name.to_string(),
+        };
+        outcome(&name, &output, limit, reported, &trajectory).map_err(|e| match e {
             AgentError::Failed(message) => AgentError::Failed(log_dir.scrub(&message)),
             other => other,
         })
     }
 }
 
-/// How the run ended, from the command's exit.
-fn outcome(name: &str, output: &ExecOutput, limit: Duration, trajectory: &Result<usize, String>) -> Result<AgentOutcome, AgentError> {
+/// How the run ended: the timeout, else the agent's own report in its log, else its exit.
+fn outcome(
+    name: &str,
+    output: &ExecOutput,
+    limit: Duration,
+    reported: Result<(), AgentError>,
+    trajectory: &Result<usize, String>,
+) -> Result<AgentOutcome, AgentError> {
     if output.timed_out {
         return Err(AgentError::timed_out(limit));
     }
+    reported?;
     if !output.success() {
         return Err(AgentError::Failed(format!("{name} failed: {}", output.summary())));
     }
@@ -371,23 +502,12 @@ pub(super) mod tests {
     /// An adapter's settings with the test model ("test-model", key "sk-secret").
     pub(super) fn settings(name: &'static str, protocol: Protocol, base_url: &str, args: &[(&str, &str)]) -> Settings<'static> {
         let options = Box::leak(Box::new(options(name, Some(model(protocol, base_url)), args)));
-        Settings { name, model: ModelSettings::from_options(options), args: &options.args }
+        Settings { name, model: ModelSettings::from_options(options), args: &options.args, limits: Limits::default() }
     }
 
     pub(super) fn settings_without_model(name: &'static str, args: &[(&str, &str)]) -> Settings<'static> {
         let options = Box::leak(Box::new(options(name, None, args)));
-        Settings { name, model: None, args: &options.args }
-    }
-
-    /// The plan's command line, the instruction shown as `<instruction>`.
-    pub(super) fn argv(plan: &Plan) -> Vec<String> {
-        plan.command
-            .iter()
-            .map(|arg| match arg {
-                Arg::Literal(text) => text.clone(),
-                Arg::Instruction => "<instruction>".into(),
-            })
-            .collect()
+        Settings { name, model: None, args: &options.args, limits: Limits::default() }
     }
 
     fn built(name: &str, model: Option<Arc<Client>>, args: &[(&str, &str)]) -> Result<InstalledAgent, String> {
@@ -441,27 +561,48 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn words_are_quoted_for_bash_and_the_instruction_is_read_from_its_file() {
+    fn words_are_quoted_for_bash_and_the_instruction_is_read_on_standard_input() {
         assert_eq!(quote("plain-word_1.2/x:y=z@v"), "plain-word_1.2/x:y=z@v");
         assert_eq!(quote("it's $HOME"), "'it'\\''s $HOME'");
         assert_eq!(quote(""), "''");
-        let plan = Plan {
-            command: vec![lit("run"), lit("two words"), Arg::Instruction],
-            ..(command::ADAPTER.plan)(&settings_without_model("command", &[("command", "x")])).unwrap()
-        };
-        assert_eq!(plan.command_line(), "exec run 'two words' \"$(cat /logs/agent/instruction.txt)\" </dev/null");
+        let plan = Plan { command: words(["run", "two words"]), ..(command::ADAPTER.plan)(&settings_without_model("command", &[("command", "x")])).unwrap() };
+        assert_eq!(plan.command_line(), "exec run 'two words' </logs/agent/instruction.txt");
         assert_eq!(with_agent_path("x"), "export PATH=/tmp/prodbench-agent/bin:\"$PATH\"\nx");
     }
 
     #[test]
-    fn a_run_ends_by_its_exit() {
+    fn a_run_ends_by_its_exit_unless_the_agent_reported_otherwise() {
         let limit = Duration::from_secs(5);
         let exited = |code, timed_out| ExecOutput { exit_code: code, timed_out, stderr: "boom".into(), ..Default::default() };
-        let ok = outcome("codex", &exited(Some(0), false), limit, &Ok(4)).unwrap();
+        let ok = outcome("codex", &exited(Some(0), false), limit, Ok(()), &Ok(4)).unwrap();
         assert_eq!(ok.summary, "codex exited 0 (trajectory of 4 steps)");
-        let untraced = outcome("codex", &exited(Some(0), false), limit, &Err("no log".into())).unwrap();
+        let untraced = outcome("codex", &exited(Some(0), false), limit, Ok(()), &Err("no log".into())).unwrap();
         assert_eq!(untraced.summary, "codex exited 0 (no trajectory)");
-        assert!(matches!(outcome("codex", &exited(Some(2), false), limit, &Ok(1)), Err(AgentError::Failed(m)) if m == "codex failed: exit code 2: boom"));
-        assert!(matches!(outcome("codex", &exited(None, true), limit, &Ok(1)), Err(AgentError::LimitReached { limit: crate::LimitKind::WallTime, .. })));
+        assert!(
+            matches!(outcome("codex", &exited(Some(2), false), limit, Ok(()), &Ok(1)), Err(AgentError::Failed(m)) if m == "codex failed: exit code 2: boom")
+        );
+        assert!(matches!(
+            outcome("codex", &exited(None, true), limit, Ok(()), &Ok(1)),
+            Err(AgentError::LimitReached { limit: crate::LimitKind::WallTime, .. })
+        ));
+        let cost = || Err(AgentError::LimitReached { limit: crate::LimitKind::Cost, detail: "spent".into() });
+        assert!(matches!(outcome("mini", &exited(Some(0), false), limit, cost(), &Ok(1)), Err(AgentError::LimitReached { limit: crate::LimitKind::Cost, .. })));
+        assert!(matches!(outcome("mini", &exited(None, true), limit, cost(), &Ok(1)), Err(AgentError::LimitReached { limit: crate::LimitKind::WallTime, .. })));
+    }
+
+    #[test]
+    fn a_ca_bundle_sets_the_tls_variables_and_an_untrusted_certificate_names_the_option() {
+        let mut agent = built("codex", Some(model(Protocol::OpenAi, "http://h/v1")), &[]).unwrap();
+        assert!(agent.ca_env().is_empty());
+        let failed = ExecOutput { exit_code: Some(1), stderr: "npm error code SELF_SIGNED_CERT_IN_CHAIN".into(), ..Default::default() };
+        assert!(agent.certificate_hint(&failed).contains("--ca-bundle PATH"), "{}", agent.certificate_hint(&failed));
+        let other = ExecOutput { exit_code: Some(1), stderr: "npm error 404".into(), ..Default::default() };
+        assert_eq!(agent.certificate_hint(&other), "");
+        agent.ca_bundle = Some("/etc/corp-ca.pem".into());
+        let ca_env = agent.ca_env();
+        let env: Vec<(&str, &str)> = ca_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, ["CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"].map(|var| (var, CA_BUNDLE_PATH)));
+        let pip = ExecOutput { exit_code: Some(1), stdout: "SSL: CERTIFICATE_VERIFY_FAILED".into(), ..Default::default() };
+        assert!(agent.certificate_hint(&pip).contains("even with --ca-bundle /etc/corp-ca.pem"));
     }
 }

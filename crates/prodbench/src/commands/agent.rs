@@ -39,6 +39,7 @@ pub fn settings(args: &AgentArgs) -> Result<AgentSettings> {
     if let Some(time) = args.max_agent_time {
         prodbench_task::check_timeout(time).map_err(|message| UserError::new(format!("--max-agent-time: {message}")))?;
     }
+    let ca_bundle = args.ca_bundle.as_deref().map(ca_bundle).transpose()?;
     Ok(AgentSettings {
         model,
         args: agent_args,
@@ -48,7 +49,19 @@ pub fn settings(args: &AgentArgs) -> Result<AgentSettings> {
         max_agent_time_sec: args.max_agent_time,
         max_format_errors: args.max_format_errors,
         prices: args.prices.clone(),
+        ca_bundle,
     })
+}
+
+/// The CA bundle's absolute path, once it is known to be a readable file.
+fn ca_bundle(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    let hint = "give the host's CA bundle, a PEM file such as /etc/ssl/certs/ca-certificates.crt";
+    let absolute = std::fs::canonicalize(path).map_err(|e| UserError::new(format!("--ca-bundle {}: {e}", path.display())).hint(hint))?;
+    match std::fs::File::open(&absolute).and_then(|f| f.metadata()) {
+        Ok(meta) if meta.is_file() => Ok(absolute),
+        Ok(_) => Err(UserError::new(format!("--ca-bundle {}: not a file", path.display())).hint(hint).into()),
+        Err(e) => Err(UserError::new(format!("--ca-bundle {}: {e}", path.display())).hint(hint).into()),
+    }
 }
 
 /// The agent `name` with these settings, or one clear error.
@@ -67,6 +80,7 @@ pub fn build(name: &str, settings: &AgentSettings) -> Result<Arc<dyn Agent>> {
             max_wall_time: settings.max_agent_time_sec.and_then(|t| Duration::try_from_secs_f64(t).ok()),
             max_format_errors: settings.max_format_errors,
         },
+        ca_bundle: settings.ca_bundle.clone(),
     };
     prodbench_agent::build(&options).map_err(|e| UserError::new(format!("--agent {name}: {e}")).into())
 }

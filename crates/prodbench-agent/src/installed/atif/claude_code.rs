@@ -3,7 +3,9 @@
 //! reply's id and usage), `user` (tool results, by `tool_use_id`), and a final `result` with
 //! the session's usage and cost.
 //!
-//! Lines of one reply become one step, its usage counted once. Anthropic's `input_tokens`
+//! Lines of one reply become one step, its usage counted once: from the reply's last line,
+//! since the CLI repeats the usage on every line of a reply and its counts (output tokens
+//! above all) grow as the reply streams, so the first line undercounts. Anthropic's `input_tokens`
 //! leaves out cached tokens, which ATIF's prompt tokens include: prompt tokens are input
 //! plus cache reads plus cache writes. The `result` line's totals (and cost) are used as
 //! the trajectory's when present; they also count calls no reply shows.
@@ -55,7 +57,6 @@ impl Conversion {
         if id.is_none() || id != self.reply_id {
             let mut new = step(StepSource::Agent, "");
             new.model_name = message["model"].as_str().map(String::from);
-            new.metrics = message.get("usage").map(metrics);
             if let Some(parent) = event["parent_tool_use_id"].as_str() {
                 new.extra.insert("parent_tool_use_id".into(), json!(parent));
             }
@@ -63,6 +64,9 @@ impl Conversion {
             self.reply_id = id;
         }
         let index = self.steps.len() - 1;
+        if let Some(usage) = message.get("usage") {
+            self.steps[index].metrics = Some(metrics(usage));
+        }
         for block in message["content"].as_array().into_iter().flatten() {
             let step = &mut self.steps[index];
             match block["type"].as_str() {

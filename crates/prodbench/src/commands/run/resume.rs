@@ -76,6 +76,7 @@ fn apply(config: &mut JobConfig, wanted: &JobConfig, id: &str) {
         "max_agent_time" => settings.max_agent_time_sec = from.max_agent_time_sec,
         "max_format_errors" => settings.max_format_errors = from.max_format_errors,
         "prices" => settings.prices = from.prices.clone(),
+        "ca_bundle" => settings.ca_bundle = from.ca_bundle.clone(),
         id if id.starts_with("judge_") => apply_judge(config, wanted, id),
         model => apply_model(settings, from, model),
     }

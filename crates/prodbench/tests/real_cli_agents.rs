@@ -1,0 +1,144 @@
+//! The real installed CLIs (Claude Code and Codex from npm, mini-swe-agent from PyPI), at
+//! the releases prodbench installs by default, run by `prodbench run --env local` against
+//! the scripted model server, which records what each sends. The assertions are the ones
+//! that failed against real APIs before: the key arrives in the header the protocol expects
+//! (`Authorization: Bearer` for chat completions and Responses, `x-api-key` for Anthropic),
+//! only the chosen model is ever requested, and an instruction that starts with `-` and is
+//! over 200 KiB arrives intact. Also: the run is scored (never an agent or infrastructure
+//! error), the installed version is recorded, and the key is in no file of the job.
+//!
+//! They need the package registries, so they run only with `PRODBENCH_REAL_CLI=1`
+//! (and say so when skipped); each installs its CLI into a fresh sandbox (about a minute).
+//! Behind a TLS-intercepting proxy, `PRODBENCH_REAL_CLI_CA_BUNDLE=PATH` passes the host's CA
+//! bundle to the run (`--ca-bundle`), as a user there would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use prodbench_llm::scripted::{RecordedRequest, Reply, ScriptedServer};
+use serde_json::Value;
+
+const KEY: &str = "sk-wire-5e0b7c2a19d4";
+const MODEL: &str = "wire-model";
+
+fn enabled(agent: &str) -> bool {
+    let on = std::env::var("PRODBENCH_REAL_CLI").as_deref() == Ok("1");
+    if !on {
+        eprintln!("note: PRODBENCH_REAL_CLI is not 1; skipping the real {agent} test (it installs the CLI from its registry)");
+    }
+    on
+}
+
+/// Starts with a bullet (a flag, to a CLI that takes it as an argument) and runs past the
+/// kernel's 128 KiB limit for one argument, to over 200 KiB.
+fn instruction() -> String {
+    let mut text = String::from("- Count the words of words.txt and write the number to count.txt.\n- Then stop.\n\nNotes:\n");
+    let mut line = 0;
+    while text.len() <= 210 << 10 {
+        line += 1;
+        text.push_str(&format!("- note {line}: this line is only here to make the instruction long; ignore it.\n"));
+    }
+    text
+}
+
+/// The word-count task with this instruction, allowed the network (to install the CLI and
+/// reach the server on the host's loopback).
+fn task(root: &Path, instruction: &str) -> PathBuf {
+    let task = root.join("wire-word-count");
+    copy_tree(&repo_root().join("examples/local-word-count"), &task);
+    std::fs::write(task.join("instruction.md"), instruction).unwrap();
+    let toml = std::fs::read_to_string(task.join("task.toml")).unwrap();
+    std::fs::write(task.join("task.toml"), format!("{toml}allow_internet = true\n")).unwrap();
+    task
+}
+
+/// Runs `agent` on the task against `server`; the trial's record and directory.
+fn run(jobs: &Path, task: &Path, agent: &str, protocol: &str, server: &ScriptedServer) -> (Value, PathBuf) {
+    let args = ["run", task.to_str().unwrap(), "--env", "local", "--json", "--agent", agent, "--model", MODEL, "--model-protocol", protocol];
+    let ca_bundle = std::env::var("PRODBENCH_REAL_CLI_CA_BUNDLE").ok().filter(|p| !p.is_empty());
+    let out = Command::new(bin())
+        .arg("--jobs-dir")
+        .arg(jobs)
+        .args(args)
+        .args(["--model-base-url", &server.url()])
+        .args(ca_bundle.iter().flat_map(|path| ["--ca-bundle", path.as_str()]))
+        .env("PRODBENCH_API_KEY", KEY)
+        .env_remove("PRODBENCH_MODEL")
+        .env_remove("PRODBENCH_MODEL_BASE_URL")
+        .env_remove("PRODBENCH_MODEL_PROTOCOL")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let job = doc["job_id"].as_str().unwrap_or_else(|| panic!("{doc:#}")).to_string();
+    let (shown, _) = prodbench_json(jobs, &["show", &job, "--json"]);
+    let trial = shown["trials"][0].clone();
+    let dir = jobs.join(&job).join(trial["dir"].as_str().unwrap());
+    (trial, dir)
+}
+
+/// The model calls among what the server received (not, say, a WebSocket probe).
+fn model_calls(server: &ScriptedServer) -> Vec<RecordedRequest> {
+    server.requests().into_iter().filter(|r| r.method == "POST" && r.body["model"].is_string()).collect()
+}
+
+/// What every real CLI must have done, whatever its protocol.
+fn check(agent: &str, jobs: &Path, trial: &Value, dir: &Path, calls: &[RecordedRequest], key_of: fn(&RecordedRequest) -> Option<&str>, version: &str) {
+    let log = std::fs::read_to_string(dir.join(format!("agent/{agent}.txt"))).unwrap_or_default();
+    assert!(["passed", "failed"].contains(&trial["status"].as_str().unwrap_or_default()), "{trial:#}\n{log}");
+    assert!(!calls.is_empty(), "{agent} sent no model call\n{log}");
+    for call in calls {
+        assert_eq!(key_of(call), Some(KEY), "{agent}: {} without the key where the protocol wants it: {:?}", call.path, call.headers);
+        assert_eq!(call.body["model"], MODEL, "{agent} asked for another model at {}", call.path);
+    }
+    let wanted = instruction();
+    assert!(calls[0].texts().iter().any(|text| text.contains(wanted.trim_end())), "{agent}: the instruction did not arrive intact");
+    let installed: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("agent/installed.json")).unwrap()).unwrap();
+    assert!(installed["version"].as_str().unwrap().contains(version), "{installed:#}");
+    assert_eq!(files_containing(jobs, KEY), Vec::<PathBuf>::new(), "the key leaked into these files");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codex_sends_the_key_as_bearer_the_chosen_model_and_the_whole_instruction() {
+    if !enabled("codex") {
+        return;
+    }
+    let server = ScriptedServer::start(vec![Reply::ResponsesText("Done.".into())]).await;
+    let (root, jobs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (trial, dir) = run(jobs.path(), &task(root.path(), &instruction()), "codex", "openai", &server);
+    let calls = model_calls(&server);
+    assert!(calls.iter().all(|c| c.path == "/v1/responses"), "{:?}", calls.iter().map(|c| &c.path).collect::<Vec<_>>());
+    check("codex", jobs.path(), &trial, &dir, &calls, RecordedRequest::bearer, "0.171.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claude_code_sends_the_key_as_x_api_key_only_the_chosen_model_and_the_whole_instruction() {
+    if !enabled("claude-code") {
+        return;
+    }
+    let server = ScriptedServer::start(vec![Reply::AnthropicText("Done.".into())]).await;
+    let (root, jobs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (trial, dir) = run(jobs.path(), &task(root.path(), &instruction()), "claude-code", "anthropic", &server);
+    let calls = model_calls(&server);
+    assert!(calls.iter().all(|c| c.path.starts_with("/v1/messages")), "{:?}", calls.iter().map(|c| &c.path).collect::<Vec<_>>());
+    check("claude-code", jobs.path(), &trial, &dir, &calls, |c| c.header("x-api-key"), "2.1.197");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mini_swe_agent_sends_the_key_as_bearer_the_chosen_model_and_the_whole_instruction() {
+    if !enabled("mini-swe-agent") {
+        return;
+    }
+    let submit = Reply::OpenAiToolCalls(vec![("bash".into(), r#"{"command":"echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}"#.into())]);
+    let server = ScriptedServer::start(vec![submit]).await;
+    let (root, jobs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (trial, dir) = run(jobs.path(), &task(root.path(), &instruction()), "mini-swe-agent", "openai", &server);
+    let calls = model_calls(&server);
+    assert!(calls.iter().all(|c| c.path == "/v1/chat/completions"), "{:?}", calls.iter().map(|c| &c.path).collect::<Vec<_>>());
+    check("mini-swe-agent", jobs.path(), &trial, &dir, &calls, RecordedRequest::bearer, "2.4.6");
+    let trajectory: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("agent/mini-swe-agent.traj.json")).unwrap()).unwrap();
+    assert_eq!(trajectory["info"]["exit_status"], "Submitted");
+    assert_eq!(trajectory["info"]["config"]["agent"]["cost_limit"], 0.0, "no --max-cost: no cost limit, not mini's $3");
+}

@@ -22,7 +22,7 @@ mod test_evidence;
 use std::path::Path;
 use std::time::Duration;
 
-use prodbench_sandbox::{ExecOutput, ExecRequest, NetworkHandle, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_sandbox::{ExecOutput, ExecRequest, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
 use prodbench_score::reward::{Rewards, parse_rewards};
 use prodbench_task::{EnvironmentMode, TEST_SCRIPT, Task};
 
@@ -75,8 +75,9 @@ pub struct VerifyContext<'a> {
 
 /// How a live task's tests reach the live system and its traffic record.
 pub struct LiveVerification<'a> {
-    /// The agent's sandbox's network: the verifier joins it, so `127.0.0.1:PORT` is a service.
-    pub network: NetworkHandle,
+    /// The tests' own sandbox, started in the agent's network namespace
+    /// ([`prodbench_sandbox::StartSpec::join_network`]), so `127.0.0.1:PORT` is a service.
+    pub verifier: &'a dyn Sandbox,
     /// The trial's traffic record on the host, copied to [`TRAFFIC_MOUNT`] for the tests.
     pub traffic: Option<&'a Path>,
 }
@@ -113,26 +114,16 @@ pub async fn verify(ctx: &VerifyContext<'_>, agent_sandbox: &dyn Sandbox) -> Res
 }
 
 /// A live task: the services keep running in the agent's sandbox (their processes may be
-/// the agent's own code), so the tests run in a fresh sandbox of the task image joined to its
-/// network, with a copy of the agent's workspace and of the traffic record. Nothing in the
-/// agent's sandbox can reach the verifier's files.
+/// the agent's own code), so the tests run in a fresh sandbox of the task image in its
+/// network (started by the trial, stopped at its teardown), with a copy of the agent's
+/// workspace and of the traffic record. Nothing in the agent's sandbox can reach the
+/// verifier's files.
 async fn verify_live(ctx: &VerifyContext<'_>, live: &LiveVerification<'_>, agent_sandbox: &dyn Sandbox) -> Result<Verification, VerifyError> {
-    let mut spec = ctx.spec.clone();
-    spec.role = Role::Verifier;
-    spec.join_network = Some(live.network.clone());
-    let verifier = ctx.provider.start(ctx.environment, &spec).await?;
-    let result = async {
-        copy_workspace(agent_sandbox, verifier.as_ref()).await?;
-        if let Some(traffic) = live.traffic {
-            verifier.upload(traffic, TRAFFIC_MOUNT).await?;
-        }
-        run_tests(ctx, verifier.as_ref()).await
+    copy_workspace(agent_sandbox, live.verifier).await?;
+    if let Some(traffic) = live.traffic {
+        live.verifier.upload(traffic, TRAFFIC_MOUNT).await?;
     }
-    .await;
-    let stopped = verifier.stop().await;
-    let verification = result?;
-    stopped?;
-    Ok(verification)
+    run_tests(ctx, live.verifier).await
 }
 
 /// Runs the tests again, later, against a workspace saved on the host (`regrade`): in a

@@ -67,11 +67,21 @@ pub(crate) struct LiveEnvironment {
     /// The agent's sandbox's network namespace, where the generator and the proxies open
     /// their sockets.
     netns: Option<Netns>,
+    /// The tests' sandbox, started early in the agent's network namespace.
+    verifier: Option<Box<dyn Sandbox>>,
 }
 
 impl LiveEnvironment {
     pub(crate) fn new(task: &Task, timeline: Arc<Timeline>) -> Self {
-        LiveEnvironment { timeline, supervisor: None, traffic: None, faults: Faults::new(task.config.live.faults.clone()), netns: None }
+        LiveEnvironment { timeline, supervisor: None, traffic: None, faults: Faults::new(task.config.live.faults.clone()), netns: None, verifier: None }
+    }
+
+    pub(crate) fn keep_verifier(&mut self, verifier: Box<dyn Sandbox>) {
+        self.verifier = Some(verifier);
+    }
+
+    pub(crate) fn verifier(&self) -> Option<&dyn Sandbox> {
+        self.verifier.as_deref()
     }
 
     /// Opens the sandbox's network namespace (once) for the generator and the proxies.
@@ -255,6 +265,9 @@ impl LiveEnvironment {
     /// Copies the services' logs into the trial directory and stops the supervisor (and with
     /// it every service). Best effort: a sandbox that is gone has no logs to give.
     pub(crate) async fn shut_down(&mut self, sandbox: &dyn Sandbox, trial_dir: &Path) {
+        if let Some(verifier) = self.verifier.take() {
+            let _ = verifier.stop().await;
+        }
         let counts = self.faults.stop().await;
         if !counts.is_empty() {
             let _ = std::fs::write(trial_dir.join(FAULTS_FILE), serde_json::to_vec_pretty(&counts).expect("counts serialize"));

@@ -15,7 +15,7 @@ use prodbench_agent::{Agent, AgentContext, AgentError, LimitKind};
 use prodbench_grade::evidence::{self, Evidence};
 use prodbench_grade::judge::{Judge, JudgeEvidence, Judgements, judge_criteria};
 use prodbench_grade::{LiveVerification, Verification, VerifyContext, VerifyError, verify};
-use prodbench_sandbox::{NetworkHandle, PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
+use prodbench_sandbox::{PreparedEnvironment, Provider, Role, Sandbox, SandboxError, StartSpec};
 use prodbench_score::score::{GradeInputs, TrialGrade, grade};
 use prodbench_score::test_report::read_test_report;
 use prodbench_store::timeline::{Event, Timeline};
@@ -151,7 +151,7 @@ async fn drive(
     let sandbox: &dyn Sandbox = &**slot.insert(started);
     let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
     let mut live = match ctx.task.config.live.is_live() {
-        true => Some(start_live(ctx, phases, sandbox, agent_timeout, live_slot).await?),
+        true => Some(start_live(ctx, phases, sandbox, (&prepared, &spec), agent_timeout, live_slot).await?),
         false => None,
     };
 
@@ -213,7 +213,7 @@ async fn drive(
         spec: &spec,
         timeout: verify_timeout,
         output_dir: &verifier_dir,
-        live: live_verification.as_ref().map(|(network, traffic)| LiveVerification { network: network.clone(), traffic: traffic.as_deref() }),
+        live: live_verification.as_ref().map(|(verifier, traffic)| LiveVerification { verifier: *verifier, traffic: traffic.as_deref() }),
     };
     let verification = phases
         .run(Phase::Verification, Some(verify_timeout + start_timeout + PHASE_GRACE), async {
@@ -228,10 +228,14 @@ async fn drive(
 
 /// Brings a live task's environment up around the started sandbox: its services (the
 /// `services_start` phase), its traffic generator, and the warm-up window.
+///
+/// The verifier's sandbox starts here too, in the agent's network namespace, while the
+/// services come up: verification then only copies and runs the tests.
 async fn start_live<'s>(
     ctx: &TrialContext<'_>,
     phases: &mut Phases,
     sandbox: &dyn Sandbox,
+    (prepared, spec): (&PreparedEnvironment, &StartSpec),
     agent_timeout: Duration,
     slot: &'s mut Option<LiveEnvironment>,
 ) -> Result<&'s mut LiveEnvironment, Failure> {
@@ -239,9 +243,24 @@ async fn start_live<'s>(
     let live = slot.insert(LiveEnvironment::new(ctx.task, Arc::new(timeline)));
     live.timeline().record(Event::EnvironmentStarted);
     live.start_proxies(ctx.task, sandbox).await?;
-    if !ctx.task.config.live.services.is_empty() {
-        phases.run(Phase::ServicesStart, None, async { live.start_services(ctx.task, sandbox).await.map_err(Failure::from) }).await?;
-    }
+    let mut verifier_spec = spec.clone();
+    verifier_spec.role = Role::Verifier;
+    verifier_spec.join_network = Some(sandbox.network().await?);
+    // Its first command starts its exec server: done now, not when the tests are due.
+    let verifier = async {
+        let verifier = ctx.provider.start(prepared, &verifier_spec).await?;
+        verifier.exec(prodbench_sandbox::ExecRequest::shell("true")).await?;
+        Ok::<_, SandboxError>(verifier)
+    };
+    let services = async {
+        match ctx.task.config.live.services.is_empty() {
+            true => Ok(()),
+            false => phases.run(Phase::ServicesStart, None, async { live.start_services(ctx.task, sandbox).await.map_err(Failure::from) }).await,
+        }
+    };
+    let (verifier, services) = tokio::join!(verifier, services);
+    live.keep_verifier(verifier?);
+    services?;
     live.prepare_traffic(ctx.task, sandbox, agent_timeout).await?;
     if ctx.task.config.live.traffic.as_ref().is_some_and(|t| t.warmup.is_some()) {
         phases
@@ -256,12 +275,12 @@ async fn start_live<'s>(
 
 /// After the agent: its processes killed (the services live on), the grading window run on
 /// the system as it left it, the traffic record saved. What the verifier joins and reads.
-async fn finish_live(
+async fn finish_live<'l>(
     ctx: &TrialContext<'_>,
     phases: &mut Phases,
     sandbox: &dyn Sandbox,
-    live: &mut LiveEnvironment,
-) -> Result<(NetworkHandle, Option<std::path::PathBuf>), Failure> {
+    live: &'l mut LiveEnvironment,
+) -> Result<(&'l dyn Sandbox, Option<std::path::PathBuf>), Failure> {
     live.reap_agent(sandbox).await?;
     if ctx.task.config.live.traffic.as_ref().is_some_and(|t| t.grading.is_some()) {
         phases
@@ -273,7 +292,7 @@ async fn finish_live(
     }
     let traffic = live.save_traffic(ctx.dir)?;
     live.timeline().record(Event::VerificationStarted);
-    Ok((sandbox.network().await?, traffic))
+    Ok((live.verifier().ok_or_else(|| Failure::Infra("the verifier's sandbox is gone".into()))?, traffic))
 }
 
 /// Grades a verified trial (see [`grade_verified`]) with the trial's context.

@@ -326,4 +326,14 @@ pub struct BenchArgs {
     /// connections (`cargo install oha`)
     #[arg(long, value_name = "PATH", requires = "traffic")]
     pub oha: Option<std::path::PathBuf>,
+
+    /// Measure live environments instead: the harness cost of a two-service trial (--trials
+    /// of them), then --live-concurrency two-service trials under traffic at once, with the
+    /// peak memory of prodbench and of the machine
+    #[arg(long, conflicts_with_all = ["traffic", "execs"])]
+    pub live: bool,
+
+    /// Trials run at once by --live
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=64), requires = "live")]
+    pub live_concurrency: u64,
 }

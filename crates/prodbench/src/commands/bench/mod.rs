@@ -11,10 +11,13 @@
 //!
 //! - *Traffic* (`--traffic`, `traffic.rs`): the load generator's peak and its latency at a
 //!   fixed rate, beside oha's.
+//! - *Live environments* (`--live`, `live.rs`): a two-service trial's harness cost, and many
+//!   two-service trials under traffic at once, with their memory.
 //!
 //! Medians (and p90) over many runs, since the machines are noisy. Results go in
 //! docs/PERFORMANCE.md with the command that produced them.
 
+mod live;
 mod traffic;
 
 use std::path::Path;
@@ -70,6 +73,9 @@ impl Stats {
 pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
     if args.traffic {
         return bench_traffic(printer, &args).await;
+    }
+    if args.live {
+        return bench_live(printer, &args).await;
     }
     let workdir = tempfile::tempdir().context("creating a scratch directory")?;
     let task = trivial_task(workdir.path())?;
@@ -136,6 +142,34 @@ async fn bench_traffic(printer: &Printer, args: &BenchArgs) -> Result<ExitCode> 
         .map(|f| vec![f.tool.clone(), format!("{:.0}", f.peak_per_sec), format!("{:.0}", f.fixed_rate), ms(f.fixed_p50_ms), ms(f.fixed_p99_ms)])
         .collect();
     printer.data(table(&["TOOL", "PEAK REQ/S", "FIXED RATE", "P50 MS", "P99 MS"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench_live(printer: &Printer, args: &BenchArgs) -> Result<ExitCode> {
+    let workdir = tempfile::tempdir().context("creating a scratch directory")?;
+    let mut results = Vec::new();
+    for &backend in &args.env {
+        let provider = provider(backend).await?;
+        printer.status(format_args!("{}: {} two-service trials, then {} at once under traffic", backend.name(), args.trials, args.live_concurrency));
+        results.push(live::measure(provider.as_ref(), backend.name(), workdir.path(), args.trials, args.live_concurrency as usize).await?);
+    }
+    printer.json("bench", &serde_json::json!({ "live": results }));
+    let ms = |s: &Stats| format!("{:.0} / {:.0}", s.p50, s.p90);
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|f| {
+            let c = &f.concurrent;
+            vec![
+                f.backend.to_string(),
+                ms(&f.two_service_trial_ms),
+                ms(&f.services_start_ms),
+                format!("{}/{} in {:.1} s", c.scored, c.trials, c.wall_s),
+                format!("{:.0}", c.peak_rss_mb),
+                format!("{:.0}", c.peak_machine_used_mb),
+            ]
+        })
+        .collect();
+    printer.data(table(&["BACKEND", "2-SERVICE TRIAL P50/P90 MS", "SERVICES START MS", "AT ONCE, SCORED", "PEAK RSS MB", "MACHINE +MB"], &rows));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -72,7 +72,8 @@ impl Faults {
     pub(crate) async fn start_proxies(&mut self, services: &[Service], netns: &Netns, seed: u64) -> Result<(), SandboxError> {
         for service in services {
             let (Some(protocol), Some(port)) = (self.proxied(&service.name), service.port) else { continue };
-            let listener = netns.listen(([127, 0, 0, 1], port).into()).await.map_err(|e| SandboxError::op("starting a fault proxy", format!("{}: {e}", service.name)))?;
+            let listener =
+                netns.listen(([127, 0, 0, 1], port).into()).await.map_err(|e| SandboxError::op("starting a fault proxy", format!("{}: {e}", service.name)))?;
             let protocol = match protocol {
                 ProxyProtocol::Http => Protocol::Http,
                 ProxyProtocol::Tcp => Protocol::Tcp,

@@ -31,12 +31,9 @@ use tokio::task::JoinHandle;
 
 use crate::faults::Faults;
 
-/// Where the traffic record goes in the trial directory (and, copied, in the verifier).
-pub const TRAFFIC_DIR: &str = "traffic";
-/// Where the services' logs are kept in the trial directory.
-pub const SERVICES_DIR: &str = "services";
-/// What each fault proxy did (forwarded, delayed, errored, ...), by service.
-pub const FAULTS_FILE: &str = "faults.json";
+/// Where the traffic record, the services' logs and the fault proxies' counts go in the trial
+/// directory (named in `prodbench-score`, where the report reads them too).
+pub use prodbench_score::evidence::{FAULTS_FILE, SERVICES_DIR, TRAFFIC_DIR};
 
 /// Time the supervisor has to say it is up, beyond the services' own readiness timeouts.
 const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);

@@ -292,7 +292,8 @@ impl Resolver<'_> {
         let names: BTreeSet<&str> = services.iter().map(|s| s.name.as_str()).collect();
         let traffic = raw.traffic.and_then(|t| self.traffic(t, &services));
         let has_grading_window = traffic.as_ref().is_some_and(|t| t.grading.is_some());
-        let faults: Vec<FaultConfig> = raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names, has_grading_window)).collect();
+        let faults: Vec<FaultConfig> =
+            raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names, has_grading_window)).collect();
         self.check_proxied_ports(&faults, &services);
         LiveConfig { services, traffic, faults }
     }
@@ -562,7 +563,11 @@ impl Resolver<'_> {
             }
         };
         if window == FaultWindow::Grading && !has_grading_window {
-            self.error(&format!("faults.{index}"), "a grading-window fault needs `[traffic.grading]` (the window it happens in)".into(), Some("add `[traffic.grading]` with `duration_sec`, or set `window = \"agent\"`"));
+            self.error(
+                &format!("faults.{index}"),
+                "a grading-window fault needs `[traffic.grading]` (the window it happens in)".into(),
+                Some("add `[traffic.grading]` with `duration_sec`, or set `window = \"agent\"`"),
+            );
         }
         let protocol = match raw.protocol.as_deref() {
             None | Some("http") => ProxyProtocol::Http,
@@ -573,7 +578,11 @@ impl Resolver<'_> {
             }
         };
         if protocol == ProxyProtocol::Tcp && matches!(kind, FaultKind::Errors { .. }) {
-            self.error(&key("protocol"), "an `errors` fault answers HTTP statuses: it needs `protocol = \"http\"`".into(), Some("use `reset` for a TCP service"));
+            self.error(
+                &key("protocol"),
+                "an `errors` fault answers HTTP statuses: it needs `protocol = \"http\"`".into(),
+                Some("use `reset` for a TCP service"),
+            );
         }
         let start_sec = raw.start_sec.unwrap_or(0.0);
         if !(start_sec.is_finite() && start_sec >= 0.0) || check_timeout(start_sec.max(1.0)).is_err() {

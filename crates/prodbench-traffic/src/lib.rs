@@ -57,8 +57,10 @@
 //! - `client`: HTTP/1.1 over a bounded pool of connections from a [`Connector`].
 //! - `run`: the open-loop runner ([`Generator`], [`StopHandle`]).
 //! - `measure`: outcomes into counts and HdrHistograms, per second and per window.
-//! - `record`: the result ([`TrafficRecord`]) and the files the tests read.
-//! - `prometheus`: the result in Prometheus text exposition format ([`prometheus()`]).
+//!
+//! The result ([`TrafficRecord`]), the files the tests read and its Prometheus text
+//! ([`prometheus()`]) are `prodbench_score::traffic`'s, re-exported here: the report reads
+//! them without this crate's HTTP stack.
 //! - [`task`]: a task's `[traffic]` table as a plan of the trial's three windows.
 //!
 //! And the rest of the host-side network plane, which the trial wires around a run:
@@ -73,8 +75,6 @@ mod fault;
 mod measure;
 mod netns;
 mod plan;
-mod prometheus;
-mod record;
 mod rng;
 mod run;
 mod schedule;
@@ -85,7 +85,6 @@ pub use client::{Connecting, Connector};
 pub use fault::{Fault, FaultCounts, FaultError, FaultProxy, Protocol};
 pub use netns::{Netns, NetnsConnector};
 pub use plan::{Arrival, Plan, PlanError, RequestSpec, Target, Window};
-pub use prometheus::prometheus;
-pub use record::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary};
+pub use prodbench_score::traffic::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary, prometheus};
 pub use run::{Generator, StopHandle};
 pub use template::TemplateError;

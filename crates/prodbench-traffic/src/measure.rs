@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 
 use crate::plan::CheckedWindow;
-use crate::record::{Counts, Latency, SecondStats, TrafficRecord, WindowSummary};
+use prodbench_score::traffic::{Counts, Latency, SecondStats, TrafficRecord, WindowSummary};
 
 /// What became of one request.
 #[derive(Debug, Clone, PartialEq)]

@@ -27,8 +27,8 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 use crate::client::{Connector, Pool};
 use crate::measure::{Done, Outcome, WindowTally};
 use crate::plan::{CheckedPlan, CheckedWindow, Plan, PlanError, Request, check};
-use crate::record::TrafficRecord;
 use crate::schedule::{Scheduled, schedule};
+use prodbench_score::traffic::TrafficRecord;
 
 /// After a window's deadline, how long its last requests (all past their timeouts) get to be
 /// counted before they are abandoned.

@@ -33,6 +33,9 @@ fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// A series to draw: its name, colour, and its value in a second's row.
+type SeriesSpec = (&'static str, &'static str, fn(&SecondStats) -> Option<f64>);
+
 /// The three charts over the trial's time, sharing its windows and markers.
 fn charts(trial: &ReportTrial, live: &LiveTrial) -> String {
     if live.windows.is_empty() {
@@ -43,7 +46,7 @@ fn charts(trial: &ReportTrial, live: &LiveTrial) -> String {
     let markers: Vec<Marker> = live.events.iter().filter_map(marker).collect();
     let span = bands.iter().map(|b| b.end).chain(markers.iter().map(|m| m.at)).fold(0.0, f64::max);
     let id = |chart: &str| anchor_id(chart, &trial.trial.trial_id);
-    let chart = |chart_id: &str, title: &str, unit: &'static str, series: &[(&'static str, &'static str, fn(&SecondStats) -> Option<f64>)]| {
+    let chart = |chart_id: &str, title: &str, unit: &'static str, series: &[SeriesSpec]| {
         let series =
             live.windows.iter().flat_map(|window| series.iter().map(move |(name, colour, value)| per_second(live, window, name, colour, *value))).collect();
         time_chart(&TimeChart { id: id(chart_id), title: title.to_string(), unit, span, bands: &bands, markers: &markers, series })

@@ -69,12 +69,17 @@
 //!   [`Connector`] and listeners for a local sandbox's services.
 //! - `fault`: a fault-injecting HTTP/TCP proxy in front of a service ([`FaultProxy`],
 //!   [`Fault`]): latency, errors, resets and blackholes, switched live, seeded.
+//! - `progress` and `metrics`: what the windows measured so far ([`Progress`], published by
+//!   the runner once a second) served as `GET /metrics` in Prometheus text
+//!   ([`MetricsEndpoint`]), for scraping during a trial.
 
 mod client;
 mod fault;
 mod measure;
+mod metrics;
 mod netns;
 mod plan;
+mod progress;
 mod rng;
 mod run;
 mod schedule;
@@ -83,8 +88,10 @@ mod template;
 
 pub use client::{Connecting, Connector};
 pub use fault::{Fault, FaultCounts, FaultError, FaultProxy, Protocol};
+pub use metrics::{METRICS_PATH, METRICS_PORT, MetricsEndpoint};
 pub use netns::{Netns, NetnsConnector};
 pub use plan::{Arrival, Plan, PlanError, RequestSpec, Target, Window};
 pub use prodbench_score::traffic::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary, prometheus};
+pub use progress::Progress;
 pub use run::{Generator, StopHandle};
 pub use template::TemplateError;

@@ -11,6 +11,7 @@ use prodbench_trajectory::stats::TrialStats;
 use serde::Serialize;
 
 use crate::leaderboard::{LEVEL, RESAMPLES, Row, SEED, ScoredTrial, Usage, common_k, row};
+use crate::live::LiveTrial;
 use crate::stats::{PairedComparison, paired_comparison};
 
 /// A task's metadata as recorded with its job (`tasks.json`): what breakdowns group by.
@@ -138,6 +139,9 @@ pub struct ReportTrial {
     pub answer: Option<String>,
     /// The end of the run's verifier output (a regrade's is under `regrade/<n>/`).
     pub verifier_output: Option<VerifierOutput>,
+    /// A live trial's traffic, event timeline and logs; `None` for a trial without a live
+    /// environment.
+    pub live: Option<LiveTrial>,
 }
 
 /// The last [`VERIFIER_LINES`] lines of what the tests printed, each stream.
@@ -206,6 +210,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
                 path: dir.to_string_lossy().into_owned(),
                 answer: read_answer(&dir),
                 verifier_output: VerifierOutput::read(&dir),
+                live: LiveTrial::read(&dir),
             });
         }
     }

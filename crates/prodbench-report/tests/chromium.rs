@@ -182,6 +182,14 @@ fn sample_report_renders_in_chromium_with_charts_and_fetches_nothing() {
             assert!(value.parse::<f64>().is_ok(), "chart {id} has a mark whose data-value {value:?} is not a number");
         }
     }
+    // The live trial's charts over time reached the browser with their lines and markers.
+    for chart in ["chart-throughput", "chart-errors", "chart-latency"] {
+        let id = format!("id=\"{chart}-{}\"", common::live_trial_id());
+        let at = run.dom.find(&id).unwrap_or_else(|| panic!("no {id} in the browser's DOM"));
+        let svg = &run.dom[at..at + run.dom[at..].find("</svg>").expect("the chart ends")];
+        assert!(svg.contains("<g class=\"series\"") && svg.contains("<polyline"), "{chart} has no lines in the browser's DOM");
+        assert_eq!(svg.matches("<g class=\"event\"").count(), 6, "{chart} lacks its event markers");
+    }
     // The cost chart plots exactly the rows with a cost, at their scores.
     let costed: Vec<String> =
         report.rows.iter().filter(|row| row.usage.cost_usd.is_some()).filter_map(|row| row.score).map(|score| score.to_string()).collect();

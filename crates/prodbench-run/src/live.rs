@@ -10,7 +10,10 @@
 //!
 //! The traffic generator runs in this process; it reaches the services through sockets it
 //! opens inside the sandbox's network namespace ([`prodbench_traffic::Netns`]), so nothing
-//! of it is inside the agent's reach, and no load leaves the trial.
+//! of it is inside the agent's reach, and no load leaves the trial. From the traffic's
+//! preparation to the environment's shutdown, this process also serves the traffic measured
+//! so far as `GET /metrics` on the sandbox's `127.0.0.1:9464` (a listener it opens in the
+//! namespace), for the agent or a metrics store in the trial to scrape, not to change.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,19 +27,16 @@ use prodbench_store::timeline::{Event, Timeline};
 use prodbench_task::Task;
 use prodbench_task::live::{FaultWindow, TrafficTarget};
 use prodbench_traffic::task::{AGENT, GRADING, WARMUP, plan_for_task};
-use prodbench_traffic::{Generator, Netns, StopHandle, Target, TrafficRecord};
+use prodbench_traffic::{Generator, METRICS_PORT, MetricsEndpoint, Netns, StopHandle, Target, TrafficRecord};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::faults::Faults;
 
-/// Where the traffic record goes in the trial directory (and, copied, in the verifier).
-pub const TRAFFIC_DIR: &str = "traffic";
-/// Where the services' logs are kept in the trial directory.
-pub const SERVICES_DIR: &str = "services";
-/// What each fault proxy did (forwarded, delayed, errored, ...), by service.
-pub const FAULTS_FILE: &str = "faults.json";
+/// Where the traffic record, the services' logs and the fault proxies' counts go in the trial
+/// directory (named in `prodbench-score`, where the report reads them too).
+pub use prodbench_score::evidence::{FAULTS_FILE, SERVICES_DIR, TRAFFIC_DIR};
 
 /// Time the supervisor has to say it is up, beyond the services' own readiness timeouts.
 const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
@@ -56,6 +56,8 @@ struct Traffic {
     windows: Vec<String>,
     record: TrafficRecord,
     agent_window: Option<(StopHandle, JoinHandle<Option<TrafficRecord>>)>,
+    /// `GET /metrics` inside the sandbox, serving the generator's progress.
+    metrics: Option<MetricsEndpoint>,
 }
 
 /// A trial's live environment, between the sandbox's start and its teardown.
@@ -164,7 +166,9 @@ impl LiveEnvironment {
         let plan = plan_for_task(config, target, agent_time);
         let generator = Generator::with_connector(&plan, netns.connector()).map_err(|e| SandboxError::op("planning the traffic", e))?;
         let windows = plan.windows.iter().map(|w| w.name.clone()).collect();
-        self.traffic = Some(Traffic { generator: Arc::new(generator), windows, record: TrafficRecord::default(), agent_window: None });
+        let listener = netns.listen(([127, 0, 0, 1], METRICS_PORT).into()).await.map_err(|e| SandboxError::op("serving the traffic metrics", e))?;
+        let metrics = Some(MetricsEndpoint::start(listener, generator.progress()));
+        self.traffic = Some(Traffic { generator: Arc::new(generator), windows, record: TrafficRecord::default(), agent_window: None, metrics });
         Ok(())
     }
 
@@ -267,6 +271,9 @@ impl LiveEnvironment {
     pub(crate) async fn shut_down(&mut self, sandbox: &dyn Sandbox, trial_dir: &Path) {
         if let Some(verifier) = self.verifier.take() {
             let _ = verifier.stop().await;
+        }
+        if let Some(metrics) = self.traffic.as_mut().and_then(|t| t.metrics.take()) {
+            metrics.stop().await;
         }
         let counts = self.faults.stop().await;
         if !counts.is_empty() {

@@ -19,6 +19,13 @@ pub const ANSWER_COPY: &str = "agent/answer.txt";
 pub const STATE_DIR: &str = "state";
 /// The [`WorkspaceCut`], when the saved workspace was cut to its cap.
 pub const WORKSPACE_CUT_FILE: &str = "workspace-cut.json";
+/// A live trial's traffic record ([`crate::traffic::TrafficRecord`]'s files), which the tests
+/// read a copy of under `/logs/traffic/`.
+pub const TRAFFIC_DIR: &str = "traffic";
+/// A live trial's service logs, one `<service>.log` each.
+pub const SERVICES_DIR: &str = "services";
+/// What each fault proxy of a live trial did (forwarded, delayed, errored, ...), by service.
+pub const FAULTS_FILE: &str = "faults.json";
 /// The saved workspace's default cap (`run --workspace-cap`).
 pub const DEFAULT_WORKSPACE_CAP_BYTES: u64 = 100 << 20;
 

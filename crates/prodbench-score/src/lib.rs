@@ -11,9 +11,12 @@
 //! - [`verdict`]: a judge's decision on one criterion, and the cache verdicts are kept in.
 //! - [`evidence`]: where a trial directory keeps the evidence a grade was computed from.
 //! - [`score`]: checks, component scores, the composite, pass, resolve and points.
+//! - [`traffic`]: what a live trial's load generator measured (`summary.json`,
+//!   `timeline.json`, `metrics.prom`), which the tests grade against and the report draws.
 
 pub mod evidence;
 pub mod reward;
 pub mod score;
 pub mod test_report;
+pub mod traffic;
 pub mod verdict;

@@ -25,6 +25,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 /// Default per-request timeout of the load generator.
 pub const DEFAULT_REQUEST_TIMEOUT_SEC: f64 = 5.0;
 
+/// The port on the sandbox's loopback where the harness serves the traffic metrics
+/// (`GET /metrics`) while a trial with `[traffic]` runs: no service may take it.
+pub const METRICS_PORT: u16 = 9464;
+
 /// The task's live environment; empty for a task without one.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveConfig {
@@ -328,6 +332,9 @@ impl Resolver<'_> {
         }
         if raw.port == Some(0) {
             self.error(&key("port"), "expected a port from 1 to 65535, got 0".into(), None);
+        }
+        if raw.port == Some(METRICS_PORT) {
+            self.error(&key("port"), format!("port {METRICS_PORT} is where the harness serves the traffic metrics (`GET /metrics`)"), Some("use another port"));
         }
         let restart = match raw.restart.as_deref() {
             None | Some("on-failure") => RestartPolicy::OnFailure,
@@ -736,6 +743,7 @@ ready = { http = "/ok" }
 [[services]]
 name = "api"
 command = "y"
+port = 9464
 
 [traffic]
 target = "web"
@@ -756,9 +764,10 @@ service = "api"
             "t/task.toml:7: error: `services.0.ready`: an `http` or `tcp` readiness check needs the service's `port`",
             "t/task.toml:10: error: `services.1.name`: the name \"api\" is used by an earlier service",
             "t/task.toml:5: error: `services.0.depends_on`: no service named \"db\"",
-            "t/task.toml:14: error: `traffic.target`: no service named \"web\"",
-            "t/task.toml:17: error: `faults.0`: a latency fault needs `latency_ms` above 0",
-            "t/task.toml:22: error: `faults.1.kind`: unknown fault kind \"meteor\"",
+            "t/task.toml:12: error: `services.1.port`: port 9464 is where the harness serves the traffic metrics",
+            "t/task.toml:15: error: `traffic.target`: no service named \"web\"",
+            "t/task.toml:18: error: `faults.0`: a latency fault needs `latency_ms` above 0",
+            "t/task.toml:23: error: `faults.1.kind`: unknown fault kind \"meteor\"",
         ];
         for want in expected {
             assert!(diagnostics.iter().any(|d| d.starts_with(want)), "{want}\nnot in {diagnostics:#?}");

@@ -57,8 +57,10 @@
 //! - `client`: HTTP/1.1 over a bounded pool of connections from a [`Connector`].
 //! - `run`: the open-loop runner ([`Generator`], [`StopHandle`]).
 //! - `measure`: outcomes into counts and HdrHistograms, per second and per window.
-//! - `record`: the result ([`TrafficRecord`]) and the files the tests read.
-//! - `prometheus`: the result in Prometheus text exposition format ([`prometheus()`]).
+//!
+//! The result ([`TrafficRecord`]), the files the tests read and its Prometheus text
+//! ([`prometheus()`]) are `prodbench_score::traffic`'s, re-exported here: the report reads
+//! them without this crate's HTTP stack.
 //! - [`task`]: a task's `[traffic]` table as a plan of the trial's three windows.
 //!
 //! And the rest of the host-side network plane, which the trial wires around a run:
@@ -67,14 +69,17 @@
 //!   [`Connector`] and listeners for a local sandbox's services.
 //! - `fault`: a fault-injecting HTTP/TCP proxy in front of a service ([`FaultProxy`],
 //!   [`Fault`]): latency, errors, resets and blackholes, switched live, seeded.
+//! - `progress` and `metrics`: what the windows measured so far ([`Progress`], published by
+//!   the runner once a second) served as `GET /metrics` in Prometheus text
+//!   ([`MetricsEndpoint`]), for scraping during a trial.
 
 mod client;
 mod fault;
 mod measure;
+mod metrics;
 mod netns;
 mod plan;
-mod prometheus;
-mod record;
+mod progress;
 mod rng;
 mod run;
 mod schedule;
@@ -83,9 +88,10 @@ mod template;
 
 pub use client::{Connecting, Connector};
 pub use fault::{Fault, FaultCounts, FaultError, FaultProxy, Protocol};
+pub use metrics::{METRICS_PATH, METRICS_PORT, MetricsEndpoint};
 pub use netns::{Netns, NetnsConnector};
 pub use plan::{Arrival, Plan, PlanError, RequestSpec, Target, Window};
-pub use prometheus::prometheus;
-pub use record::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary};
+pub use prodbench_score::traffic::{Counts, Latency, METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary, prometheus};
+pub use progress::Progress;
 pub use run::{Generator, StopHandle};
 pub use template::TemplateError;

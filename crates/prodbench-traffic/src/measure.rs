@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 
 use crate::plan::CheckedWindow;
-use crate::record::{Counts, Latency, SecondStats, TrafficRecord, WindowSummary};
+use prodbench_score::traffic::{Counts, Latency, SecondStats, TrafficRecord, WindowSummary};
 
 /// What became of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +70,12 @@ impl Tally {
 
     fn close(mut self) -> (Counts, Latency) {
         self.counts.unfinished = self.counts.sent - self.counts.finished();
+        (self.counts, latency(&self.histogram))
+    }
+
+    /// The figures so far, while requests may still be in flight (they are in `sent` only,
+    /// never `unfinished`, so that every count only grows).
+    fn so_far(&self) -> (Counts, Latency) {
         (self.counts, latency(&self.histogram))
     }
 }
@@ -141,6 +147,17 @@ impl WindowTally {
         }
     }
 
+    /// The window so far, while it runs: its summary up to now and a row for each second
+    /// whose requests all have a fate.
+    pub(crate) fn snapshot(&self, window: &CheckedWindow, started_at: SystemTime) -> TrafficRecord {
+        let timeline = self
+            .closed
+            .iter()
+            .map(|(second, (counts, latency))| SecondStats { window: window.name.clone(), second: *second, counts: *counts, latency: *latency })
+            .collect();
+        TrafficRecord { summary: vec![summary(window, started_at, self.window.so_far(), false, self.first_error.clone())], timeline }
+    }
+
     /// The window's record: a row for each of its first `seconds` seconds (and any later one
     /// that saw a send), and its summary.
     pub(crate) fn into_record(mut self, window: &CheckedWindow, started_at: SystemTime, seconds: u64, stopped: bool) -> TrafficRecord {
@@ -151,19 +168,22 @@ impl WindowTally {
                 SecondStats { window: window.name.clone(), second, counts, latency }
             })
             .collect();
-        let (counts, latency) = self.window.close();
-        let summary = WindowSummary {
-            window: window.name.clone(),
-            started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64),
-            duration_ms: window.duration.as_millis() as u64,
-            arrival: window.arrival,
-            stopped,
-            counts,
-            error_rate: counts.error_rate(),
-            latency,
-            first_error: self.first_error,
-        };
+        let summary = summary(window, started_at, self.window.close(), stopped, self.first_error);
         TrafficRecord { summary: vec![summary], timeline }
+    }
+}
+
+fn summary(window: &CheckedWindow, started_at: SystemTime, (counts, latency): (Counts, Latency), stopped: bool, first_error: Option<String>) -> WindowSummary {
+    WindowSummary {
+        window: window.name.clone(),
+        started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64),
+        duration_ms: window.duration.as_millis() as u64,
+        arrival: window.arrival,
+        stopped,
+        counts,
+        error_rate: counts.error_rate(),
+        latency,
+        first_error,
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use serde::{Deserialize, Serialize};
+pub use prodbench_score::traffic::Arrival;
 
 use crate::template::PathTemplate;
 
@@ -41,25 +41,6 @@ pub struct Plan {
 pub struct Target {
     pub addr: SocketAddr,
     pub host: String,
-}
-
-/// When requests go out. Open loop: the times depend on the seed and the rate only, never on
-/// how fast the server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "process", rename_all = "lowercase")]
-pub enum Arrival {
-    /// Evenly spaced, `1 / rate` apart, the first at the window's start.
-    Constant { rate_per_sec: f64 },
-    /// Exponential gaps with mean `1 / rate`: independent users.
-    Poisson { rate_per_sec: f64 },
-}
-
-impl Arrival {
-    pub fn rate_per_sec(&self) -> f64 {
-        match *self {
-            Arrival::Constant { rate_per_sec } | Arrival::Poisson { rate_per_sec } => rate_per_sec,
-        }
-    }
 }
 
 /// One kind of request in a mix, drawn with probability `weight / total weight`.

@@ -15,6 +15,9 @@
 //! scheduled time plus its timeout, and the window ends by its deadline (its duration plus
 //! its longest timeout, plus a short grace) however the server behaves. A [`StopHandle`]
 //! ends it early; requests still in flight are then abandoned and counted as unfinished.
+//!
+//! While a window runs, the loop also publishes it to the generator's [`Progress`] once a
+//! second, in a branch of its own that never delays a send (see the `progress` module).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,13 +25,14 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep_until, timeout_at};
 
 use crate::client::{Connector, Pool};
 use crate::measure::{Done, Outcome, WindowTally};
 use crate::plan::{CheckedPlan, CheckedWindow, Plan, PlanError, Request, check};
-use crate::record::TrafficRecord;
+use crate::progress::{PUBLISH_EVERY, Progress};
 use crate::schedule::{Scheduled, schedule};
+use prodbench_score::traffic::TrafficRecord;
 
 /// After a window's deadline, how long its last requests (all past their timeouts) get to be
 /// counted before they are abandoned.
@@ -67,6 +71,7 @@ impl StopHandle {
 pub struct Generator {
     plan: CheckedPlan,
     pool: Arc<Pool>,
+    progress: Progress,
 }
 
 impl Generator {
@@ -79,7 +84,12 @@ impl Generator {
     pub fn with_connector(plan: &Plan, connector: impl Connector) -> Result<Generator, PlanError> {
         let plan = check(plan)?;
         let pool = Pool::new(plan.target.addr, plan.host.clone(), Box::new(connector), plan.max_connections);
-        Ok(Generator { plan, pool: Arc::new(pool) })
+        Ok(Generator { plan, pool: Arc::new(pool), progress: Progress::default() })
+    }
+
+    /// What the generator's windows have measured so far, updated as they run.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 
     /// Every window, in the plan's order; a stop ends the current one and skips the rest.
@@ -108,15 +118,20 @@ impl Generator {
         let stopped = stop.stopped();
         tokio::pin!(stopped);
         let mut was_stopped = false;
+        let mut publisher = Publisher::new(&self.progress, window, started_at, start);
+        publisher.publish(&tally);
         let max_requests = usize::try_from(self.plan.max_requests).unwrap_or(usize::MAX);
         'send: for scheduled in schedule(self.plan.seed, window).take(max_requests) {
-            tokio::select! {
-                biased;
-                () = &mut stopped => {
-                    was_stopped = true;
-                    break 'send;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut stopped => {
+                        was_stopped = true;
+                        break 'send;
+                    }
+                    () = sleep_until(start + scheduled.at) => break,
+                    _ = publisher.every.tick() => publisher.publish(&tally),
                 }
-                () = sleep_until(start + scheduled.at) => {}
             }
             tally.sent(scheduled.at.as_secs());
             tasks.spawn(send(self.pool.clone(), window.mix.clone(), scheduled, start));
@@ -128,18 +143,47 @@ impl Generator {
         }
         tally.all_sent();
         if !was_stopped {
-            was_stopped = drain(&mut tasks, &mut tally, start + window.duration + window.max_timeout + GRACE, stopped).await;
+            was_stopped = drain(&mut tasks, &mut tally, start + window.duration + window.max_timeout + GRACE, stopped, &mut publisher).await;
         }
         // What is left is abandoned: unfinished.
         tasks.abort_all();
         let seconds = if was_stopped { whole_seconds(start.elapsed()).min(whole_seconds(window.duration)) } else { whole_seconds(window.duration) };
-        tally.into_record(window, started_at, seconds, was_stopped)
+        let record = tally.into_record(window, started_at, seconds, was_stopped);
+        self.progress.finished(record.clone());
+        record
+    }
+}
+
+/// Publishes a running window to its generator's [`Progress`] every [`PUBLISH_EVERY`].
+struct Publisher<'a> {
+    progress: &'a Progress,
+    window: &'a CheckedWindow,
+    started_at: SystemTime,
+    every: Interval,
+}
+
+impl<'a> Publisher<'a> {
+    fn new(progress: &'a Progress, window: &'a CheckedWindow, started_at: SystemTime, start: Instant) -> Self {
+        let mut every = interval_at(start + PUBLISH_EVERY, PUBLISH_EVERY);
+        // A late tick is not made up for: the next publication has it all.
+        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Publisher { progress, window, started_at, every }
+    }
+
+    fn publish(&self, tally: &WindowTally) {
+        self.progress.running(tally.snapshot(self.window, self.started_at));
     }
 }
 
 /// Counts the outcomes of the requests in flight until there are none, the deadline passes,
 /// or the run is stopped (then `true`).
-async fn drain(tasks: &mut JoinSet<Done>, tally: &mut WindowTally, deadline: Instant, stopped: impl Future<Output = ()>) -> bool {
+async fn drain(
+    tasks: &mut JoinSet<Done>,
+    tally: &mut WindowTally,
+    deadline: Instant,
+    stopped: impl Future<Output = ()>,
+    publisher: &mut Publisher<'_>,
+) -> bool {
     tokio::pin!(stopped);
     loop {
         tokio::select! {
@@ -152,6 +196,7 @@ async fn drain(tasks: &mut JoinSet<Done>, tally: &mut WindowTally, deadline: Ins
                 None => return false,
             },
             () = sleep_until(deadline) => return false,
+            _ = publisher.every.tick() => publisher.publish(tally),
         }
     }
 }

@@ -18,7 +18,10 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use prodbench_traffic::{Arrival, Connector, Fault, FaultProxy, Generator, Netns, Plan, Protocol, RequestSpec, StopHandle, Target, Window, WindowSummary};
+use prodbench_traffic::{
+    Arrival, Connector, Fault, FaultProxy, Generator, METRICS_PATH, METRICS_PORT, MetricsEndpoint, Netns, Plan, Protocol, RequestSpec, StopHandle, Target,
+    Window, WindowSummary,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -241,4 +244,43 @@ async fn a_connection_refused_in_the_namespace_is_an_error() {
     let (addr, _host) = host_server().await;
     let error = netns.connector().connect(addr).await.unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused, "{error}");
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_is_served_inside_the_namespace_and_grows_while_a_window_runs() {
+    if skip_without_root() {
+        return;
+    }
+    let sandbox = Sandbox::start(&["sleep", "30"]);
+    let netns = Netns::of_pid(sandbox.pid).unwrap();
+    let service: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let _service = serve(netns.listen(service).await.unwrap(), "ok");
+    let mut three_seconds = plan(service, "/");
+    three_seconds.windows[0].duration = Duration::from_secs(3);
+    let generator = Generator::with_connector(&three_seconds, netns.connector()).unwrap();
+    // As a trial wires it: the host serves the generator's progress on the namespace's loopback.
+    let metrics: SocketAddr = ([127, 0, 0, 1], METRICS_PORT).into();
+    let endpoint = MetricsEndpoint::start(netns.listen(metrics).await.unwrap(), generator.progress());
+    let sent = |text: &str| {
+        let line = "prodbench_traffic_requests_total{window=\"agent\",outcome=\"sent\"} ";
+        text.lines().find_map(|l| l.strip_prefix(line)?.parse::<u64>().ok())
+    };
+    let scrape = || async { fetch(netns.connector().connect(metrics).await.unwrap(), METRICS_PATH).await };
+
+    let during = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        scrape().await
+    };
+    let stop = StopHandle::new();
+    let (record, during) = tokio::join!(generator.run(&stop), during);
+    let after = scrape().await;
+    let (during, after) = (sent(&during).expect("the running window is exposed"), sent(&after));
+    assert!((20..60).contains(&during), "20 a second: {during} sent by 1.5 s");
+    assert_eq!(after, Some(60));
+    assert_eq!(record.summary[0].counts.status_2xx, 60);
+    // The host's own loopback does not have it.
+    if let Ok(stream) = TcpStream::connect(metrics).await {
+        assert!(!fetch(stream, METRICS_PATH).await.contains("prodbench_traffic"), "the endpoint leaked onto the host's loopback");
+    }
+    endpoint.stop().await;
 }

@@ -211,14 +211,14 @@ fn score_axis(top: f64, bottom: f64) -> String {
 }
 
 /// A colour key: a swatch and a name per entry.
-fn legend<'a>(entries: impl Iterator<Item = (&'static str, &'a str)>) -> String {
+pub(super) fn legend<'a>(entries: impl Iterator<Item = (&'static str, &'a str)>) -> String {
     let entries: String =
         entries.map(|(colour, name)| format!("<span><span class=\"swatch\" style=\"background:{colour}\"></span>{}</span>", escape(name))).collect();
     format!("<div class=\"legend\">{entries}</div>\n")
 }
 
 /// The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least `raw` (1 for nothing).
-fn nice_step(raw: f64) -> f64 {
+pub(super) fn nice_step(raw: f64) -> f64 {
     if !(raw.is_finite() && raw > 0.0) {
         return 1.0;
     }

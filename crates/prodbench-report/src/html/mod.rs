@@ -26,14 +26,22 @@
 //! - **Numbers mean what the report means.** Passes, outcomes and incomplete grades are read
 //!   from the report's one definition of each ([`crate::leaderboard`]), never recomputed here.
 //!
+//! - **A live trial's time series are lines, not marks**: its throughput, error and latency
+//!   charts (`chart-throughput-<trial>`, `chart-errors-<trial>`, `chart-latency-<trial>`) draw
+//!   each (series, window) as one `<g class="series">` carrying its per-second values in
+//!   `data-values`, and each timeline event as a `<g class="event">` (see [`timeseries`]): a
+//!   mark per second would put thousands of elements on the page per trial.
+//!
 //! Layout: [`sections`] (one function per section of the page), [`trial_page`] (a trial's
-//! details), [`charts`] (the SVG charts), [`svg`] (SVG primitives), [`format`] (escaping,
-//! numbers, anchors, links).
+//! details), [`live`] (a live trial's traffic and events), [`charts`] and [`timeseries`] (the
+//! SVG charts), [`svg`] (SVG primitives), [`format`] (escaping, numbers, anchors, links).
 
 mod charts;
 mod format;
+mod live;
 mod sections;
 mod svg;
+mod timeseries;
 mod trial_page;
 
 use std::collections::BTreeSet;
@@ -96,6 +104,8 @@ details.output{margin:8px 0}details.output summary{cursor:pointer;font-weight:60
 pre.output{background:var(--subtle);border:1px solid var(--border);padding:8px;margin:4px 0;white-space:pre-wrap;overflow-wrap:anywhere;max-height:360px;overflow-y:auto}
 code.path{user-select:all}
 td.reason{max-width:420px;overflow-wrap:anywhere}
+div.live h4{font-size:14px;margin:14px 0 4px}div.live h5{font-size:13px;margin:10px 0 0}
+svg.chart g.event text{font-size:11px}
 .claim{color:var(--muted);max-width:360px}
 "#;
 

@@ -1,5 +1,6 @@
 //! One trial's details: its figures, the agent's work and answer, every check with the
-//! judge's reason, and the end of the verifier's output. Also the small pieces other
+//! judge's reason, a live trial's environment (see [`super::live`]), and the end of the
+//! verifier's output. Also the small pieces other
 //! sections use to point at a trial (its link, badge and filter attributes).
 
 use std::collections::BTreeSet;
@@ -34,7 +35,7 @@ pub(super) fn render(trial: &ReportTrial, page_dir: Option<&Path>) -> String {
     let error = trial.error.as_deref().map_or_else(String::new, |error| format!("<pre class=\"error\">{}</pre>", escape(error)));
     format!(
         "<section class=\"trial\" id=\"{}\" {}>\n<h3>{} <span class=\"muted\">· {} · attempt {}</span> {}</h3>\n\
-         <dl class=\"facts\">{facts}</dl>\n{error}{}{}{}{}</section>\n",
+         <dl class=\"facts\">{facts}</dl>\n{error}{}{}{}{}{}</section>\n",
         anchor_id("trial", &scored.trial_id),
         trial_data_attributes(trial),
         escape(&scored.task),
@@ -44,6 +45,7 @@ pub(super) fn render(trial: &ReportTrial, page_dir: Option<&Path>) -> String {
         forbidden_changes(trial),
         answer(trial),
         checks_table(trial),
+        super::live::render(trial, page_dir),
         verifier_output(trial),
     )
 }

@@ -5,7 +5,10 @@
 //! It holds what the page must show: a priced agent (costs, tokens, steps, trajectory
 //! statistics), judge reasons and claims, a split vote, an unjudged must-pass criterion (an
 //! undecided trial whose status reads `passed`), a triggered penalty, a turn limit, an
-//! infrastructure error retried into another, answers and pytest output.
+//! infrastructure error retried into another, answers and pytest output; and one live trial
+//! (the first), whose directory holds a traffic record, an event timeline, a service log and
+//! fault counts, written with the types a run writes them with ([`live_record`],
+//! [`live_events`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +16,9 @@ use std::path::Path;
 use prodbench_report::report::{JobInput, Report, TaskMeta, build};
 use prodbench_score::score::{GradeInputs, TrialGrade, grade};
 use prodbench_score::test_report::TestOutcome;
+use prodbench_score::traffic::{Arrival, Counts, Latency, SecondStats, TrafficRecord, WindowSummary};
 use prodbench_score::verdict::Verdict;
+use prodbench_store::timeline::{EVENTS_FILE, Event, TrialEvent};
 use prodbench_store::{JobRecord, TrialRecord, TrialStatus};
 use prodbench_task::rubric::Rubric;
 use prodbench_trajectory::stats::TrialStats;
@@ -68,7 +73,7 @@ fn oracle_job(jobs: &Path) -> JobInput {
     ];
     let unjudged = [("names-function", met("The answer reads \"computed by adler32() in src/checksum.py\".")), ("false-completion", avoided())];
     let trials = vec![
-        Trial::new(QNA, 1, TrialStatus::Passed).graded(qna_grade(&[true, true], &all_met)).answer(answer),
+        Trial::new(QNA, 1, TrialStatus::Passed).graded(qna_grade(&[true, true], &all_met)).answer(answer).live(),
         // The judge never ruled on names-modulus: the tests passed, so the status reads
         // `passed`, but the pass is undecided.
         Trial::new(QNA, 2, TrialStatus::Passed).graded(qna_grade(&[true, true], &unjudged)).answer(answer),
@@ -136,6 +141,7 @@ struct Trial {
     answer: Option<String>,
     stdout: Option<String>,
     stats: Option<TrialStats>,
+    live: bool,
 }
 
 impl Trial {
@@ -145,7 +151,7 @@ impl Trial {
         let mut record = TrialRecord::starting("", task, attempt, 1).with_ids(dir.clone(), &dir).task_digest("digest").agent("agent");
         record.status = Some(status);
         record.reward = status.is_scored().then_some(if status == TrialStatus::Passed { 1.0 } else { 0.0 });
-        Trial { record, answer: None, stdout: None, stats: None }
+        Trial { record, answer: None, stdout: None, stats: None, live: false }
     }
 
     fn graded(mut self, grade: TrialGrade) -> Trial {
@@ -167,6 +173,99 @@ impl Trial {
         self.stats = Some(stats);
         self
     }
+
+    /// With a live environment's files: [`live_record`], [`live_events`], a log and faults.
+    fn live(mut self) -> Trial {
+        self.live = true;
+        self
+    }
+}
+
+/// The id the sample's live trial has.
+pub fn live_trial_id() -> String {
+    format!("{ORACLE_JOB}.{QNA}__a1__t1")
+}
+
+/// The live trial's traffic: a 2 s warm-up, an agent window stopped after 1.5 s (its second
+/// second cut short) with a connection error, and a 3 s grading window whose p99 jumps when
+/// a fault comes on in its second second.
+pub fn live_record() -> TrafficRecord {
+    let counts = |sent: u64, completed: u64, status_5xx: u64, timeouts: u64, connection_errors: u64| Counts {
+        sent,
+        completed,
+        status_2xx: completed - status_5xx,
+        status_5xx,
+        timeouts,
+        connection_errors,
+        unfinished: sent - completed - timeouts - connection_errors,
+        ..Counts::default()
+    };
+    let latency =
+        |p50: f64, p99: f64| Latency { p50_ms: Some(p50), p90_ms: Some((p50 + p99) / 2.0), p99_ms: Some(p99), max_ms: Some(p99 + 1.0), mean_ms: Some(p50) };
+    let row = |window: &str, second: u64, counts: Counts, latency: Latency| SecondStats { window: window.into(), second, counts, latency };
+    let summary = |window: &str, started: u64, duration_ms: u64, stopped: bool, counts: Counts, latency: Latency, first_error: Option<&str>| WindowSummary {
+        window: window.into(),
+        started_at_unix_ms: 1_795_000_000_000 + started,
+        duration_ms,
+        arrival: Arrival::Poisson { rate_per_sec: 20.0 },
+        stopped,
+        counts,
+        error_rate: counts.error_rate(),
+        latency,
+        first_error: first_error.map(str::to_string),
+    };
+    TrafficRecord {
+        summary: vec![
+            summary("warmup", 500, 2000, false, counts(40, 40, 0, 0, 0), latency(11.0, 19.0), None),
+            summary("agent", 2500, 600_000, true, counts(30, 28, 0, 0, 1), latency(12.0, 25.0), Some("connect to 127.0.0.1:8080: Connection refused")),
+            summary("grading", 4500, 3000, false, counts(60, 55, 3, 5, 0), latency(300.0, 1002.0), None),
+        ],
+        timeline: vec![
+            row("warmup", 0, counts(20, 20, 0, 0, 0), latency(10.0, 18.0)),
+            row("warmup", 1, counts(20, 20, 0, 0, 0), latency(12.0, 19.0)),
+            row("agent", 0, counts(20, 20, 0, 0, 0), latency(12.0, 24.0)),
+            row("agent", 1, counts(10, 8, 0, 0, 1), latency(13.0, 25.0)),
+            row("grading", 0, counts(20, 20, 0, 0, 0), latency(11.0, 20.0)),
+            row("grading", 1, counts(20, 17, 1, 3, 0), latency(450.0, 1001.0)),
+            row("grading", 2, counts(20, 18, 2, 2, 0), Latency::default()),
+        ],
+    }
+}
+
+/// The live trial's timeline, with its offsets (ms): windows at 0.5 s, 2.5 s and 4.5 s, the
+/// agent between 2.5 s and 4 s with the api killed at 3.2 s, the fault from 5.5 s to 7.5 s.
+pub fn live_events() -> Vec<TrialEvent> {
+    let at = |offset_ms: u64, event: Event| TrialEvent { at: format!("2026-11-21T06:30:{:06.3}Z", offset_ms as f64 / 1000.0), offset_ms, event };
+    let window = |name: &str| name.to_string();
+    let fault = "latency 1000 ms on backend".to_string();
+    vec![
+        at(0, Event::EnvironmentStarted),
+        at(20, Event::ServiceStarted { service: "api".into(), pid: 14 }),
+        at(220, Event::ServiceReady { service: "api".into(), after_ms: 200 }),
+        at(220, Event::ServicesSettled { not_ready: Vec::new() }),
+        at(500, Event::TrafficWindowStarted { window: window("warmup") }),
+        at(2500, Event::TrafficWindowEnded { window: window("warmup") }),
+        at(2500, Event::AgentStarted),
+        at(2500, Event::TrafficWindowStarted { window: window("agent") }),
+        at(3200, Event::ServiceExited { service: "api".into(), code: None, signal: Some(9) }),
+        at(3200, Event::ServiceRestarting { service: "api".into(), by: "policy".into(), delay_ms: 100 }),
+        at(4000, Event::TrafficWindowEnded { window: window("agent") }),
+        at(4000, Event::AgentEnded),
+        at(4500, Event::TrafficWindowStarted { window: window("grading") }),
+        at(5500, Event::FaultOn { fault: fault.clone() }),
+        at(7500, Event::TrafficWindowEnded { window: window("grading") }),
+        at(7500, Event::FaultOff { fault }),
+        at(7510, Event::VerificationStarted),
+    ]
+}
+
+/// Writes the live environment's files into `trial_dir` as a run does.
+fn write_live(trial_dir: &Path) {
+    live_record().write_to(&trial_dir.join(prodbench_score::evidence::TRAFFIC_DIR)).expect("the traffic record");
+    let events: String = live_events().iter().map(|event| format!("{}\n", serde_json::to_string(event).expect("an event serializes"))).collect();
+    write(&trial_dir.join(EVENTS_FILE), &events);
+    write(&trial_dir.join(prodbench_score::evidence::SERVICES_DIR).join("api.log"), "listening on :8080\n");
+    write(&trial_dir.join(prodbench_score::evidence::FAULTS_FILE), "{}\n");
 }
 
 /// A job of `trials`, their answers and verifier output written under `jobs/<id>/`.
@@ -184,6 +283,9 @@ fn job(jobs: &Path, id: &str, config: serde_json::Value, trials: Vec<Trial>) -> 
         if let Some(stdout) = &trial.stdout {
             write(&trial_dir.join("verifier/test-stdout.txt"), stdout);
             write(&trial_dir.join("verifier/test-stderr.txt"), "");
+        }
+        if trial.live {
+            write_live(&trial_dir);
         }
         if let Some(s) = trial.stats {
             stats.insert(trial.record.trial_id.clone(), s);

@@ -1,13 +1,17 @@
-//! What a run leaves: a per-second timeline and a per-window summary, saved with the trial and
-//! handed to the tests.
+//! What a live trial's traffic left: a per-second timeline and a per-window summary, saved
+//! with the trial and handed to the tests.
 //!
-//! The files ([`TrafficRecord::write_to`]) are the contract with a task's tests, which find
-//! them under `/logs/traffic/`:
+//! The load generator (`prodbench-traffic`) produces it and re-exports these types; they live
+//! here, with the other things tests read and a grade is made of, so that the report and the
+//! store read a trial's traffic without an HTTP stack.
+//!
+//! The files ([`TrafficRecord::write_to`], read back by [`TrafficRecord::read_from`]) are the
+//! contract with a task's tests, which find them under `/logs/traffic/`:
 //!
 //! - `summary.json`: an object keyed by window name, in run order, so that a test reads
 //!   `summary["grading"]["p99_ms"]` and `summary["grading"]["error_rate"]`;
 //! - `timeline.json`: one object per second of each window;
-//! - `metrics.prom`: the summary in Prometheus text exposition format ([`crate::prometheus()`]).
+//! - `metrics.prom`: the summary in Prometheus text exposition format ([`prometheus()`]).
 //!
 //! Every count belongs to the second a request was *scheduled* in, not the second it
 //! finished: a second's row is the fate of the requests due in it. So in every row and every
@@ -19,11 +23,13 @@
 //! given up: a lower bound on what it would have taken). Connection errors are counted, not
 //! timed: they fail fast and would flatter the percentiles.
 
+mod prometheus;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Arrival;
+pub use prometheus::prometheus;
 
 /// `summary.json`: per-window summaries keyed by window name.
 pub const SUMMARY_FILE: &str = "summary.json";
@@ -31,6 +37,25 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const TIMELINE_FILE: &str = "timeline.json";
 /// `metrics.prom`: the summary in Prometheus text exposition format.
 pub const METRICS_FILE: &str = "metrics.prom";
+
+/// When requests go out. Open loop: the times depend on the seed and the rate only, never on
+/// how fast the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "process", rename_all = "lowercase")]
+pub enum Arrival {
+    /// Evenly spaced, `1 / rate` apart, the first at the window's start.
+    Constant { rate_per_sec: f64 },
+    /// Exponential gaps with mean `1 / rate`: independent users.
+    Poisson { rate_per_sec: f64 },
+}
+
+impl Arrival {
+    pub fn rate_per_sec(&self) -> f64 {
+        match *self {
+            Arrival::Constant { rate_per_sec } | Arrival::Poisson { rate_per_sec } => rate_per_sec,
+        }
+    }
+}
 
 /// The record of one or more windows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -139,7 +164,29 @@ impl TrafficRecord {
         by_window::serialize(&self.summary, &mut serde_json::Serializer::pretty(&mut summary))?;
         std::fs::write(dir.join(SUMMARY_FILE), summary)?;
         std::fs::write(dir.join(TIMELINE_FILE), serde_json::to_vec_pretty(&self.timeline)?)?;
-        std::fs::write(dir.join(METRICS_FILE), crate::prometheus(self))
+        std::fs::write(dir.join(METRICS_FILE), prometheus(self))
+    }
+
+    /// Reads back what [`Self::write_to`] wrote into `dir`; `None` when `dir` has no
+    /// [`SUMMARY_FILE`] (a trial without traffic). A file that does not parse is an error
+    /// naming it.
+    pub fn read_from(dir: &Path) -> std::io::Result<Option<TrafficRecord>> {
+        let read = |name: &str| -> std::io::Result<Option<Vec<u8>>> {
+            match std::fs::read(dir.join(name)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(std::io::Error::new(error.kind(), format!("{}: {error}", dir.join(name).display()))),
+            }
+        };
+        let invalid =
+            |name: &str, error: serde_json::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {error}", dir.join(name).display()));
+        let Some(summary) = read(SUMMARY_FILE)? else { return Ok(None) };
+        let summary = by_window::deserialize(&mut serde_json::Deserializer::from_slice(&summary)).map_err(|e| invalid(SUMMARY_FILE, e))?;
+        let timeline = match read(TIMELINE_FILE)? {
+            Some(timeline) => serde_json::from_slice(&timeline).map_err(|e| invalid(TIMELINE_FILE, e))?,
+            None => Vec::new(),
+        };
+        Ok(Some(TrafficRecord { summary, timeline }))
     }
 }
 
@@ -230,5 +277,16 @@ pub(crate) mod tests {
         let timeline: serde_json::Value = serde_json::from_str(&read(TIMELINE_FILE)).unwrap();
         assert_eq!(timeline[0]["second"], 0);
         assert!(read(METRICS_FILE).contains("prodbench_traffic_requests_total{window=\"warmup\",outcome=\"sent\"} 10\n"));
+    }
+
+    #[test]
+    fn the_files_read_back_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(TrafficRecord::read_from(dir.path()).unwrap(), None, "no traffic");
+        sample().write_to(dir.path()).unwrap();
+        assert_eq!(TrafficRecord::read_from(dir.path()).unwrap(), Some(sample()));
+        std::fs::write(dir.path().join(TIMELINE_FILE), "[{").unwrap();
+        let error = TrafficRecord::read_from(dir.path()).unwrap_err().to_string();
+        assert!(error.contains(TIMELINE_FILE), "{error}");
     }
 }

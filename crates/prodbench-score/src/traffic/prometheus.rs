@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::record::{TrafficRecord, WindowSummary};
+use super::{TrafficRecord, WindowSummary};
 
 /// `record`'s window summaries as Prometheus text exposition.
 pub fn prometheus(record: &TrafficRecord) -> String {
@@ -105,7 +105,7 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::sample;
+    use crate::traffic::tests::sample;
 
     type Labels = Vec<(String, String)>;
 

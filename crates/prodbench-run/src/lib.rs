@@ -9,6 +9,8 @@
 //!
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
+pub mod artifacts;
+pub mod healthcheck;
 pub mod lease;
 mod regrade;
 mod summary;
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use regrade::{Regrade, RegradeContext, regrade_trial};
 pub use summary::{JobPlan, JobSummary, TaskSummary, summarize};
-pub use trial::{Grading, TrialContext, grade_verified, run_trial};
+pub use trial::{Grading, SERVICES_LOG_DIR, TrialContext, grade_verified, run_trial};
 
 /// Everything that defines a job; stored as the job's `config.json` so `--resume` can
 /// rebuild it.

@@ -21,6 +21,10 @@ use prodbench_store::{Phase, PhaseOutcome, PhaseTiming, TrialRecord, TrialStatus
 use prodbench_task::Task;
 use prodbench_task::rubric::{ComponentWeights, Rubric};
 
+use crate::{artifacts, healthcheck};
+
+/// Where a compose task's sidecar logs go in the trial's directory (`<service>.log`).
+pub const SERVICES_LOG_DIR: &str = "services";
 /// Time allowed for an agent's setup (installing, uploading), before the agent's clock.
 const AGENT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Extra time past a phase's limit before the harness stops waiting for the phase's own
@@ -137,9 +141,13 @@ async fn drive(
     record.environment_digest = Some(prepared.digest.clone());
 
     let start_timeout = scaled(env.start_timeout_sec, ctx.timeout_multiplier);
-    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout);
+    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout).with_services_log_dir(ctx.dir.join(SERVICES_LOG_DIR));
     let started = phases.run(Phase::EnvironmentStart, Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
+    if let Some(check) = &env.healthcheck {
+        let limit = healthcheck::time_limit(check) + PHASE_GRACE;
+        phases.run(Phase::Healthcheck, Some(limit), async { healthcheck::wait_until_healthy(sandbox, check).await?.map_err(|u| Failure::Infra(u.message)) }).await?;
+    }
 
     // The workspace as the agent finds it, for the diff the judge reads.
     let before = tempfile::tempdir().map_err(|e| Failure::Infra(format!("creating a scratch directory: {e}")))?;
@@ -195,6 +203,9 @@ async fn drive(
             })
         })
         .await?;
+    if artifacts::wanted(ctx.task) {
+        phases.run(Phase::Artifacts, None, async { Ok(artifacts::collect(sandbox, ctx.task, ctx.dir).await) }).await?;
+    }
     Ok((verification, collected))
 }
 

@@ -39,7 +39,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use backend::{Backend, UnknownBackend};
 pub use labels::{LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, LABEL_TRIAL, label_value, owner_is_alive, owner_label};
-use prodbench_task::{NetworkMode, Task};
+use prodbench_task::{Compose, NetworkMode, Task};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
 
@@ -279,6 +279,9 @@ pub struct StartSpec {
     pub network: NetworkMode,
     pub env: BTreeMap<String, String>,
     pub start_timeout: Duration,
+    /// Where a backend that starts sidecar services beside the sandbox (a compose task)
+    /// writes each one's log, `<service>.log`, when the sandbox stops; `None` keeps none.
+    pub services_log_dir: Option<PathBuf>,
 }
 
 impl StartSpec {
@@ -294,7 +297,14 @@ impl StartSpec {
             network: env.network,
             env: env.env.clone(),
             start_timeout,
+            services_log_dir: None,
         }
+    }
+
+    /// Keeps the sidecar services' logs in `dir` (see [`StartSpec::services_log_dir`]).
+    pub fn with_services_log_dir(mut self, dir: PathBuf) -> Self {
+        self.services_log_dir = Some(dir);
+        self
     }
 
     /// The labels of the sandbox, every value valid for every backend ([`label_value`]).
@@ -317,6 +327,11 @@ pub struct PreparedEnvironment {
     pub digest: String,
     /// Where the agent works, e.g. `/app`.
     pub workdir: String,
+    /// The task's sidecar services (`environment/docker-compose.yaml`), for a backend that
+    /// runs them; they start with the agent's sandbox.
+    pub compose: Option<Arc<Compose>>,
+    /// The image each sidecar service runs, by service name.
+    pub service_images: BTreeMap<String, String>,
 }
 
 /// Creates environments and sandboxes for one backend.
@@ -361,6 +376,10 @@ pub struct Removed {
 pub enum RemovedKind {
     Container,
     SandboxDirectory,
+    /// A trial's network (Docker, compose tasks).
+    Network,
+    /// A trial's named volume (Docker, compose tasks).
+    Volume,
 }
 
 impl std::fmt::Display for Removed {
@@ -368,6 +387,8 @@ impl std::fmt::Display for Removed {
         let kind = match self.kind {
             RemovedKind::Container => "container",
             RemovedKind::SandboxDirectory => "sandbox directory",
+            RemovedKind::Network => "network",
+            RemovedKind::Volume => "volume",
         };
         write!(f, "{kind} {}", self.name)
     }
@@ -401,8 +422,16 @@ pub trait Sandbox: Send + Sync {
     /// the filesystem as it is. Later `exec`s work as before.
     async fn kill_all_processes(&self) -> Result<()>;
 
-    /// Stops the sandbox and frees everything it holds. Idempotent.
+    /// Stops the sandbox and frees everything it holds (its sidecar services too).
+    /// Idempotent.
     async fn stop(&self) -> Result<()>;
+
+    /// A sidecar service started with this sandbox (a compose task's), to run commands in
+    /// and copy files from: `[[verifier.collect]]` and `artifacts` of a service. `None`
+    /// when there is no such service.
+    fn service(&self, _name: &str) -> Option<&dyn Sandbox> {
+        None
+    }
 }
 
 /// Copies a host directory tree (files, directories, symlinks, permission bits); FIFOs,
@@ -457,6 +486,7 @@ mod tests {
             network: NetworkMode::None,
             env: BTreeMap::new(),
             start_timeout: Duration::from_secs(1),
+            services_log_dir: None,
         };
         let labels = spec.labels();
         for value in labels.values() {

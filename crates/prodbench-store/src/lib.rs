@@ -168,6 +168,8 @@ pub struct PhaseTiming {
 pub enum Phase {
     EnvironmentBuild,
     EnvironmentStart,
+    /// The task's `[environment.healthcheck]`, until it passes (the agent starts after it).
+    Healthcheck,
     /// The workspace as the agent found it (tasks with a rubric diff against it).
     Snapshot,
     AgentSetup,
@@ -175,18 +177,22 @@ pub enum Phase {
     /// The judge's evidence, collected while the system is as the agent left it.
     Evidence,
     Verification,
+    /// `[[verifier.collect]]` commands, then `artifacts` copied into the trial.
+    Artifacts,
     Teardown,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 10] = [
         Phase::EnvironmentBuild,
         Phase::EnvironmentStart,
+        Phase::Healthcheck,
         Phase::Snapshot,
         Phase::AgentSetup,
         Phase::AgentRun,
         Phase::Evidence,
         Phase::Verification,
+        Phase::Artifacts,
         Phase::Teardown,
     ];
 
@@ -194,11 +200,13 @@ impl Phase {
         match self {
             Phase::EnvironmentBuild => "environment_build",
             Phase::EnvironmentStart => "environment_start",
+            Phase::Healthcheck => "healthcheck",
             Phase::Snapshot => "snapshot",
             Phase::AgentSetup => "agent_setup",
             Phase::AgentRun => "agent_run",
             Phase::Evidence => "evidence",
             Phase::Verification => "verification",
+            Phase::Artifacts => "artifacts",
             Phase::Teardown => "teardown",
         }
     }

@@ -150,7 +150,8 @@ impl DockerProvider {
         let name = container_name(spec);
         let body = self.main_body(env, spec, compose.zip(stack.as_ref()));
         let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
+        let created =
+            self.docker.create_container(Some(options), body).await.map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
         let server = if self.exec_server.is_some() { Server::NotStarted } else { Server::Unavailable };
         let sandbox = main.insert(DockerSandbox::new(self.docker.clone(), created.id, env.workdir.clone(), server));
         self.docker
@@ -233,7 +234,9 @@ impl Provider for DockerProvider {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
             Err(_) => Some(match stack.as_ref() {
-                Some(stack) => stack.timeout_message(spec.start_timeout).await.map_or(SandboxError::StartTimeout(spec.start_timeout), SandboxError::StartFailed),
+                Some(stack) => {
+                    stack.timeout_message(spec.start_timeout).await.map_or(SandboxError::StartTimeout(spec.start_timeout), SandboxError::StartFailed)
+                }
                 None => SandboxError::StartTimeout(spec.start_timeout),
             }),
         };

@@ -34,11 +34,7 @@ pub async fn wait_until_healthy(sandbox: &dyn Sandbox, check: &EnvironmentHealth
         if !in_start_period {
             failures += 1;
             if failures >= check.retries {
-                let message = format!(
-                    "the environment healthcheck `{}` failed {failures} times in a row (the last: {})",
-                    check.command,
-                    output.summary()
-                );
+                let message = format!("the environment healthcheck `{}` failed {failures} times in a row (the last: {})", check.command, output.summary());
                 return Ok(Err(Unhealthy { message }));
             }
         }

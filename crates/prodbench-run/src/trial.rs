@@ -146,7 +146,9 @@ async fn drive(
     let sandbox: &dyn Sandbox = &**slot.insert(started);
     if let Some(check) = &env.healthcheck {
         let limit = healthcheck::time_limit(check) + PHASE_GRACE;
-        phases.run(Phase::Healthcheck, Some(limit), async { healthcheck::wait_until_healthy(sandbox, check).await?.map_err(|u| Failure::Infra(u.message)) }).await?;
+        phases
+            .run(Phase::Healthcheck, Some(limit), async { healthcheck::wait_until_healthy(sandbox, check).await?.map_err(|u| Failure::Infra(u.message)) })
+            .await?;
     }
 
     // The workspace as the agent finds it, for the diff the judge reads.
@@ -204,7 +206,11 @@ async fn drive(
         })
         .await?;
     if artifacts::wanted(ctx.task) {
-        phases.run(Phase::Artifacts, None, async { Ok(artifacts::collect(sandbox, ctx.task, ctx.dir).await) }).await?;
+        let collect = async {
+            artifacts::collect(sandbox, ctx.task, ctx.dir).await;
+            Ok(())
+        };
+        phases.run(Phase::Artifacts, None, collect).await?;
     }
     Ok((verification, collected))
 }

@@ -1,6 +1,8 @@
 //! Harbor compose tasks on Docker, end to end: sidecars reached by name, started in
 //! `depends_on` order, a health-gated start, a named volume shared between containers, each
-//! service's log kept with the trial, and nothing left behind however a trial ends.
+//! service's log kept with the trial, artifacts from `main` and from a service, and nothing
+//! left behind however a trial ends. Also `[environment.healthcheck]`, on the local backend
+//! (it is the same on both).
 
 mod common;
 
@@ -57,9 +59,14 @@ volumes:
 const SOLVE: &str = "#!/bin/bash\nset -e\ndate +%s%N > /app/agent-start\nexec 3<>/dev/tcp/web/8080\nprintf 'GET /seed HTTP/1.0\\r\\n\\r\\n' >&3\nsed '1,/^\\r$/d' <&3 > /app/got\ncp /shared/seed /app/shared-seed\n";
 const TESTS: &str = "#!/bin/bash\nmkdir -p /logs/verifier\nif [ \"$(cat /app/got)\" = seeded ] && [ \"$(cat /app/shared-seed)\" = seeded ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n";
 
+/// Artifacts from `main` and from `web` (one written by a collect command there), and one
+/// that does not exist. Top-level keys come before `[task]`: this replaces the scaffold's.
+const TASK_TOML: &str = "artifacts = [\"/app/got\", \"/app/missing\", { source = \"/tmp/collected\", service = \"web\", destination = \"web/collected\" }]\n\
+[task]\nname = \"NAME\"\n[agent]\ntimeout_sec = 120\n[[verifier.collect]]\nservice = \"web\"\ncommand = \"echo collected from web > /tmp/collected\"\n";
+
 fn compose_task(dir: &Path, name: &str, solve: &str) {
     TaskFiles::new(name)
-        .toml("[agent]\ntimeout_sec = 120\n")
+        .file("task.toml", &TASK_TOML.replace("NAME", name))
         .file("environment/docker-compose.yaml", COMPOSE)
         .file("environment/web/Dockerfile", WEB_DOCKERFILE)
         .file("environment/web/serve.sh", WEB_SERVE)
@@ -108,8 +115,42 @@ fn a_compose_task_runs_in_dependency_order_behind_a_healthcheck_and_leaves_nothi
     assert!(web_serving <= agent_started, "the agent started before web was healthy");
     assert!(agent_started - web_started >= 2_000_000_000, "main waited for web's slow start");
 
+    let artifacts = trial.join("artifacts");
+    assert_eq!(std::fs::read_to_string(artifacts.join("got")).unwrap(), "seeded\n", "from main");
+    assert_eq!(std::fs::read_to_string(artifacts.join("web/collected")).unwrap(), "collected from web\n", "from web, after its collect command");
+    let errors = std::fs::read_to_string(artifacts.join("errors.txt")).unwrap();
+    assert!(errors.contains("artifact /app/missing from main") && errors.lines().count() == 1, "{errors}");
+
     let label = format!("dev.prodbench.job={job}");
     assert_eq!(leftovers(&label), Vec::<String>::new(), "containers, networks and volumes of the job are gone");
+}
+
+/// A check that passes on its second attempt lets the agent run; one that never passes is
+/// an infrastructure error naming it.
+#[test]
+fn the_environment_healthcheck_gates_the_agent_and_names_itself_when_it_fails() {
+    let (jobs, tasks) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let healthcheck = |command: &str| format!("[environment.healthcheck]\ncommand = {command:?}\ninterval_sec = 0.1\nstart_interval_sec = 0.1\nretries = 2\n");
+    let tests = "test -f /app/ready && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n";
+    TaskFiles::new("ready-on-second-try")
+        .toml(&healthcheck("test -f /tmp/tried && touch /app/ready || { touch /tmp/tried; exit 1; }"))
+        .solution("test -f /app/ready\n")
+        .tests(tests)
+        .write(&tasks.path().join("a"))
+        .unwrap();
+    TaskFiles::new("never-ready").toml(&healthcheck("echo not yet; exit 3")).solution("true\n").tests(tests).write(&tasks.path().join("b")).unwrap();
+    let (doc, _) = prodbench_json(jobs.path(), &["run", tasks.path().to_str().unwrap(), "--env", "local", "--agent", "oracle", "--max-retries", "0", "--json"]);
+    let job = doc["job_id"].as_str().unwrap();
+    assert_eq!(task_scores(&doc)[1], ("ready-on-second-try".to_string(), Some(100.0)), "{doc:#}");
+    let (shown, _) = prodbench_json(jobs.path(), &["show", job, "--json"]);
+    let trials = shown["trials"].as_array().unwrap();
+    let never = trials.iter().find(|t| t["task_name"] == "never-ready").unwrap();
+    assert_eq!(never["status"], "infra_error", "{never:#}");
+    let error = never["error"].as_str().unwrap();
+    assert!(error.contains("the environment healthcheck `echo not yet; exit 3` failed 2 times in a row") && error.contains("not yet"), "{error}");
+    let ready = trials.iter().find(|t| t["task_name"] == "ready-on-second-try").unwrap();
+    let phases: Vec<&str> = ready["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(phases[..3], ["environment_build", "environment_start", "healthcheck"], "{ready:#}");
 }
 
 #[tokio::test]

@@ -46,8 +46,9 @@ pub(crate) struct Stack {
     volumes: Vec<String>,
     pub services: Vec<(String, DockerSandbox)>,
     log_dir: Option<PathBuf>,
-    /// What the start is waiting for now: `(service, condition)`, for the timeout's message.
-    waiting_for: Option<(String, DependsCondition)>,
+    /// What the start is doing now, for the timeout's message: starting a service (no
+    /// condition) or waiting for it to meet one.
+    waiting_for: Option<(String, Option<DependsCondition>)>,
     labels: HashMap<String, String>,
     name_prefix: String,
     /// Set by the first removal: the logs are saved once (a second stop finds no containers).
@@ -141,6 +142,7 @@ impl Stack {
     }
 
     async fn start_service(&mut self, service: &Service, image: &str) -> Result<()> {
+        self.waiting_for = Some((service.name.clone(), None));
         let name = format!("{}svc-{}", self.name_prefix, service.name);
         let settings = &service.settings;
         let body = ContainerCreateBody {
@@ -183,7 +185,7 @@ impl Stack {
     /// an error naming it, with the end of its log. `main` is running before any sidecar.
     pub async fn wait_for(&mut self, dependency: &Dependency) -> Result<()> {
         let Some(id) = self.services.iter().find(|(name, _)| *name == dependency.service).map(|(_, s)| s.id.clone()) else { return Ok(()) };
-        self.waiting_for = Some((dependency.service.clone(), dependency.condition));
+        self.waiting_for = Some((dependency.service.clone(), Some(dependency.condition)));
         loop {
             let inspect = self.docker.inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>).await;
             let state = inspect.map_err(|e| SandboxError::op("inspecting a service", e))?.state.unwrap_or_default();
@@ -216,7 +218,10 @@ impl Stack {
     /// Why a start that ran out of time did: the service it was waiting for, and its log.
     pub async fn timeout_message(&self, limit: Duration) -> Option<String> {
         let (service, condition) = self.waiting_for.as_ref()?;
-        let message = format!("service {service} was not {} within the start timeout ({limit:?})", condition.as_str());
+        let message = match condition {
+            Some(condition) => format!("service {service} was not {} within the start timeout ({limit:?})", condition.as_str()),
+            None => format!("starting service {service} did not finish within the start timeout ({limit:?})"),
+        };
         Some(self.with_log_tail(message, service).await)
     }
 

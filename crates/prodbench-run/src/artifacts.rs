@@ -22,14 +22,14 @@ pub const ERRORS_FILE: &str = "errors.txt";
 /// convention).
 pub const CONVENTION_DIR: &str = "/logs/artifacts";
 
-/// Whether the task asks for anything to collect (the convention directory alone does not
-/// make a phase: it is copied when present).
-pub fn wanted(task: &Task) -> bool {
+/// Whether the task declares anything to collect.
+pub fn declared(task: &Task) -> bool {
     !task.config.artifacts.is_empty() || !task.config.verifier.collect.is_empty()
 }
 
-/// Runs the collect commands, then copies the artifacts into `<trial_dir>/artifacts/`.
-pub async fn collect(sandbox: &dyn Sandbox, task: &Task, trial_dir: &Path) {
+/// Runs the collect commands, then copies the artifacts (and, with `convention_dir`,
+/// what `main` left in [`CONVENTION_DIR`]) into `<trial_dir>/artifacts/`.
+pub async fn collect(sandbox: &dyn Sandbox, task: &Task, trial_dir: &Path, convention_dir: bool) {
     let dir = trial_dir.join(ARTIFACTS_DIR);
     let mut errors = Vec::new();
     for hook in &task.config.verifier.collect {
@@ -37,7 +37,7 @@ pub async fn collect(sandbox: &dyn Sandbox, task: &Task, trial_dir: &Path) {
             errors.push(format!("[[verifier.collect]] in {}: {message}", hook.service));
         }
     }
-    if main_has_convention_dir(sandbox).await {
+    if convention_dir {
         if let Err(e) = sandbox.download(CONVENTION_DIR, &dir).await {
             errors.push(format!("{CONVENTION_DIR}: {e}"));
         }
@@ -68,7 +68,8 @@ async fn run_hook(sandbox: &dyn Sandbox, hook: &CollectHook) -> Result<(), Strin
     if output.success() { Ok(()) } else { Err(output.summary()) }
 }
 
-async fn main_has_convention_dir(sandbox: &dyn Sandbox) -> bool {
+/// Whether `main` holds anything in [`CONVENTION_DIR`] (one short command).
+pub async fn has_convention_dir(sandbox: &dyn Sandbox) -> bool {
     let probe = ExecRequest::shell(format!("[ -d {CONVENTION_DIR} ] && [ -n \"$(ls -A {CONVENTION_DIR})\" ]")).timeout(Duration::from_secs(30));
     sandbox.exec(probe).await.is_ok_and(|output| output.success())
 }

@@ -205,9 +205,10 @@ async fn drive(
             })
         })
         .await?;
-    if artifacts::wanted(ctx.task) {
+    let convention_dir = artifacts::has_convention_dir(sandbox).await;
+    if convention_dir || artifacts::declared(ctx.task) {
         let collect = async {
-            artifacts::collect(sandbox, ctx.task, ctx.dir).await;
+            artifacts::collect(sandbox, ctx.task, ctx.dir, convention_dir).await;
             Ok(())
         };
         phases.run(Phase::Artifacts, None, collect).await?;

@@ -126,7 +126,8 @@ fn a_compose_task_runs_in_dependency_order_behind_a_healthcheck_and_leaves_nothi
 }
 
 /// A check that passes on its second attempt lets the agent run; one that never passes is
-/// an infrastructure error naming it.
+/// an infrastructure error naming it. What the agent leaves in `/logs/artifacts/` is kept
+/// without being asked for (Harbor's convention).
 #[test]
 fn the_environment_healthcheck_gates_the_agent_and_names_itself_when_it_fails() {
     let (jobs, tasks) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -134,7 +135,7 @@ fn the_environment_healthcheck_gates_the_agent_and_names_itself_when_it_fails() 
     let tests = "test -f /app/ready && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n";
     TaskFiles::new("ready-on-second-try")
         .toml(&healthcheck("test -f /tmp/tried && touch /app/ready || { touch /tmp/tried; exit 1; }"))
-        .solution("test -f /app/ready\n")
+        .solution("test -f /app/ready\nmkdir -p /logs/artifacts && echo kept > /logs/artifacts/note.txt\n")
         .tests(tests)
         .write(&tasks.path().join("a"))
         .unwrap();
@@ -151,6 +152,8 @@ fn the_environment_healthcheck_gates_the_agent_and_names_itself_when_it_fails() 
     let ready = trials.iter().find(|t| t["task_name"] == "ready-on-second-try").unwrap();
     let phases: Vec<&str> = ready["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(phases[..3], ["environment_build", "environment_start", "healthcheck"], "{ready:#}");
+    let note = jobs.path().join(job).join(ready["dir"].as_str().unwrap()).join("artifacts/note.txt");
+    assert_eq!(std::fs::read_to_string(&note).unwrap_or_default(), "kept\n", "{}", note.display());
 }
 
 #[tokio::test]
@@ -165,10 +168,12 @@ async fn a_sidecar_that_never_becomes_healthy_fails_the_start_naming_it_and_clea
     let env = provider.prepare(&task, Duration::from_secs(600)).await.unwrap();
     let job = unique_job_id("compose-stuck");
     let logs = dir.path().join("services");
-    let spec = StartSpec::for_task(&task, &job, "t1", Role::Agent, Duration::from_secs(3)).with_services_log_dir(logs.clone());
+    // Long enough to create both containers on a loaded machine; the check's start period
+    // (10 minutes) keeps `stuck` starting far beyond it.
+    let spec = StartSpec::for_task(&task, &job, "t1", Role::Agent, Duration::from_secs(15)).with_services_log_dir(logs.clone());
     let started = Instant::now();
     let error = provider.start(&env, &spec).await.err().expect("the start fails").to_string();
-    assert!(started.elapsed() < Duration::from_secs(30), "the start timeout bounds the wait");
+    assert!(started.elapsed() < Duration::from_secs(60), "the start timeout bounds the wait");
     assert!(error.contains("service stuck was not service_healthy within the start timeout"), "{error}");
     assert!(error.contains("still warming up"), "the error quotes the end of the service's log: {error}");
     assert!(std::fs::read_to_string(logs.join("stuck.log")).unwrap().contains("still warming up"), "its log is kept");

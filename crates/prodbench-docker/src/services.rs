@@ -325,7 +325,7 @@ fn nanos(duration: Option<Duration>) -> Option<i64> {
 fn health_config(healthcheck: &Healthcheck) -> HealthConfig {
     match healthcheck {
         Healthcheck::Disabled => HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() },
-        Healthcheck::Check { test, interval, timeout, retries, start_period } => {
+        Healthcheck::Check { test, interval, timeout, retries, start_period, start_interval } => {
             let test = match test {
                 HealthTest::Exec(argv) => std::iter::once("CMD".to_string()).chain(argv.iter().cloned()).collect(),
                 HealthTest::Shell(script) => vec!["CMD-SHELL".into(), script.clone()],
@@ -336,7 +336,7 @@ fn health_config(healthcheck: &Healthcheck) -> HealthConfig {
                 timeout: nanos(*timeout),
                 retries: retries.map(i64::from),
                 start_period: nanos(*start_period),
-                ..Default::default()
+                start_interval: nanos(*start_interval),
             }
         }
     }

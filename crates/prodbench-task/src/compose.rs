@@ -133,12 +133,15 @@ impl DependsCondition {
 pub enum Healthcheck {
     /// `test: ["NONE"]` or `disable: true`: the image's own HEALTHCHECK is switched off.
     Disabled,
+    /// `None` leaves a setting to the Engine's default (as compose does).
     Check {
         test: HealthTest,
         interval: Option<Duration>,
         timeout: Option<Duration>,
         retries: Option<u32>,
         start_period: Option<Duration>,
+        /// Between checks within the start period (Engine API 1.44 and later).
+        start_interval: Option<Duration>,
     },
 }
 
@@ -888,7 +891,7 @@ impl Resolver<'_> {
             self.expected(at, "a mapping", node);
             return None;
         };
-        let (mut test, mut interval, mut timeout, mut retries, mut start_period) = (None, None, None, None, None);
+        let (mut test, mut interval, mut timeout, mut retries, mut start_period, mut start_interval) = (None, None, None, None, None, None);
         for (key, value) in entries {
             let path = format!("{}.{}", at.key, key.name);
             let key_at = At { key: &path, line: key.line };
@@ -897,21 +900,23 @@ impl Resolver<'_> {
                 "interval" => interval = self.duration(value, key_at),
                 "timeout" => timeout = self.duration(value, key_at),
                 "start_period" => start_period = self.duration(value, key_at),
-                "start_interval" => {
-                    self.duration(value, key_at);
-                }
+                "start_interval" => start_interval = self.duration(value, key_at),
                 "retries" => retries = self.count(value, key_at),
                 "disable" => {
                     if self.boolean(value, key_at) == Some(true) {
                         return Some(Healthcheck::Disabled);
                     }
                 }
-                _ => self.error(key_at, "not supported", Some("a healthcheck takes test, interval, timeout, retries, start_period (and disable)")),
+                _ => self.error(
+                    key_at,
+                    "not supported",
+                    Some("a healthcheck takes test, interval, timeout, retries, start_period, start_interval (and disable)"),
+                ),
             }
         }
         match test {
             Some(None) => Some(Healthcheck::Disabled),
-            Some(Some(test)) => Some(Healthcheck::Check { test, interval, timeout, retries, start_period }),
+            Some(Some(test)) => Some(Healthcheck::Check { test, interval, timeout, retries, start_period, start_interval }),
             None => {
                 self.error(at, "a healthcheck needs `test`", Some("for example `test: [\"CMD-SHELL\", \"nc -z localhost 80\"]`"));
                 None

@@ -61,6 +61,7 @@ services:
       timeout: 500ms
       retries: 5
       start_period: 2s
+      start_interval: 100ms
     volumes:
       - shared:/data:ro
       - ./init.sql:/init.sql:ro
@@ -110,6 +111,7 @@ fn every_supported_key_is_read() {
             timeout: Some(Duration::from_millis(500)),
             retries: Some(5),
             start_period: Some(Duration::from_secs(2)),
+            start_interval: Some(Duration::from_millis(100)),
         })
     );
     assert_eq!(

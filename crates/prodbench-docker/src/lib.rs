@@ -18,9 +18,12 @@
 //!   namespace) and starts it again: the filesystem is kept, nothing the agent ran survives.
 //! - `upload` and `download` are tar streams through the Engine's archive API
 //!   ([`prodbench_sandbox::archive`]).
+//! - A compose task's agent sandbox brings its sidecar services, network and volumes with it
+//!   ([`services`]); they go when it stops.
 
 pub mod bootstrap;
 mod image;
+mod services;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,17 +36,19 @@ use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ContainerSummary, ExecConfig, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions, RemoveContainerOptions, UploadToContainerOptions,
-    WaitContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+    UploadToContainerOptions, WaitContainerOptions,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use prodbench_sandbox::capture::HeadTail;
 use prodbench_sandbox::init::{Client, INIT_ARG, INIT_PATH};
 use prodbench_sandbox::{
-    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Sandbox,
+    ExecOutput, ExecRequest, LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, NetworkHandle, PreparedEnvironment, Provider, Removed, RemovedKind, Result, Role, Sandbox,
     SandboxError, SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
 };
-use prodbench_task::{DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
+use prodbench_task::compose::MAIN_SERVICE;
+use prodbench_task::{Compose, DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
+use services::{Stack, remove_container, resources};
 
 const BACKEND: &str = "docker";
 /// Where `svc` is in every container: on the PATH of any Debian-like image.
@@ -101,21 +106,121 @@ impl DockerProvider {
     }
 
     async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-        let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        let options = ListContainersOptions { all: true, filters: Some(label_filter(label)), ..Default::default() };
         self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::op("listing containers", e))
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            // Someone else (a concurrent cleanup or `gc`) is removing it already.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
-            Err(e) => Err(SandboxError::op("removing a container", e)),
+        remove_container(&self.docker, id).await
+    }
+
+    /// Removes the networks and volumes labelled `label` whose owner `keep` does not spare
+    /// (after their containers: a network in use cannot go).
+    async fn remove_networks_and_volumes(&self, label: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Removed>> {
+        let mut removed = Vec::new();
+        let networks = self.docker.list_networks(Some(ListNetworksOptions { filters: Some(label_filter(label)) })).await;
+        for network in networks.map_err(|e| SandboxError::op("listing networks", e))? {
+            let owner = network.labels.as_ref().and_then(|l| l.get(LABEL_OWNER)).cloned().unwrap_or_default();
+            let Some(name) = network.name.filter(|_| !keep(&owner)) else { continue };
+            match self.docker.remove_network(&name).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(SandboxError::op("removing a network", format!("{name}: {e}"))),
+            }
+            removed.push(Removed { kind: RemovedKind::Network, name });
+        }
+        let volumes = self.docker.list_volumes(Some(ListVolumesOptions { filters: Some(label_filter(label)) })).await;
+        for volume in volumes.map_err(|e| SandboxError::op("listing volumes", e))?.volumes.unwrap_or_default() {
+            if keep(volume.labels.get(LABEL_OWNER).map(String::as_str).unwrap_or_default()) {
+                continue;
+            }
+            match self.docker.remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(SandboxError::op("removing a volume", format!("{}: {e}", volume.name))),
+            }
+            removed.push(Removed { kind: RemovedKind::Volume, name: volume.name });
+        }
+        Ok(removed)
+    }
+
+    /// Creates and starts everything of the sandbox: for a compose task's agent, the
+    /// network and volumes first, then `main`, then the sidecars in order.
+    async fn start_all(&self, env: &PreparedEnvironment, spec: &StartSpec, stack: &mut Option<Stack>, main: &mut Option<DockerSandbox>) -> Result<()> {
+        let compose = stack.as_ref().and(env.compose.as_deref());
+        if let (Some(stack), Some(compose)) = (stack.as_mut(), compose) {
+            stack.create_network_and_volumes(compose, spec.network).await?;
+        }
+        let name = container_name(spec);
+        let body = self.main_body(env, spec, compose.zip(stack.as_ref()));
+        let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        let created =
+            self.docker.create_container(Some(options), body).await.map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
+        let server = if self.exec_server.is_some() { Server::NotStarted } else { Server::Unavailable };
+        let sandbox = main.insert(DockerSandbox::new(self.docker.clone(), created.id, env.workdir.clone(), server));
+        self.docker
+            .start_container(&sandbox.id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| SandboxError::StartFailed(format!("starting container {name}: {e}")))?;
+        if let (Some(stack), Some(compose)) = (stack.as_mut(), compose) {
+            stack.start_services(compose, &env.service_images).await?;
+        }
+        Ok(())
+    }
+
+    /// The agent's container: a keep-alive loop as PID 1, the task's limits and network; for
+    /// a compose task, on the trial's network as `main`, with what the file sets on `main`.
+    fn main_body(&self, env: &PreparedEnvironment, spec: &StartSpec, compose: Option<(&Compose, &Stack)>) -> ContainerCreateBody {
+        let mut environment = spec.env.clone();
+        let mut host_config = HostConfig {
+            nano_cpus: Some((spec.cpus * 1e9) as i64),
+            memory: Some(spec.memory_mb as i64 * 1024 * 1024),
+            network_mode: Some(match spec.network {
+                NetworkMode::None => "none".into(),
+                NetworkMode::Bridge => "bridge".into(),
+            }),
+            // The exec server, and `svc` (the agent's command for its services): the same
+            // binary under that name.
+            binds: self
+                .exec_server
+                .as_ref()
+                .map(|program| vec![format!("{}:{INIT_PATH}:ro", program.display()), format!("{}:{SVC_PATH}:ro", program.display())]),
+            ..Default::default()
+        };
+        let (mut networking_config, mut user) = (None, None);
+        if let Some((compose, stack)) = compose {
+            let settings = &compose.main.settings;
+            environment.extend(settings.environment.clone());
+            let limits = resources(settings);
+            host_config.nano_cpus = limits.nano_cpus.or(host_config.nano_cpus);
+            host_config.memory = limits.memory.or(host_config.memory);
+            host_config.init = limits.init;
+            host_config.network_mode = Some(stack.network.clone());
+            host_config.mounts = Some(stack.mounts(&settings.volumes));
+            networking_config = Some(stack.networking(MAIN_SERVICE));
+            user = settings.user.clone();
+        }
+        // A live task's verifier: in the agent's network namespace, whose hostname it shares.
+        if let Some(NetworkHandle { container: Some(id), .. }) = &spec.join_network {
+            host_config.network_mode = Some(format!("container:{id}"));
+            networking_config = None;
+        }
+        ContainerCreateBody {
+            image: Some(env.reference.clone()),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+            cmd: Some(vec![]),
+            working_dir: Some(env.workdir.clone()),
+            env: Some(environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels().into_iter().collect()),
+            hostname: spec.join_network.is_none().then(|| "prodbench".into()),
+            user,
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
         }
     }
+}
+
+fn label_filter(label: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), vec![label.to_string()])])
 }
 
 #[async_trait]
@@ -133,69 +238,64 @@ impl Provider for DockerProvider {
     }
 
     async fn start(&self, env: &PreparedEnvironment, spec: &StartSpec) -> Result<Box<dyn Sandbox>> {
-        let name = container_name(spec);
-        let body = ContainerCreateBody {
-            image: Some(env.reference.clone()),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
-            cmd: Some(vec![]),
-            working_dir: Some(env.workdir.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-            labels: Some(spec.labels().into_iter().collect()),
-            // A container in another's network namespace shares its hostname too.
-            hostname: spec.join_network.is_none().then(|| "prodbench".into()),
-            host_config: Some(HostConfig {
-                nano_cpus: Some((spec.cpus * 1e9) as i64),
-                memory: Some(spec.memory_mb as i64 * 1024 * 1024),
-                network_mode: Some(match (&spec.join_network, spec.network) {
-                    (Some(NetworkHandle { container: Some(id), .. }), _) => format!("container:{id}"),
-                    (_, NetworkMode::None) => "none".into(),
-                    (_, NetworkMode::Bridge) => "bridge".into(),
-                }),
-                // The exec server, and `svc` (the agent's command for its services): the
-                // same binary under that name.
-                binds: self
-                    .exec_server
-                    .as_ref()
-                    .map(|program| vec![format!("{}:{INIT_PATH}:ro", program.display()), format!("{}:{SVC_PATH}:ro", program.display())]),
-                ..Default::default()
+        // Only the agent's sandbox brings the sidecars: a separate verifier's is `main` alone.
+        let mut stack = env.compose.as_ref().filter(|_| spec.role == Role::Agent).map(|_| Stack::new(self.docker.clone(), spec));
+        let mut main = None;
+        let started = tokio::time::timeout(spec.start_timeout, self.start_all(env, spec, &mut stack, &mut main)).await;
+        let error = match started {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(match stack.as_ref() {
+                Some(stack) => {
+                    stack.timeout_message(spec.start_timeout).await.map_or(SandboxError::StartTimeout(spec.start_timeout), SandboxError::StartFailed)
+                }
+                None => SandboxError::StartTimeout(spec.start_timeout),
             }),
-            ..Default::default()
         };
-        let create = async {
-            let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
-            let created =
-                self.docker.create_container(Some(options), body).await.map_err(|e| SandboxError::StartFailed(format!("creating container {name}: {e}")))?;
-            let sandbox = DockerSandbox {
-                docker: self.docker.clone(),
-                id: created.id,
-                workdir: env.workdir.clone(),
-                server: tokio::sync::Mutex::new(if self.exec_server.is_some() { Server::NotStarted } else { Server::Unavailable }),
-            };
-            if let Err(e) = self.docker.start_container(&sandbox.id, None::<bollard::query_parameters::StartContainerOptions>).await {
-                let _ = sandbox.stop().await;
-                return Err(SandboxError::StartFailed(format!("starting container {name}: {e}")));
+        let Some(main) = main else {
+            // It failed before `main` existed: only the network and volumes may.
+            if let Some(stack) = &stack {
+                let _ = stack.remove_network_and_volumes().await;
             }
-            Ok(sandbox)
+            return Err(error.unwrap_or_else(|| SandboxError::StartFailed("the sandbox did not start".into())));
         };
-        let sandbox = tokio::time::timeout(spec.start_timeout, create).await.map_err(|_| SandboxError::StartTimeout(spec.start_timeout))??;
-        Ok(Box::new(sandbox))
+        let sandbox = DockerSandbox { stack, ..main };
+        match error {
+            None => Ok(Box::new(sandbox)),
+            Some(error) => {
+                let _ = sandbox.stop().await;
+                Err(error)
+            }
+        }
     }
 
     async fn cleanup_job(&self, job_id: &str) -> Result<Vec<Removed>> {
-        let containers = self.list_labelled(&format!("{LABEL_JOB}={}", label_value(job_id))).await?;
-        self.remove_all(containers).await
+        let label = format!("{LABEL_JOB}={}", label_value(job_id));
+        let containers = self.list_labelled(&label).await?;
+        let mut removed = self.remove_all(containers).await?;
+        removed.extend(self.remove_networks_and_volumes(&label, |_| false).await?);
+        Ok(removed)
     }
 
     async fn gc(&self, all: bool) -> Result<Vec<Removed>> {
-        let containers = self.list_labelled(&format!("{LABEL_MANAGED}=true")).await?;
+        let label = format!("{LABEL_MANAGED}=true");
+        let containers = self.list_labelled(&label).await?;
         let owner = |c: &ContainerSummary| c.labels.as_ref().and_then(|l| l.get(LABEL_OWNER)).cloned().unwrap_or_default();
-        self.remove_all(containers.into_iter().filter(|c| all || !owner_is_alive(&owner(c))).collect()).await
+        let mut removed = self.remove_all(containers.into_iter().filter(|c| all || !owner_is_alive(&owner(c))).collect()).await?;
+        removed.extend(self.remove_networks_and_volumes(&label, |owner| !all && owner_is_alive(owner)).await?);
+        Ok(removed)
     }
 }
 
 /// `prodbench-<job>-<trial>-<role>`, cut to Docker's limits.
 fn container_name(spec: &StartSpec) -> String {
-    let raw = format!("prodbench-{}-{}-{}", spec.job_id, spec.trial_id, spec.role);
+    object_name(spec, spec.role.as_str())
+}
+
+/// `prodbench-<job>-<trial>-<suffix>`: the name of a trial's container, network or volume,
+/// made of characters Docker accepts and cut to its limits.
+fn object_name(spec: &StartSpec, suffix: &str) -> String {
+    let raw = format!("prodbench-{}-{}-{suffix}", spec.job_id, spec.trial_id);
     let clean: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
     clean.chars().take(200).collect()
 }
@@ -205,6 +305,8 @@ pub struct DockerSandbox {
     id: String,
     workdir: String,
     server: tokio::sync::Mutex<Server>,
+    /// A compose task's sidecars, network and volumes (the agent's sandbox only).
+    stack: Option<Stack>,
 }
 
 /// The state of a container's exec server.
@@ -217,6 +319,10 @@ enum Server {
 }
 
 impl DockerSandbox {
+    fn new(docker: Docker, id: String, workdir: String, server: Server) -> Self {
+        DockerSandbox { docker, id, workdir, server: tokio::sync::Mutex::new(server), stack: None }
+    }
+
     /// One Engine exec for one command: the fallback when the exec server cannot be used.
     async fn engine_exec(&self, request: ExecRequest) -> Result<ExecOutput> {
         let started = Instant::now();
@@ -459,10 +565,15 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn stop(&self) -> Result<()> {
-        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-        match self.docker.remove_container(&self.id, Some(options)).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(e) => Err(SandboxError::op("removing the container", e)),
-        }
+        let Some(stack) = &self.stack else { return remove_container(&self.docker, &self.id).await };
+        // Every step runs whatever failed before it, so nothing is left behind that could go.
+        let services = stack.remove_services().await;
+        let main = remove_container(&self.docker, &self.id).await;
+        let rest = stack.remove_network_and_volumes().await;
+        services.and(main).and(rest)
+    }
+
+    fn service(&self, name: &str) -> Option<&dyn Sandbox> {
+        self.stack.as_ref()?.service(name).map(|sandbox| sandbox as &dyn Sandbox)
     }
 }

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use prodbench_score::evidence::{FAULTS_FILE, SERVICES_DIR, TRAFFIC_DIR};
+use prodbench_score::evidence::{FAULTS_FILE, TRAFFIC_DIR};
 use prodbench_score::traffic::{METRICS_FILE, SUMMARY_FILE, SecondStats, TIMELINE_FILE, TrafficRecord, WindowSummary};
 use prodbench_store::timeline::{EVENTS_FILE, Event, TrialEvent, read_events};
 use serde::Serialize;
@@ -26,8 +26,6 @@ pub struct LiveTrial {
     pub traffic_error: Option<String>,
     /// The event timeline (`events.jsonl`), in order.
     pub events: Vec<TrialEvent>,
-    /// The services with a log in the trial directory (`services/<name>.log`), by name.
-    pub service_logs: Vec<String>,
     /// The files of the live environment present in the trial directory, relative to it:
     /// the traffic record's, the fault proxies' counts, the event timeline.
     pub files: Vec<String>,
@@ -35,21 +33,20 @@ pub struct LiveTrial {
 
 impl LiveTrial {
     /// The live environment of the trial in `trial_dir`; `None` for a trial that had none
-    /// (no event timeline, traffic or service logs).
+    /// (no event timeline, no traffic).
     pub fn read(trial_dir: &Path) -> Option<LiveTrial> {
         let events = read_events(trial_dir);
         let (record, traffic_error) = match TrafficRecord::read_from(&trial_dir.join(TRAFFIC_DIR)) {
             Ok(record) => (record.unwrap_or_default(), None),
             Err(error) => (TrafficRecord::default(), Some(error.to_string())),
         };
-        let service_logs = service_logs(&trial_dir.join(SERVICES_DIR));
-        if events.is_empty() && record.summary.is_empty() && traffic_error.is_none() && service_logs.is_empty() {
+        if events.is_empty() && record.summary.is_empty() && traffic_error.is_none() {
             return None;
         }
         let traffic_files = [SUMMARY_FILE, TIMELINE_FILE, METRICS_FILE].map(|name| format!("{TRAFFIC_DIR}/{name}"));
         let candidates = traffic_files.into_iter().chain([FAULTS_FILE.to_string(), EVENTS_FILE.to_string()]);
         let files = candidates.filter(|file| trial_dir.join(file).is_file()).collect();
-        Some(LiveTrial { windows: record.summary, seconds: record.timeline, traffic_error, events, service_logs, files })
+        Some(LiveTrial { windows: record.summary, seconds: record.timeline, traffic_error, events, files })
     }
 
     /// When `window` started, in milliseconds since the timeline's start: its
@@ -86,16 +83,4 @@ impl LiveTrial {
     pub fn rows<'a>(&'a self, window: &'a str) -> impl Iterator<Item = &'a SecondStats> + 'a {
         self.seconds.iter().filter(move |row| row.window == window)
     }
-}
-
-/// Service names from the `<name>.log` files in `dir`, sorted.
-fn service_logs(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|entry| entry.path().is_file())
-        .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".log").map(str::to_string))
-        .collect();
-    names.sort();
-    names
 }

@@ -142,6 +142,9 @@ pub struct ReportTrial {
     /// A live trial's traffic, event timeline and logs; `None` for a trial without a live
     /// environment.
     pub live: Option<LiveTrial>,
+    /// The services (compose sidecars or `[[services]]`) whose log the trial kept
+    /// (`services/<name>.log`), by name.
+    pub service_logs: Vec<String>,
 }
 
 /// The last [`VERIFIER_LINES`] lines of what the tests printed, each stream.
@@ -158,6 +161,15 @@ pub const ANSWER_CHARS: usize = 4000;
 pub const VERIFIER_LINES: usize = 40;
 /// Where a trial keeps its verifier's output, relative to its directory.
 const VERIFIER_DIR: &str = "verifier";
+pub use prodbench_score::evidence::SERVICES_DIR;
+
+/// The names of the services whose `<name>.log` is in the trial's `services/`, sorted.
+fn service_logs(trial_dir: &Path) -> Vec<String> {
+    let entries = std::fs::read_dir(trial_dir.join(SERVICES_DIR)).into_iter().flatten().flatten();
+    let mut names: Vec<String> = entries.filter_map(|e| e.file_name().to_str()?.strip_suffix(".log").map(String::from)).collect();
+    names.sort();
+    names
+}
 
 /// Builds the report. `by_job` makes every job its own row (to compare two runs of one
 /// agent); otherwise jobs of the same agent and model share a row. A job given twice (its
@@ -211,6 +223,7 @@ pub fn build(inputs: &[JobInput], by_job: bool) -> Report {
                 answer: read_answer(&dir),
                 verifier_output: VerifierOutput::read(&dir),
                 live: LiveTrial::read(&dir),
+                service_logs: service_logs(&dir),
             });
         }
     }
@@ -338,6 +351,10 @@ mod tests {
         std::fs::write(trial_dir.join(ANSWER_COPY), "é".repeat(ANSWER_CHARS + 2)).unwrap();
         let stdout: String = (1..=VERIFIER_LINES + 5).map(|n| format!("line {n}\n")).collect();
         std::fs::write(trial_dir.join(VERIFIER_DIR).join("test-stdout.txt"), stdout).unwrap();
+        std::fs::create_dir_all(trial_dir.join(SERVICES_DIR)).unwrap();
+        for file in ["web.log", "db.log", "notes.txt"] {
+            std::fs::write(trial_dir.join(SERVICES_DIR).join(file), "x\n").unwrap();
+        }
 
         let mut input = job(&[TrialStatus::Failed], |_| None);
         input.dir = jobs.path().join("j");
@@ -352,6 +369,7 @@ mod tests {
             output.stdout
         );
         assert_eq!(output.stderr, "");
+        assert_eq!(trial.service_logs, ["db", "web"], "every service's log, nothing else");
 
         let report = build(&[job(&[TrialStatus::InfraError], |_| None)], false);
         assert!(report.trials[0].answer.is_none() && report.trials[0].verifier_output.is_none(), "nothing to read");

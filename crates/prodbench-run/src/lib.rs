@@ -9,7 +9,9 @@
 //!
 //! Progress is reported through [`Reporter`] callbacks; this crate never prints.
 
+pub mod artifacts;
 mod faults;
+pub mod healthcheck;
 pub mod lease;
 pub mod live;
 mod regrade;

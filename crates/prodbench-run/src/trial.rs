@@ -25,6 +25,7 @@ use prodbench_task::rubric::{ComponentWeights, Rubric};
 
 use crate::live::LiveEnvironment;
 
+use crate::{artifacts, healthcheck};
 /// Time allowed for an agent's setup (installing, uploading), before the agent's clock.
 const AGENT_SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// Extra time past a phase's limit before the harness stops waiting for the phase's own
@@ -146,9 +147,16 @@ async fn drive(
     record.environment_digest = Some(prepared.digest.clone());
 
     let start_timeout = scaled(env.start_timeout_sec, ctx.timeout_multiplier);
-    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout);
+    let spec = StartSpec::for_task(ctx.task, ctx.job_id, &record.trial_id, Role::Agent, start_timeout)
+        .with_services_log_dir(ctx.dir.join(prodbench_score::evidence::SERVICES_DIR));
     let started = phases.run(Phase::EnvironmentStart, Some(start_timeout + PHASE_GRACE), async { Ok(ctx.provider.start(&prepared, &spec).await?) }).await?;
     let sandbox: &dyn Sandbox = &**slot.insert(started);
+    if let Some(check) = &env.healthcheck {
+        let limit = healthcheck::time_limit(check) + PHASE_GRACE;
+        phases
+            .run(Phase::Healthcheck, Some(limit), async { healthcheck::wait_until_healthy(sandbox, check).await?.map_err(|u| Failure::Infra(u.message)) })
+            .await?;
+    }
     let agent_timeout = scaled(ctx.task.config.agent.timeout_sec, ctx.timeout_multiplier);
     let mut live = match ctx.task.config.live.is_live() {
         true => Some(start_live(ctx, phases, sandbox, (&prepared, &spec), agent_timeout, live_slot).await?),
@@ -223,6 +231,14 @@ async fn drive(
             })
         })
         .await?;
+    let convention_dir = artifacts::has_convention_dir(sandbox).await;
+    if convention_dir || artifacts::declared(ctx.task) {
+        let collect = async {
+            artifacts::collect(sandbox, ctx.task, ctx.dir, convention_dir).await;
+            Ok(())
+        };
+        phases.run(Phase::Artifacts, None, collect).await?;
+    }
     Ok((verification, collected))
 }
 

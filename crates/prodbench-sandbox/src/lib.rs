@@ -40,7 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 pub use backend::{Backend, UnknownBackend};
 pub use labels::{LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, LABEL_TRIAL, label_value, owner_is_alive, owner_label};
-use prodbench_task::{NetworkMode, Task};
+use prodbench_task::{Compose, NetworkMode, Task};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
 
@@ -283,6 +283,9 @@ pub struct StartSpec {
     /// Start in this sandbox's network namespace instead of a new one: a live task's
     /// verifier reaches the services running in the agent's sandbox, over loopback.
     pub join_network: Option<NetworkHandle>,
+    /// Where a backend that starts sidecar services beside the sandbox (a compose task)
+    /// writes each one's log, `<service>.log`, when the sandbox stops; `None` keeps none.
+    pub services_log_dir: Option<PathBuf>,
 }
 
 /// A sandbox's network namespace, as another sandbox (or the host's traffic generator)
@@ -309,7 +312,14 @@ impl StartSpec {
             env: env.env.clone(),
             start_timeout,
             join_network: None,
+            services_log_dir: None,
         }
+    }
+
+    /// Keeps the sidecar services' logs in `dir` (see [`StartSpec::services_log_dir`]).
+    pub fn with_services_log_dir(mut self, dir: PathBuf) -> Self {
+        self.services_log_dir = Some(dir);
+        self
     }
 
     /// The labels of the sandbox, every value valid for every backend ([`label_value`]).
@@ -332,6 +342,11 @@ pub struct PreparedEnvironment {
     pub digest: String,
     /// Where the agent works, e.g. `/app`.
     pub workdir: String,
+    /// The task's sidecar services (`environment/docker-compose.yaml`), for a backend that
+    /// runs them; they start with the agent's sandbox.
+    pub compose: Option<Arc<Compose>>,
+    /// The image each sidecar service runs, by service name.
+    pub service_images: BTreeMap<String, String>,
 }
 
 /// Creates environments and sandboxes for one backend.
@@ -376,6 +391,10 @@ pub struct Removed {
 pub enum RemovedKind {
     Container,
     SandboxDirectory,
+    /// A trial's network (Docker, compose tasks).
+    Network,
+    /// A trial's named volume (Docker, compose tasks).
+    Volume,
 }
 
 impl std::fmt::Display for Removed {
@@ -383,6 +402,8 @@ impl std::fmt::Display for Removed {
         let kind = match self.kind {
             RemovedKind::Container => "container",
             RemovedKind::SandboxDirectory => "sandbox directory",
+            RemovedKind::Network => "network",
+            RemovedKind::Volume => "volume",
         };
         write!(f, "{kind} {}", self.name)
     }
@@ -416,12 +437,19 @@ pub trait Sandbox: Send + Sync {
     /// the filesystem as it is. Later `exec`s work as before.
     async fn kill_all_processes(&self) -> Result<()>;
 
-    /// Stops the sandbox and frees everything it holds. Idempotent.
+    /// Stops the sandbox and frees everything it holds (its sidecar services too).
+    /// Idempotent.
     async fn stop(&self) -> Result<()>;
 
     /// Its network namespace, for [`StartSpec::join_network`] and for the host's traffic
     /// generator and fault proxies (which open their sockets inside it).
     async fn network(&self) -> Result<NetworkHandle>;
+    /// A sidecar service started with this sandbox (a compose task's), to run commands in
+    /// and copy files from: `[[verifier.collect]]` and `artifacts` of a service. `None`
+    /// when there is no such service.
+    fn service(&self, _name: &str) -> Option<&dyn Sandbox> {
+        None
+    }
 }
 
 /// Copies a host directory tree (files, directories, symlinks, permission bits); FIFOs,
@@ -477,6 +505,7 @@ mod tests {
             env: BTreeMap::new(),
             start_timeout: Duration::from_secs(1),
             join_network: None,
+            services_log_dir: None,
         };
         let labels = spec.labels();
         for value in labels.values() {

@@ -169,6 +169,8 @@ pub struct PhaseTiming {
 pub enum Phase {
     EnvironmentBuild,
     EnvironmentStart,
+    /// The task's `[environment.healthcheck]`, until it passes (the agent starts after it).
+    Healthcheck,
     /// A live task's `[[services]]` started and ready (or given up on): time-to-ready.
     ServicesStart,
     /// A live task's warm-up traffic, before the agent.
@@ -182,13 +184,16 @@ pub enum Phase {
     /// A live task's grading window: traffic (and faults) on the system the agent left.
     GradingWindow,
     Verification,
+    /// `[[verifier.collect]]` commands, then `artifacts` copied into the trial.
+    Artifacts,
     Teardown,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 13] = [
         Phase::EnvironmentBuild,
         Phase::EnvironmentStart,
+        Phase::Healthcheck,
         Phase::ServicesStart,
         Phase::Warmup,
         Phase::Snapshot,
@@ -197,6 +202,7 @@ impl Phase {
         Phase::Evidence,
         Phase::GradingWindow,
         Phase::Verification,
+        Phase::Artifacts,
         Phase::Teardown,
     ];
 
@@ -204,6 +210,7 @@ impl Phase {
         match self {
             Phase::EnvironmentBuild => "environment_build",
             Phase::EnvironmentStart => "environment_start",
+            Phase::Healthcheck => "healthcheck",
             Phase::ServicesStart => "services_start",
             Phase::Warmup => "warmup",
             Phase::Snapshot => "snapshot",
@@ -212,6 +219,7 @@ impl Phase {
             Phase::Evidence => "evidence",
             Phase::GradingWindow => "grading_window",
             Phase::Verification => "verification",
+            Phase::Artifacts => "artifacts",
             Phase::Teardown => "teardown",
         }
     }

@@ -24,6 +24,8 @@ pub const DEFAULT_CPUS: f64 = 1.0;
 pub const DEFAULT_MEMORY_MB: u64 = 2048;
 pub const DEFAULT_STORAGE_MB: u64 = 10240;
 pub const DEFAULT_WORKDIR: &str = "/app";
+/// How long one `[[verifier.collect]]` command may run by default.
+pub const DEFAULT_COLLECT_TIMEOUT_SEC: f64 = 60.0;
 
 /// The resolved contents of `task.toml`, every default applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,51 @@ pub struct TaskConfig {
     pub solution: SolutionConfig,
     /// `[[services]]`, `[traffic]`, `[[faults]]`: what runs beside the agent.
     pub live: LiveConfig,
+    /// Harbor's `artifacts`: files copied out of the sandbox (or a service) into the trial's
+    /// `artifacts/` after verification.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One file or directory to keep with the trial (Harbor's `artifacts` entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Artifact {
+    /// An absolute path inside the container.
+    pub source: String,
+    /// Where under the trial's `artifacts/` it goes (relative); `None` means the source's
+    /// file name.
+    pub destination: Option<String>,
+    /// Glob patterns (`*`, `?`) of paths under a directory artifact to leave out.
+    pub exclude: Vec<String>,
+    /// The compose service it is copied from; `None` means `main`, the agent's container.
+    pub service: Option<String>,
+}
+
+/// A command run in a service after verification, before artifacts are copied out
+/// (Harbor's `[[verifier.collect]]`), e.g. a database dump the artifacts then pick up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectHook {
+    /// `main` or a compose service.
+    pub service: String,
+    /// Run by `/bin/sh -c`.
+    pub command: String,
+    pub timeout_sec: f64,
+}
+
+/// Harbor's `[environment.healthcheck]`: a command run in `main` after the environment
+/// starts, with Docker's HEALTHCHECK semantics; the agent starts only once it passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvironmentHealthcheck {
+    /// Run by `/bin/sh -c`; exit code 0 means healthy.
+    pub command: String,
+    pub interval_sec: f64,
+    /// The longest one attempt may take.
+    pub timeout_sec: f64,
+    /// Failures within this time after the start do not count.
+    pub start_period_sec: f64,
+    /// Time between attempts within the start period.
+    pub start_interval_sec: f64,
+    /// Consecutive failures (after the start period) that fail the check.
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +95,8 @@ pub struct VerifierConfig {
     /// User the tests run as; `None` means the sandbox's default (root in Docker).
     pub user: Option<String>,
     pub environment_mode: EnvironmentMode,
+    /// `[[verifier.collect]]`, in order.
+    pub collect: Vec<CollectHook>,
 }
 
 /// Where the verifier runs relative to the agent's environment.
@@ -83,6 +132,8 @@ pub struct EnvironmentConfig {
     pub workdir: Option<String>,
     /// MCP servers whose tools the agent gets (Harbor's `[[environment.mcp_servers]]`).
     pub mcp_servers: Vec<McpServer>,
+    /// `[environment.healthcheck]`.
+    pub healthcheck: Option<EnvironmentHealthcheck>,
 }
 
 /// One MCP server a task offers its agent.
@@ -131,6 +182,8 @@ struct RawTaskToml {
     services: Option<Vec<RawService>>,
     traffic: Option<RawTraffic>,
     faults: Option<Vec<RawFault>>,
+    /// A path, or a table with `source` (and `destination`, `exclude`, `service`).
+    artifacts: Option<Vec<toml::Value>>,
     /// Harbor 1.0's top-level `source`: accepted, not used.
     #[serde(rename = "source")]
     _source: Option<toml::Value>,
@@ -152,6 +205,24 @@ struct RawVerifier {
     env: Option<BTreeMap<String, String>>,
     user: Option<String>,
     environment_mode: Option<String>,
+    collect: Option<Vec<RawCollectHook>>,
+}
+
+#[derive(Deserialize)]
+struct RawCollectHook {
+    service: Option<String>,
+    command: Option<String>,
+    timeout_sec: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct RawHealthcheck {
+    command: Option<String>,
+    interval_sec: Option<f64>,
+    timeout_sec: Option<f64>,
+    start_period_sec: Option<f64>,
+    start_interval_sec: Option<f64>,
+    retries: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +248,7 @@ struct RawEnvironment {
     env: Option<BTreeMap<String, String>>,
     workdir: Option<String>,
     mcp_servers: Option<Vec<RawMcpServer>>,
+    healthcheck: Option<RawHealthcheck>,
 }
 
 #[derive(Deserialize)]
@@ -244,12 +316,19 @@ impl Resolver<'_> {
             environment,
             solution: SolutionConfig { env: raw.solution.and_then(|s| s.env).unwrap_or_default() },
             live: self.live(RawLive { services: raw.services, traffic: raw.traffic, faults: raw.faults }, &workdir),
+            artifacts: raw.artifacts.unwrap_or_default().into_iter().enumerate().filter_map(|(i, raw)| self.artifact(i, raw)).collect(),
         }
     }
 
     fn verifier(&mut self, raw: Option<RawVerifier>) -> VerifierConfig {
         let Some(raw) = raw else {
-            return VerifierConfig { timeout_sec: DEFAULT_VERIFIER_TIMEOUT_SEC, env: BTreeMap::new(), user: None, environment_mode: EnvironmentMode::Shared };
+            return VerifierConfig {
+                timeout_sec: DEFAULT_VERIFIER_TIMEOUT_SEC,
+                env: BTreeMap::new(),
+                user: None,
+                environment_mode: EnvironmentMode::Shared,
+                collect: Vec::new(),
+            };
         };
         let environment_mode = match raw.environment_mode.as_deref() {
             None | Some("shared") => EnvironmentMode::Shared,
@@ -264,6 +343,7 @@ impl Resolver<'_> {
             env: raw.env.unwrap_or_default(),
             user: self.user("verifier.user", raw.user),
             environment_mode,
+            collect: raw.collect.unwrap_or_default().into_iter().enumerate().filter_map(|(i, raw)| self.collect_hook(i, raw)).collect(),
         }
     }
 
@@ -288,6 +368,7 @@ impl Resolver<'_> {
             env: None,
             workdir: None,
             mcp_servers: None,
+            healthcheck: None,
         });
         let cpus = raw.cpus.unwrap_or(DEFAULT_CPUS);
         if !(cpus.is_finite() && cpus > 0.0 && cpus <= 1024.0) {
@@ -316,7 +397,100 @@ impl Resolver<'_> {
             env: raw.env.unwrap_or_default(),
             workdir: raw.workdir,
             mcp_servers: raw.mcp_servers.unwrap_or_default().into_iter().enumerate().filter_map(|(i, raw)| self.mcp_server(i, raw)).collect(),
+            healthcheck: raw.healthcheck.and_then(|raw| self.healthcheck(raw)),
         }
+    }
+
+    fn healthcheck(&mut self, raw: RawHealthcheck) -> Option<EnvironmentHealthcheck> {
+        let Some(command) = raw.command.filter(|c| !c.trim().is_empty()) else {
+            self.error(
+                "environment.healthcheck.command",
+                "missing: the healthcheck's shell command".into(),
+                Some("for example `command = \"curl -fs http://api:8000/health\"`"),
+            );
+            return None;
+        };
+        let mut seconds = |key: &str, value: Option<f64>, default: f64, zero_ok: bool| {
+            let value = value.unwrap_or(default);
+            if zero_ok && value == 0.0 {
+                return value;
+            }
+            self.timeout(&format!("environment.healthcheck.{key}"), Some(value), default)
+        };
+        Some(EnvironmentHealthcheck {
+            command,
+            interval_sec: seconds("interval_sec", raw.interval_sec, 5.0, false),
+            timeout_sec: seconds("timeout_sec", raw.timeout_sec, 30.0, false),
+            start_period_sec: seconds("start_period_sec", raw.start_period_sec, 0.0, true),
+            start_interval_sec: seconds("start_interval_sec", raw.start_interval_sec, 5.0, false),
+            retries: raw.retries.unwrap_or(3).max(1),
+        })
+    }
+
+    fn artifact(&mut self, index: usize, raw: toml::Value) -> Option<Artifact> {
+        let key = |field: &str| if field.is_empty() { format!("artifacts[{index}]") } else { format!("artifacts[{index}].{field}") };
+        let artifact = match raw {
+            toml::Value::String(source) => Artifact { source, destination: None, exclude: Vec::new(), service: None },
+            toml::Value::Table(mut table) => {
+                let mut text = |field: &str| table.remove(field).map(|v| v.as_str().map(String::from).ok_or(field.to_string()));
+                let fields = (text("source"), text("destination"), text("service"));
+                let exclude =
+                    table.remove("exclude").map(|v| v.as_array().and_then(|a| a.iter().map(|p| p.as_str().map(String::from)).collect::<Option<Vec<_>>>()));
+                if let Some(unknown) = table.keys().next() {
+                    self.error(&key(unknown), "unknown artifact key".into(), Some("an artifact takes source, destination, exclude and service"));
+                    return None;
+                }
+                match (fields, exclude) {
+                    ((Some(Ok(source)), destination, service), exclude)
+                        if destination.as_ref().is_none_or(Result::is_ok) && service.as_ref().is_none_or(Result::is_ok) =>
+                    {
+                        let Some(exclude) = exclude.unwrap_or(Some(Vec::new())) else {
+                            self.error(&key("exclude"), "expected a list of patterns".into(), None);
+                            return None;
+                        };
+                        Artifact { source, destination: destination.and_then(Result::ok), exclude, service: service.and_then(Result::ok) }
+                    }
+                    ((None, _, _), _) => {
+                        self.error(&key("source"), "missing: the path to copy out".into(), None);
+                        return None;
+                    }
+                    _ => {
+                        self.error(&key(""), "source, destination and service are strings".into(), None);
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                self.error(&key(""), "expected a path or a table with `source`".into(), None);
+                return None;
+            }
+        };
+        if !artifact.source.starts_with('/') || artifact.source.split('/').any(|part| part == "..") {
+            self.error(&key("source"), format!("expected an absolute path without `..`, got {:?}", artifact.source), None);
+            return None;
+        }
+        if let Some(destination) = artifact.destination.as_ref().filter(|d| d.starts_with('/') || d.split('/').any(|part| part == "..")) {
+            self.error(
+                &key("destination"),
+                format!("expected a relative path without `..`, got {destination:?}"),
+                Some("it is a path under the trial's artifacts/ directory"),
+            );
+            return None;
+        }
+        Some(artifact)
+    }
+
+    fn collect_hook(&mut self, index: usize, raw: RawCollectHook) -> Option<CollectHook> {
+        let key = |field: &str| format!("verifier.collect[{index}].{field}");
+        let Some(command) = raw.command.filter(|c| !c.trim().is_empty()) else {
+            self.error(&key("command"), "missing: the shell command to run".into(), None);
+            return None;
+        };
+        Some(CollectHook {
+            service: raw.service.unwrap_or_else(|| crate::compose::MAIN_SERVICE.to_string()),
+            command,
+            timeout_sec: self.timeout(&key("timeout_sec"), raw.timeout_sec, DEFAULT_COLLECT_TIMEOUT_SEC),
+        })
     }
 
     fn mcp_server(&mut self, index: usize, raw: RawMcpServer) -> Option<McpServer> {

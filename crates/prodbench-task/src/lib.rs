@@ -8,6 +8,7 @@
 //! This crate does no I/O beyond reading the task directory, and knows nothing of sandboxes,
 //! agents or grading.
 
+pub mod compose;
 mod config;
 mod diagnostic;
 mod digest;
@@ -18,8 +19,10 @@ pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 
+pub use compose::Compose;
 pub use config::{
-    AgentConfig, DEFAULT_WORKDIR, EnvironmentConfig, EnvironmentMode, McpServer, McpTransport, NetworkMode, SolutionConfig, TaskConfig, VerifierConfig,
+    AgentConfig, Artifact, CollectHook, DEFAULT_WORKDIR, EnvironmentConfig, EnvironmentHealthcheck, EnvironmentMode, McpServer, McpTransport, NetworkMode,
+    SolutionConfig, TaskConfig, VerifierConfig,
 };
 pub use diagnostic::{Diagnostic, Severity};
 pub use digest::digest_dir;
@@ -66,6 +69,9 @@ pub struct Task {
     pub environment_digest: String,
     /// `rubric.toml`, if the task has one.
     pub rubric: Option<rubric::Rubric>,
+    /// `environment/docker-compose.yaml`, if the task has one: sidecar services beside the
+    /// agent's container (the docker backend only).
+    pub compose: Option<Compose>,
 }
 
 impl Task {
@@ -89,6 +95,11 @@ impl Task {
     /// prebuilt `[environment] docker_image`. Without one it runs on the local sandbox only.
     pub fn has_docker_environment(&self) -> bool {
         self.config.environment.docker_image.is_some() || self.environment_dir().join(DOCKERFILE).is_file()
+    }
+
+    /// Whether the task runs containers beside the agent's (`environment/docker-compose.yaml`).
+    pub fn has_services(&self) -> bool {
+        self.compose.as_ref().is_some_and(|c| !c.services.is_empty())
     }
 }
 
@@ -131,7 +142,9 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
     let instruction = read_instruction(dir, diagnostics);
     let rubric = read_rubric(dir, diagnostics);
     check_layout(dir, diagnostics);
-    let (config, instruction) = (config?, instruction?);
+    let compose = compose::load(&dir.join(ENVIRONMENT_DIR), diagnostics);
+    let (config, instruction, compose) = (config?, instruction?, compose.ok()?);
+    check_service_names(dir, &config, compose.as_ref(), diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return None;
     }
@@ -143,7 +156,21 @@ fn load_task_inner(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Task
         }
     };
     let name = config.name.clone().unwrap_or_else(|| dir_name(dir));
-    Some(Task { name, dir: dir.to_path_buf(), config, instruction, digest, environment_digest, rubric })
+    Some(Task { name, dir: dir.to_path_buf(), config, instruction, digest, environment_digest, rubric, compose })
+}
+
+/// `artifacts` and `[[verifier.collect]]` name `main` or a service of the compose file.
+fn check_service_names(dir: &Path, config: &TaskConfig, compose: Option<&Compose>, diagnostics: &mut Vec<Diagnostic>) {
+    let known = |name: &str| name == compose::MAIN_SERVICE || compose.is_some_and(|c| c.services.iter().any(|s| s.name == name));
+    let named = config.artifacts.iter().enumerate().filter_map(|(i, a)| a.service.as_deref().map(|s| (format!("artifacts[{i}].service"), s)));
+    let hooks = config.verifier.collect.iter().enumerate().map(|(i, h)| (format!("verifier.collect[{i}].service"), h.service.as_str()));
+    for (key, service) in named.chain(hooks).filter(|(_, service)| !known(service)) {
+        diagnostics.push(
+            Diagnostic::error(&dir.join(TASK_TOML), format!("{service:?} is not a service of environment/{}", compose::COMPOSE_FILE))
+                .key(key)
+                .hint("name `main` (the agent's container) or a service of the compose file"),
+        );
+    }
 }
 
 /// `rubric.toml` if present; a broken one makes the task broken (its errors are listed).

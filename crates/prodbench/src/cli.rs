@@ -54,7 +54,7 @@ pub enum Command {
     /// Work with task directories
     #[command(subcommand)]
     Tasks(TasksCommand),
-    /// Remove containers and sandbox directories left by jobs whose process is gone
+    /// Remove containers, networks, volumes and sandbox directories left by jobs whose process is gone
     Gc(GcArgs),
     /// Make base images locally
     #[command(subcommand)]

@@ -210,7 +210,7 @@ fn events_table(live: &LiveTrial) -> String {
 /// Links to the service logs and the environment's files, relative to the page; their paths
 /// when the page's place is unknown.
 fn files(trial: &ReportTrial, live: &LiveTrial, page_dir: Option<&Path>) -> String {
-    let logs = live.service_logs.iter().map(|service| (format!("{service} log"), format!("{}/{service}.log", prodbench_score::evidence::SERVICES_DIR)));
+    let logs = trial.service_logs.iter().map(|service| (format!("{service} log"), format!("{}/{service}.log", prodbench_score::evidence::SERVICES_DIR)));
     let others = live.files.iter().map(|file| (file.clone(), file.clone()));
     let base = page_dir.and_then(|from| relative_href(from, Path::new(&trial.path)));
     let links: Vec<String> = logs

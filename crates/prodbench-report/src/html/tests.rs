@@ -227,6 +227,8 @@ fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
     std::fs::create_dir_all(trial_dir.join("verifier")).unwrap();
     std::fs::write(trial_dir.join("agent/answer.txt"), "adler32 <65521>").unwrap();
     std::fs::write(trial_dir.join("verifier/test-stdout.txt"), "FAILED test_modulus\n").unwrap();
+    std::fs::create_dir_all(trial_dir.join("services")).unwrap();
+    std::fs::write(trial_dir.join("services/web.log"), "serving\n").unwrap();
     let mut answered = TrialRecord::starting("", "t", 1, 1).with_ids("t".into(), "t a1").task_digest("digest").agent("agent");
     answered.status = Some(TrialStatus::Failed);
     let gone = trial("u", 1, TrialStatus::Failed);
@@ -237,6 +239,7 @@ fn a_trial_page_shows_the_answer_the_verifier_output_and_links_the_directory() {
     assert!(html.contains("<h4>stdout</h4><pre class=\"output\">FAILED test_modulus</pre>") && !html.contains("<h4>stderr</h4>"));
     let path = escape(trial_dir.to_str().unwrap());
     assert!(html.contains(&format!("<a href=\"j/trials/t%20a1/\"><code>{path}</code></a>")), "{html}");
+    assert!(html.contains("<dt>Service logs</dt><dd><a href=\"j/trials/t%20a1/services/web.log\">web</a></dd>"), "{html}");
     assert!(html.contains("<dt>Directory</dt><dd><code class=\"path\">"), "a directory that does not resolve is not linked");
     let elsewhere = jobs.path().join("reports/today");
     std::fs::create_dir_all(&elsewhere).unwrap();

@@ -30,6 +30,7 @@ pub(super) fn render(trial: &ReportTrial, page_dir: Option<&Path>) -> String {
         ("Job", format!("<code>{}</code>", escape(&scored.job_id))),
         ("Trial", format!("<code>{}</code>", escape(&scored.trial_id))),
         ("Directory", trial_directory(trial, page_dir)),
+        ("Service logs", service_logs(trial, page_dir)),
     ];
     let facts: String = facts.iter().map(|(name, value)| format!("<dt>{name}</dt><dd>{value}</dd>")).collect();
     let error = trial.error.as_deref().map_or_else(String::new, |error| format!("<pre class=\"error\">{}</pre>", escape(error)));
@@ -111,6 +112,22 @@ fn trial_directory(trial: &ReportTrial, page_dir: Option<&Path>) -> String {
         Some(href) => format!("<a href=\"{href}\"><code>{}</code></a>", escape(&trial.path)),
         None => format!("<code class=\"path\">{}</code>", escape(&trial.path)),
     }
+}
+
+/// A link to each compose service's log the trial kept (its path when no link resolves).
+fn service_logs(trial: &ReportTrial, page_dir: Option<&Path>) -> String {
+    if trial.service_logs.is_empty() {
+        return MISSING.to_string();
+    }
+    let link = |name: &String| {
+        let file = Path::new(&trial.path).join(crate::report::SERVICES_DIR).join(format!("{name}.log"));
+        match page_dir.and_then(|from| relative_href(from, &file)) {
+            // The href of a file, not of a directory: no trailing slash.
+            Some(href) => format!("<a href=\"{}\">{}</a>", href.trim_end_matches('/'), escape(name)),
+            None => format!("<code class=\"path\">{}</code>", escape(&file.to_string_lossy())),
+        }
+    };
+    trial.service_logs.iter().map(link).collect::<Vec<_>>().join(", ")
 }
 
 /// The end of what the run's tests printed, folded away.

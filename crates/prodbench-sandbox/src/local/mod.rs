@@ -102,12 +102,18 @@ impl Provider for LocalProvider {
         BACKEND
     }
 
+    fn unsupported_reason(&self, task: &Task) -> Option<String> {
+        task.compose.is_some().then(|| "it has environment/docker-compose.yaml (containers beside the agent's): it runs only with --env docker".to_string())
+    }
+
     async fn prepare(&self, task: &Task, _build_timeout: Duration) -> Result<PreparedEnvironment> {
         self.ensure_available().await?;
         Ok(PreparedEnvironment {
             reference: task.environment_dir().display().to_string(),
             digest: task.environment_digest.clone(),
             workdir: task.config.environment.workdir.clone().unwrap_or_else(|| DEFAULT_WORKDIR.to_string()),
+            compose: None,
+            service_images: Default::default(),
         })
     }
 

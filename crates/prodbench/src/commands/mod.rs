@@ -189,7 +189,7 @@ async fn gc(printer: &Printer, all: bool) -> Result<ExitCode> {
     for r in &reaped {
         printer.line(format_args!("removed {} ({})", r.removed, r.backend));
     }
-    printer.line(format_args!("removed {} containers and sandbox directories", reaped.len()));
+    printer.line(format_args!("removed {} containers, networks, volumes and sandbox directories", reaped.len()));
     for note in notes {
         printer.note(note);
     }
@@ -204,11 +204,14 @@ async fn reap(backend: Backend, all: bool) -> Result<Vec<Removed>> {
 fn gc_document(reaped: &[Reaped], notes: &[String]) -> serde_json::Value {
     let containers: Vec<&str> = reaped.iter().filter(|r| r.removed.kind == RemovedKind::Container).map(|r| r.removed.name.as_str()).collect();
     let directories = reaped.iter().filter(|r| r.removed.kind == RemovedKind::SandboxDirectory).count();
+    let named = |kind: RemovedKind| reaped.iter().filter(|r| r.removed.kind == kind).map(|r| r.removed.name.as_str()).collect::<Vec<_>>();
     let docker_note = notes.iter().find(|n| n.starts_with(Backend::Docker.name()));
     serde_json::json!({
         "removed": reaped,
         "notes": notes,
         "containers": containers,
+        "networks": named(RemovedKind::Network),
+        "volumes": named(RemovedKind::Volume),
         "local_sandbox_dirs": directories,
         "docker_note": docker_note,
     })

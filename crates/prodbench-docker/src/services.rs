@@ -1,0 +1,355 @@
+//! A compose task's sidecar services on Docker, through the Engine API (never the compose
+//! CLI).
+//!
+//! The agent's sandbox of such a task is a [`Stack`]: one network for the trial (internal
+//! unless the task allows internet), on which every container is reached by its service
+//! name (`main` is the agent's container); a named volume per trial for each of the file's
+//! volumes; and the sidecar containers, started in `depends_on` order, each waiting for what
+//! it depends on (`service_started`, `service_healthy` by the Engine's own health status,
+//! `service_completed_successfully`). Everything is labelled with its job and trial like the
+//! containers, so `cleanup_job` and `gc` find it, and removed when the sandbox stops, after
+//! each sidecar's log (stdout and stderr) is written to the trial's `services/<name>.log`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount, MountTypeEnum, NetworkCreateRequest,
+    NetworkingConfig, RestartPolicyNameEnum, VolumeCreateOptions,
+};
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, RemoveContainerOptions};
+use futures_util::StreamExt;
+use prodbench_sandbox::capture::HeadTail;
+use prodbench_sandbox::{Result, SandboxError, StartSpec};
+use prodbench_task::compose::{ContainerSettings, Dependency, DependsCondition, HealthTest, Healthcheck, RestartPolicy, Service, VolumeMount};
+use prodbench_task::{Compose, NetworkMode};
+
+use crate::{DockerSandbox, Server, object_name};
+
+/// How often a dependency's state is polled while waiting for it.
+const POLL: Duration = Duration::from_millis(100);
+/// Lines of a service's log quoted in an error.
+const LOG_TAIL_LINES: usize = 20;
+/// Bytes kept of each service's log (head and tail).
+const LOG_CAP: usize = 8 << 20;
+
+/// The sidecars, network and volumes of one agent sandbox; what exists so far, so that a
+/// start that fails (or times out) halfway removes exactly what it made.
+pub(crate) struct Stack {
+    docker: Docker,
+    pub network: String,
+    network_created: bool,
+    volumes: Vec<String>,
+    pub services: Vec<(String, DockerSandbox)>,
+    log_dir: Option<PathBuf>,
+    /// What the start is doing now, for the timeout's message: starting a service (no
+    /// condition) or waiting for it to meet one.
+    waiting_for: Option<(String, Option<DependsCondition>)>,
+    labels: HashMap<String, String>,
+    name_prefix: String,
+    /// Set by the first removal: the logs are saved once (a second stop finds no containers).
+    removed: AtomicBool,
+}
+
+impl Stack {
+    pub fn new(docker: Docker, spec: &StartSpec) -> Self {
+        Stack {
+            docker,
+            network: object_name(spec, "net"),
+            network_created: false,
+            volumes: Vec::new(),
+            services: Vec::new(),
+            log_dir: spec.services_log_dir.clone(),
+            waiting_for: None,
+            labels: spec.labels().into_iter().collect(),
+            name_prefix: object_name(spec, ""),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// The trial's network and named volumes.
+    pub async fn create_network_and_volumes(&mut self, compose: &Compose, network: NetworkMode) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: self.network.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(network == NetworkMode::None),
+            labels: Some(self.labels.clone()),
+            ..Default::default()
+        };
+        self.docker.create_network(request).await.map_err(|e| SandboxError::StartFailed(format!("creating network {}: {e}", self.network)))?;
+        self.network_created = true;
+        for volume in &compose.volumes {
+            let name = self.volume_name(volume);
+            let options = VolumeCreateOptions { name: Some(name.clone()), labels: Some(self.labels.clone()), ..Default::default() };
+            self.docker.create_volume(options).await.map_err(|e| SandboxError::StartFailed(format!("creating volume {name}: {e}")))?;
+            self.volumes.push(name);
+        }
+        Ok(())
+    }
+
+    /// A container's place on the trial's network, reached by `alias`.
+    pub fn networking(&self, alias: &str) -> NetworkingConfig {
+        let endpoint = EndpointSettings { aliases: Some(vec![alias.to_string()]), ..Default::default() };
+        NetworkingConfig { endpoints_config: Some(HashMap::from([(self.network.clone(), endpoint)])) }
+    }
+
+    fn volume_name(&self, volume: &str) -> String {
+        format!("{}{volume}", self.name_prefix)
+    }
+
+    pub fn mounts(&self, volumes: &[VolumeMount]) -> Vec<Mount> {
+        volumes
+            .iter()
+            .map(|volume| match volume {
+                VolumeMount::Named { volume, target, read_only } => Mount {
+                    typ: Some(MountTypeEnum::VOLUME),
+                    source: Some(self.volume_name(volume)),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                VolumeMount::Bind { source, target } => Mount {
+                    typ: Some(MountTypeEnum::BIND),
+                    source: Some(source.display().to_string()),
+                    target: Some(target.clone()),
+                    read_only: Some(true),
+                    ..Default::default()
+                },
+                VolumeMount::Tmpfs { target } => Mount { typ: Some(MountTypeEnum::TMPFS), target: Some(target.clone()), ..Default::default() },
+                VolumeMount::Anonymous { target } => Mount { typ: Some(MountTypeEnum::VOLUME), target: Some(target.clone()), ..Default::default() },
+            })
+            .collect()
+    }
+
+    /// Creates and starts every sidecar in order, each once what it depends on is ready.
+    pub async fn start_services(&mut self, compose: &Compose, images: &std::collections::BTreeMap<String, String>) -> Result<()> {
+        for service in &compose.services {
+            for dependency in &service.settings.depends_on {
+                self.wait_for(dependency).await?;
+            }
+            let image = images.get(&service.name).ok_or_else(|| SandboxError::StartFailed(format!("service {} has no prepared image", service.name)))?;
+            self.start_service(service, image).await?;
+        }
+        for dependency in &compose.main.settings.depends_on {
+            self.wait_for(dependency).await?;
+        }
+        self.waiting_for = None;
+        Ok(())
+    }
+
+    async fn start_service(&mut self, service: &Service, image: &str) -> Result<()> {
+        self.waiting_for = Some((service.name.clone(), None));
+        let name = format!("{}svc-{}", self.name_prefix, service.name);
+        let settings = &service.settings;
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: service.command.clone(),
+            entrypoint: service.entrypoint.clone(),
+            env: Some(settings.environment.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(self.labels.clone()),
+            hostname: Some(service.name.clone()),
+            working_dir: settings.working_dir.clone(),
+            user: settings.user.clone(),
+            exposed_ports: Some(settings.ports.iter().map(|port| (format!("{port}/tcp"), HashMap::new())).collect()),
+            healthcheck: service.healthcheck.as_ref().map(health_config),
+            networking_config: Some(self.networking(&service.name)),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                mounts: Some(self.mounts(&settings.volumes)),
+                restart_policy: Some(restart_policy(service.restart)),
+                ..resources(settings)
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions { name: Some(name.clone()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| SandboxError::StartFailed(format!("creating service {}: {e}", service.name)))?;
+        let workdir = settings.working_dir.clone().unwrap_or_else(|| "/".into());
+        let sandbox = DockerSandbox::new(self.docker.clone(), created.id, workdir, Server::Unavailable);
+        let id = sandbox.id.clone();
+        self.services.push((service.name.clone(), sandbox));
+        self.docker
+            .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|e| SandboxError::StartFailed(format!("starting service {}: {e}", service.name)))
+    }
+
+    /// Waits until `dependency` is ready; a sidecar that exits or turns unhealthy instead is
+    /// an error naming it, with the end of its log. `main` is running before any sidecar.
+    pub async fn wait_for(&mut self, dependency: &Dependency) -> Result<()> {
+        let Some(id) = self.services.iter().find(|(name, _)| *name == dependency.service).map(|(_, s)| s.id.clone()) else { return Ok(()) };
+        self.waiting_for = Some((dependency.service.clone(), Some(dependency.condition)));
+        loop {
+            let inspect = self.docker.inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>).await;
+            let state = inspect.map_err(|e| SandboxError::op("inspecting a service", e))?.state.unwrap_or_default();
+            let exited = state.status == Some(ContainerStateStatusEnum::EXITED) || state.status == Some(ContainerStateStatusEnum::DEAD);
+            let exit_code = state.exit_code.unwrap_or_default();
+            let health = state.health.as_ref().and_then(|h| h.status);
+            let verdict = match dependency.condition {
+                DependsCondition::Started if state.running == Some(true) || exited => Some(Ok(())),
+                DependsCondition::CompletedSuccessfully if exited && exit_code == 0 => Some(Ok(())),
+                DependsCondition::CompletedSuccessfully if exited => Some(Err(format!("exited with code {exit_code}"))),
+                DependsCondition::Healthy if health == Some(HealthStatusEnum::HEALTHY) => Some(Ok(())),
+                DependsCondition::Healthy if health == Some(HealthStatusEnum::UNHEALTHY) => Some(Err(format!("is unhealthy{}", last_probe(&state)))),
+                DependsCondition::Healthy if matches!(health, None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY)) => {
+                    Some(Err("has no healthcheck, so it can never be service_healthy".into()))
+                }
+                DependsCondition::Healthy if exited && state.restarting != Some(true) => Some(Err(format!("exited with code {exit_code}"))),
+                _ => None,
+            };
+            match verdict {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(what)) => {
+                    let message = format!("service {} {what} (waited for it to be {})", dependency.service, dependency.condition.as_str());
+                    return Err(SandboxError::StartFailed(self.with_log_tail(message, &dependency.service).await));
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Why a start that ran out of time did: the service it was waiting for, and its log.
+    pub async fn timeout_message(&self, limit: Duration) -> Option<String> {
+        let (service, condition) = self.waiting_for.as_ref()?;
+        let message = match condition {
+            Some(condition) => format!("service {service} was not {} within the start timeout ({limit:?})", condition.as_str()),
+            None => format!("starting service {service} did not finish within the start timeout ({limit:?})"),
+        };
+        Some(self.with_log_tail(message, service).await)
+    }
+
+    async fn with_log_tail(&self, message: String, service: &str) -> String {
+        let Some((_, sandbox)) = self.services.iter().find(|(name, _)| name == service) else { return message };
+        let log = self.log(&sandbox.id, Some(LOG_TAIL_LINES)).await;
+        if log.trim().is_empty() { format!("{message}; its log is empty") } else { format!("{message}; the end of its log:\n{}", log.trim_end()) }
+    }
+
+    /// A container's stdout and stderr as the Engine kept them (the last `tail` lines).
+    async fn log(&self, id: &str, tail: Option<usize>) -> String {
+        let options = LogsOptions { stdout: true, stderr: true, tail: tail.map_or_else(|| "all".into(), |n| n.to_string()), ..Default::default() };
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = HeadTail::new(LOG_CAP);
+        while let Some(Ok(chunk)) = stream.next().await {
+            if let LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } = chunk {
+                text.push(&message);
+            }
+        }
+        text.text()
+    }
+
+    /// Writes each sidecar's log (the first time), then removes the sidecars (before
+    /// `main`, by the caller). Idempotent.
+    pub async fn remove_services(&self) -> Result<()> {
+        let first_time = !self.removed.swap(true, Ordering::SeqCst);
+        let log_dir = self.log_dir.as_ref().filter(|_| first_time);
+        if let Some(dir) = log_dir {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut first_error = None;
+        for (name, sandbox) in &self.services {
+            if let Some(dir) = log_dir {
+                let log = self.log(&sandbox.id, None).await;
+                if let Err(e) = std::fs::write(dir.join(format!("{name}.log")), log) {
+                    first_error.get_or_insert(SandboxError::op("saving a service's log", format!("{}: {e}", dir.display())));
+                }
+            }
+            if let Err(e) = remove_container(&self.docker, &sandbox.id).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Removes the network and volumes (once no container uses them). Idempotent.
+    pub async fn remove_network_and_volumes(&self) -> Result<()> {
+        let mut first_error = None;
+        for volume in &self.volumes {
+            match self.docker.remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => {
+                    first_error.get_or_insert(SandboxError::op("removing a volume", format!("{volume}: {e}")));
+                }
+            }
+        }
+        if self.network_created {
+            match self.docker.remove_network(&self.network).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => {
+                    first_error.get_or_insert(SandboxError::op("removing a network", format!("{}: {e}", self.network)));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&DockerSandbox> {
+        self.services.iter().find(|(service, _)| service == name).map(|(_, sandbox)| sandbox)
+    }
+}
+
+pub(crate) async fn remove_container(docker: &Docker, id: &str) -> Result<()> {
+    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        // Someone else (a concurrent cleanup or `gc`) is removing it already.
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+        Err(e) => Err(SandboxError::op("removing a container", e)),
+    }
+}
+
+/// The CPU, memory and init settings of a container, as a [`HostConfig`] to build on.
+pub(crate) fn resources(settings: &ContainerSettings) -> HostConfig {
+    HostConfig {
+        nano_cpus: settings.cpus.map(|cpus| (cpus * 1e9) as i64),
+        memory: settings.mem_limit_bytes.map(|bytes| bytes as i64),
+        init: settings.init.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// The last health probe's output, for an unhealthy service's error.
+fn last_probe(state: &bollard::models::ContainerState) -> String {
+    let probe = state.health.as_ref().and_then(|h| h.log.as_ref()).and_then(|log| log.last()).and_then(|result| result.output.clone());
+    probe.map(|output| format!(": its last health check said {:?}", output.trim())).unwrap_or_default()
+}
+
+fn nanos(duration: Option<Duration>) -> Option<i64> {
+    duration.map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+fn health_config(healthcheck: &Healthcheck) -> HealthConfig {
+    match healthcheck {
+        Healthcheck::Disabled => HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() },
+        Healthcheck::Check { test, interval, timeout, retries, start_period, start_interval } => {
+            let test = match test {
+                HealthTest::Exec(argv) => std::iter::once("CMD".to_string()).chain(argv.iter().cloned()).collect(),
+                HealthTest::Shell(script) => vec!["CMD-SHELL".into(), script.clone()],
+            };
+            HealthConfig {
+                test: Some(test),
+                interval: nanos(*interval),
+                timeout: nanos(*timeout),
+                retries: retries.map(i64::from),
+                start_period: nanos(*start_period),
+                start_interval: nanos(*start_interval),
+            }
+        }
+    }
+}
+
+fn restart_policy(policy: RestartPolicy) -> bollard::models::RestartPolicy {
+    let (name, maximum_retry_count) = match policy {
+        RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
+        RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
+        RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+        RestartPolicy::OnFailure { max_retries } => (RestartPolicyNameEnum::ON_FAILURE, max_retries.map(i64::from)),
+    };
+    bollard::models::RestartPolicy { name: Some(name), maximum_retry_count }
+}

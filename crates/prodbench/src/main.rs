@@ -71,8 +71,11 @@ fn main() -> ExitCode {
     let cli = parse_command_line();
     // Die quietly when stdout is closed (`prodbench show latest | head`), like other CLIs;
     // but a job outlives its reader (`run ... 2>&1 | head`): it must still clean up and
-    // record its trials, so for `run` a closed pipe only stops the printing.
-    let on_closed_pipe = if matches!(cli.command, cli::Command::Run(_)) { libc::SIG_IGN } else { libc::SIG_DFL };
+    // record its trials, so for `run` a closed pipe only stops the printing. And whatever
+    // runs trials (`run`, `regrade`, `bench`) writes to sockets a service may close at any
+    // time (the load generator, the fault proxies): that must be an error, not a SIGPIPE.
+    let runs_trials = matches!(cli.command, cli::Command::Run(_) | cli::Command::Regrade(_) | cli::Command::Bench(_));
+    let on_closed_pipe = if runs_trials { libc::SIG_IGN } else { libc::SIG_DFL };
     // SAFETY: setting a signal disposition before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, on_closed_pipe) };
     let printer = Printer::new(match (cli.json, cli.quiet) {

@@ -1,5 +1,8 @@
 //! `prodbench bench --live`: what a live environment costs beyond the services' own work.
 //!
+//! - *Harness cost of a two-container trial*: a `nop` trial of a Harbor compose task, `main`
+//!   and one sidecar that is up as soon as it starts (the base image sleeping), start to
+//!   teardown: the trial's network, both containers, the verifier, removal. Docker only.
 //! - *Harness cost of a two-service trial*: a `nop` trial of a task with two `[[services]]`
 //!   (one depending on the other, both ready as soon as started) and no traffic, start to
 //!   teardown. The services do nothing, so the whole trial is harness cost: the sandbox, the
@@ -28,6 +31,9 @@ use super::Stats;
 #[derive(Serialize)]
 pub(super) struct LiveFigures {
     pub(super) backend: &'static str,
+    /// A whole `nop` trial of the compose task (docker only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) two_container_trial_ms: Option<Stats>,
     /// A whole `nop` trial of the two-service task, start to teardown.
     pub(super) two_service_trial_ms: Stats,
     /// Of which the `services_start` phase (supervisor up, both services started and ready).
@@ -43,6 +49,18 @@ pub(super) struct Concurrent {
     pub(super) wall_s: f64,
     pub(super) peak_rss_mb: f64,
     pub(super) peak_machine_used_mb: f64,
+}
+
+/// `main` and one sidecar of the base image, up as soon as it starts.
+fn compose_task(dir: &Path) -> Result<Task> {
+    let compose = "services:\n  main:\n    depends_on: [sidecar]\n  sidecar:\n    image: debian:bookworm-slim\n    command: [\"sleep\", \"infinity\"]\n";
+    TaskFiles::new("bench-two-containers")
+        .toml("[agent]\ntimeout_sec = 60\n[verifier]\ntimeout_sec = 60\n")
+        .instruction("Do nothing.\n")
+        .file("environment/docker-compose.yaml", compose)
+        .tests("echo 0 > /logs/verifier/reward.txt\n")
+        .create(&dir.join("two-containers"))
+        .map_err(|diagnostics| anyhow::anyhow!("the benchmark task is invalid: {diagnostics:?}"))
 }
 
 /// Two services that start at once and serve nothing; tests that write 0.
@@ -93,11 +111,23 @@ fn traffic_task(dir: &Path) -> Result<Task> {
 }
 
 pub(super) async fn measure(provider: &dyn Provider, backend: &'static str, scratch: &Path, trials: u32, concurrency: usize) -> Result<LiveFigures> {
-    let task = two_service_task(scratch)?;
+    let compose = compose_task(scratch)?;
+    let two_container_trial_ms = match provider.unsupported_reason(&compose) {
+        None => Some(Stats::of(whole_trials(provider, &compose, scratch, trials).await?.0)),
+        Some(_) => None,
+    };
+    let (whole, services) = whole_trials(provider, &two_service_task(scratch)?, scratch, trials).await?;
+    let concurrent = at_once(provider, &traffic_task(scratch)?, scratch, concurrency).await?;
+    Ok(LiveFigures { backend, two_container_trial_ms, two_service_trial_ms: Stats::of(whole), services_start_ms: Stats::of(services), concurrent })
+}
+
+/// `trials` whole trials of `task` after one that warms the image cache: each one's time,
+/// and each one's `services_start` phase.
+async fn whole_trials(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let mut whole = Vec::new();
     let mut services = Vec::new();
     for i in 0..=trials {
-        let (elapsed, record) = one_trial(provider, &task, &scratch.join(format!("two-{i}")), i).await?;
+        let (elapsed, record) = one_trial(provider, task, &scratch.join(format!("{}-{i}", task.name)), i).await?;
         if let Some(error) = record.error {
             anyhow::bail!("benchmark trial failed: {error}");
         }
@@ -106,8 +136,7 @@ pub(super) async fn measure(provider: &dyn Provider, backend: &'static str, scra
             services.extend(record.phases.iter().filter(|p| p.name == Phase::ServicesStart).map(|p| Duration::from_millis(p.duration_ms)));
         }
     }
-    let concurrent = at_once(provider, &traffic_task(scratch)?, scratch, concurrency).await?;
-    Ok(LiveFigures { backend, two_service_trial_ms: Stats::of(whole), services_start_ms: Stats::of(services), concurrent })
+    Ok((whole, services))
 }
 
 async fn one_trial(provider: &dyn Provider, task: &Task, dir: &Path, i: u32) -> Result<(Duration, TrialRecord)> {

@@ -48,8 +48,8 @@ pub struct Regrade {
 /// Regrades one finished trial. `Err` says why it could not be (no saved workspace, the
 /// sandbox failed, the tests gave no reward).
 pub async fn regrade_trial(ctx: &RegradeContext<'_>, trial: &TrialRecord) -> Result<Regrade, String> {
-    if ctx.task.config.live.is_live() {
-        return Err("a live task's tests read the live system (its services, its traffic), which ended with the trial: \
+    if ctx.task.config.live.is_live() || ctx.task.compose.is_some() {
+        return Err("a live task's tests read the live system (its services, its sidecars, its traffic), which ended with the trial: \
                     regrading would test a workspace without it; rerun the trial instead"
             .into());
     }

@@ -123,27 +123,7 @@ impl LiveEnvironment {
         let spec = serde_json::to_string(&SupervisorSpec { services: services.clone() }).expect("spec serializes");
         process.stdin.write_all(format!("{spec}\n").as_bytes()).await.map_err(|e| SandboxError::op("starting the services", e))?;
         let (settled_tx, mut settled) = watch::channel(None::<u32>);
-        let timeline = Arc::clone(&self.timeline);
-        let mut lines = BufReader::new(process.stdout).lines();
-        let events = tokio::spawn(async move {
-            let mut pid = 0;
-            let mut not_ready = Vec::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(event) = serde_json::from_str::<SupervisorEvent>(&line) else { continue };
-                match &event {
-                    SupervisorEvent::Supervising { pid: supervisor } => pid = *supervisor,
-                    SupervisorEvent::NotReady { service, .. } | SupervisorEvent::StartFailed { service, .. } => not_ready.push(service.clone()),
-                    SupervisorEvent::AllSettled => {
-                        timeline.record(Event::ServicesSettled { not_ready: std::mem::take(&mut not_ready) });
-                        let _ = settled_tx.send(Some(pid));
-                    }
-                    _ => {}
-                }
-                if let Some(event) = timeline_event(event) {
-                    timeline.record(event);
-                }
-            }
-        });
+        let events = tokio::spawn(follow_supervisor(BufReader::new(process.stdout).lines(), Arc::clone(&self.timeline), settled_tx));
         let longest: f64 = services.iter().map(|s| s.ready_timeout_sec).sum();
         let within = Duration::from_secs_f64(longest) + SUPERVISOR_GRACE;
         let waited = tokio::time::timeout(within, settled.wait_for(Option::is_some)).await;
@@ -283,6 +263,32 @@ impl LiveEnvironment {
         let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
         drop(supervisor._stdin);
         let _ = tokio::time::timeout(Duration::from_secs(5), supervisor.events).await;
+    }
+}
+
+/// Reads the supervisor's events until it exits: each onto the timeline, and its pid to
+/// `settled` once every service has had its first start.
+async fn follow_supervisor(
+    mut lines: tokio::io::Lines<BufReader<Box<dyn tokio::io::AsyncRead + Send + Unpin>>>,
+    timeline: Arc<Timeline>,
+    settled: watch::Sender<Option<u32>>,
+) {
+    let mut pid = 0;
+    let mut not_ready = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Ok(event) = serde_json::from_str::<SupervisorEvent>(&line) else { continue };
+        match &event {
+            SupervisorEvent::Supervising { pid: supervisor } => pid = *supervisor,
+            SupervisorEvent::NotReady { service, .. } | SupervisorEvent::StartFailed { service, .. } => not_ready.push(service.clone()),
+            SupervisorEvent::AllSettled => {
+                timeline.record(Event::ServicesSettled { not_ready: std::mem::take(&mut not_ready) });
+                let _ = settled.send(Some(pid));
+            }
+            _ => {}
+        }
+        if let Some(event) = timeline_event(event) {
+            timeline.record(event);
+        }
     }
 }
 

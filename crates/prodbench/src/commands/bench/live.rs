@@ -18,15 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use prodbench_agent::NopAgent;
-use prodbench_run::{TrialContext, run_trial};
 use prodbench_sandbox::Provider;
 use prodbench_store::{Phase, TrialRecord, TrialStatus};
 use prodbench_task::Task;
 use prodbench_task::scaffold::TaskFiles;
 use serde::Serialize;
 
-use super::Stats;
+use super::{Stats, nop_trial, nop_trials};
 
 #[derive(Serialize)]
 pub(super) struct LiveFigures {
@@ -113,55 +111,21 @@ fn traffic_task(dir: &Path) -> Result<Task> {
 pub(super) async fn measure(provider: &dyn Provider, backend: &'static str, scratch: &Path, trials: u32, concurrency: usize) -> Result<LiveFigures> {
     let compose = compose_task(scratch)?;
     let two_container_trial_ms = match provider.unsupported_reason(&compose) {
-        None => Some(Stats::of(whole_trials(provider, &compose, scratch, trials).await?.0)),
+        None => Some(Stats::of(nop_trials(provider, &compose, scratch, trials).await?.into_iter().map(|(elapsed, _)| elapsed).collect())),
         Some(_) => None,
     };
-    let (whole, services) = whole_trials(provider, &two_service_task(scratch)?, scratch, trials).await?;
+    let timed = nop_trials(provider, &two_service_task(scratch)?, scratch, trials).await?;
+    let services_start = |record: &TrialRecord| record.phases.iter().find(|p| p.name == Phase::ServicesStart).map(|p| Duration::from_millis(p.duration_ms));
+    let services = timed.iter().filter_map(|(_, record)| services_start(record)).collect();
+    let whole = timed.into_iter().map(|(elapsed, _)| elapsed).collect();
     let concurrent = at_once(provider, &traffic_task(scratch)?, scratch, concurrency).await?;
     Ok(LiveFigures { backend, two_container_trial_ms, two_service_trial_ms: Stats::of(whole), services_start_ms: Stats::of(services), concurrent })
-}
-
-/// `trials` whole trials of `task` after one that warms the image cache: each one's time,
-/// and each one's `services_start` phase.
-async fn whole_trials(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<(Vec<Duration>, Vec<Duration>)> {
-    let mut whole = Vec::new();
-    let mut services = Vec::new();
-    for i in 0..=trials {
-        let (elapsed, record) = one_trial(provider, task, &scratch.join(format!("{}-{i}", task.name)), i).await?;
-        if let Some(error) = record.error {
-            anyhow::bail!("benchmark trial failed: {error}");
-        }
-        if i > 0 {
-            whole.push(elapsed);
-            services.extend(record.phases.iter().filter(|p| p.name == Phase::ServicesStart).map(|p| Duration::from_millis(p.duration_ms)));
-        }
-    }
-    Ok((whole, services))
-}
-
-async fn one_trial(provider: &dyn Provider, task: &Task, dir: &Path, i: u32) -> Result<(Duration, TrialRecord)> {
-    std::fs::create_dir_all(dir)?;
-    let ctx = TrialContext {
-        task,
-        provider,
-        agent: &NopAgent,
-        job_id: "bench",
-        timeout_multiplier: 1.0,
-        dir,
-        weights: None,
-        judge: None,
-        workspace_cap_bytes: prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
-    };
-    let mut record = TrialRecord::starting("bench", &task.name, i, 1).agent("nop");
-    let clock = Instant::now();
-    run_trial(&ctx, &mut record).await;
-    Ok((clock.elapsed(), record))
 }
 
 /// `concurrency` trials of `task` at once (after one that warms the image cache), with the
 /// machine's memory sampled throughout.
 async fn at_once(provider: &dyn Provider, task: &Task, scratch: &Path, concurrency: usize) -> Result<Concurrent> {
-    let (_, warm) = one_trial(provider, task, &scratch.join("warm"), 0).await?;
+    let (_, warm) = nop_trial(provider, task, &scratch.join("warm"), 0).await?;
     if let Some(error) = warm.error.filter(|_| warm.status == Some(TrialStatus::InfraError)) {
         anyhow::bail!("the warm-up trial failed: {error}");
     }
@@ -181,7 +145,7 @@ async fn at_once(provider: &dyn Provider, task: &Task, scratch: &Path, concurren
     let clock = Instant::now();
     let runs = (1..=concurrency).map(|i| {
         let dir = scratch.join(format!("live-{i}"));
-        async move { one_trial(provider, task, &dir, i as u32).await }
+        async move { nop_trial(provider, task, &dir, i as u32).await }
     });
     let records = futures_util::future::join_all(runs).await;
     let wall_s = clock.elapsed().as_secs_f64();

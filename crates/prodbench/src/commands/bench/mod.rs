@@ -83,7 +83,7 @@ pub async fn bench(printer: &Printer, args: BenchArgs) -> Result<ExitCode> {
     for backend in args.env {
         let provider = provider(backend).await?;
         printer.status(format_args!("{}: warming up (building the image if needed)", backend.name()));
-        let overhead = trial_overhead(provider.as_ref(), &task, workdir.path(), args.trials).await?;
+        let overhead = nop_trials(provider.as_ref(), &task, workdir.path(), args.trials).await?.into_iter().map(|(elapsed, _)| elapsed).collect();
         let exec = exec_round_trip(provider.as_ref(), &task, args.execs).await?;
         let (bash, read) = tool_round_trips(provider.as_ref(), &task, args.execs).await?;
         results.push(Figures {
@@ -187,34 +187,40 @@ fn trivial_task(dir: &Path) -> Result<Task> {
         .map_err(|diagnostics| anyhow::anyhow!("the benchmark task is invalid: {diagnostics:?}"))
 }
 
-async fn trial_overhead(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<Vec<Duration>> {
-    let mut samples = Vec::new();
+/// `trials` whole `nop` trials of `task`, each with its time, after one that warms the
+/// image cache (not counted). A trial that failed is an error: its figure would mean nothing.
+async fn nop_trials(provider: &dyn Provider, task: &Task, scratch: &Path, trials: u32) -> Result<Vec<(Duration, TrialRecord)>> {
+    let mut timed = Vec::new();
     for i in 0..=trials {
-        let dir = scratch.join(format!("trial-{i}"));
-        std::fs::create_dir_all(&dir)?;
-        let ctx = TrialContext {
-            task,
-            provider,
-            agent: &NopAgent,
-            job_id: "bench",
-            timeout_multiplier: 1.0,
-            dir: &dir,
-            weights: None,
-            judge: None,
-            workspace_cap_bytes: prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
-        };
-        let mut record = bench_record(i);
-        let clock = Instant::now();
-        run_trial(&ctx, &mut record).await;
-        let elapsed = clock.elapsed();
-        if let Some(error) = record.error {
+        let (elapsed, record) = nop_trial(provider, task, &scratch.join(format!("{}-{i}", task.name)), i).await?;
+        if let Some(error) = &record.error {
             anyhow::bail!("benchmark trial failed: {error}");
         }
         if i > 0 {
-            samples.push(elapsed); // run 0 warms the image cache
+            timed.push((elapsed, record));
         }
     }
-    Ok(samples)
+    Ok(timed)
+}
+
+/// One `nop` trial of `task` in `dir`, start to teardown.
+async fn nop_trial(provider: &dyn Provider, task: &Task, dir: &Path, i: u32) -> Result<(Duration, TrialRecord)> {
+    std::fs::create_dir_all(dir)?;
+    let ctx = TrialContext {
+        task,
+        provider,
+        agent: &NopAgent,
+        job_id: "bench",
+        timeout_multiplier: 1.0,
+        dir,
+        weights: None,
+        judge: None,
+        workspace_cap_bytes: prodbench_score::evidence::DEFAULT_WORKSPACE_CAP_BYTES,
+    };
+    let mut record = TrialRecord::starting("bench", &task.name, i, 1).agent("nop");
+    let clock = Instant::now();
+    run_trial(&ctx, &mut record).await;
+    Ok((clock.elapsed(), record))
 }
 
 async fn exec_round_trip(provider: &dyn Provider, task: &Task, execs: u32) -> Result<Vec<Duration>> {
@@ -262,8 +268,4 @@ async fn time_calls(toolbox: &Toolbox<'_>, tool: &str, arguments: &str, calls: u
         anyhow::ensure!(matches!(outcome, ToolOutcome::Result { is_error: false, .. }), "{tool} failed: {outcome:?}");
     }
     Ok(samples)
-}
-
-fn bench_record(i: u32) -> TrialRecord {
-    TrialRecord::starting("bench", "bench-trivial", i, 1).agent("nop")
 }

@@ -5,19 +5,28 @@ mod common;
 
 use common::*;
 
-/// The examples only the docker backend runs (sidecar containers).
-const DOCKER_ONLY: [&str; 1] = ["docker-compose-sidecar"];
+/// The examples only the docker backend runs, and what the local backend's reason names:
+/// sidecar containers, and what only an image has (`[environment] backends = ["docker"]`).
+const DOCKER_ONLY: [(&str, &str); 2] = [("docker-compose-sidecar", "docker-compose.yaml"), ("live-schema-migration", "backends = [\"docker\"]")];
 
 /// Runs every example (the README's quick start, `prodbench run examples`) on `env`: each
 /// task scores `expected` (0-100) and none errs; none is skipped, but for the docker-only
-/// ones on local.
+/// ones on local, each with its reason.
 fn assert_every_example_scores(jobs: &std::path::Path, env: &str, agent: &str, expected: f64) {
     let examples = repo_root().join("examples");
     let (doc, code) = prodbench_json(jobs, &["run", examples.to_str().unwrap(), "--env", env, "--agent", agent, "-n", "3", "--json"]);
     assert_eq!(code, 0, "{env} {agent}: {doc:#}");
-    let skipped: Vec<&str> = doc["summary"]["skipped"].as_array().expect("summary.skipped").iter().map(|t| t["name"].as_str().unwrap()).collect();
-    let expected_skipped: &[&str] = if env == "local" { &DOCKER_ONLY } else { &[] };
-    assert_eq!(skipped, expected_skipped, "every other example runs on {env}: {doc:#}");
+    let skipped = doc["summary"]["skipped"].as_array().expect("summary.skipped");
+    let expected_skipped: &[(&str, &str)] = if env == "local" { &DOCKER_ONLY } else { &[] };
+    let mut skipped_names: Vec<&str> = skipped.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    skipped_names.sort_unstable();
+    assert_eq!(skipped_names, expected_skipped.iter().map(|(name, _)| *name).collect::<Vec<_>>(), "every other example runs on {env}: {doc:#}");
+    for task in skipped {
+        let because = expected_skipped.iter().find(|(name, _)| task["name"] == *name).map(|(_, because)| *because).unwrap();
+        let reason = task["diagnostics"][0].as_str().unwrap();
+        assert_eq!(task["skipped"], "unsupported", "{doc:#}");
+        assert!(reason.contains("cannot run on the local backend") && reason.contains(because), "{reason}");
+    }
     let scores = task_scores(&doc);
     assert_eq!(scores.len(), example_count(&examples) - expected_skipped.len(), "{doc:#}");
     for (task, score) in scores {

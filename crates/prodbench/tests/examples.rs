@@ -56,6 +56,31 @@ fn every_example_passes_with_oracle_and_fails_with_nop_on_docker() {
     assert_every_example_scores(jobs.path(), "docker", "nop", 0.0);
 }
 
+/// The schema-migration example grades the migration's traffic, not only its result: the
+/// one-statement migration (`ALTER ... TYPE bigint`, a table rewrite under an exclusive lock)
+/// leaves the right schema and every write stored, and scores 0 for the writes that failed
+/// while it ran.
+#[test]
+fn the_schema_migrations_naive_alter_fails_on_its_failed_writes_on_docker() {
+    if !docker_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("live-schema-migration");
+    copy_tree(&repo_root().join("examples/live-schema-migration"), &task);
+    let naive =
+        "#!/bin/bash\nset -euo pipefail\npsql -h 127.0.0.1 -U postgres shop -v ON_ERROR_STOP=1 -c 'ALTER TABLE orders ALTER COLUMN amount_cents TYPE bigint'\n";
+    write(&task, "solution/solve.sh", naive);
+    let jobs = tempfile::tempdir().unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", task.to_str().unwrap(), "--env", "docker", "--agent", "oracle", "--json"]);
+    assert_eq!((code, task_scores(&doc)), (0, vec![("live-schema-migration".to_string(), Some(0.0))]), "{doc:#}");
+    // The tests check the schema and the rows first: this line means both passed.
+    let stdout = files_containing(jobs.path(), "writes failed in the agent window (budget 10)").into_iter().find(|p| p.ends_with("verifier/test-stdout.txt"));
+    let verdict = std::fs::read_to_string(stdout.expect("the failure is the agent window's failed writes")).unwrap();
+    let failed: u32 = verdict.lines().find_map(|l| l.split(" writes failed in the agent window").next()?.parse().ok()).expect("a count");
+    assert!(failed >= 30, "a rewrite under lock fails seconds of writes, not {failed}: {verdict}");
+}
+
 /// Every adversary scores 0. Most end `failed`; the one that makes the tests hang ends
 /// `verifier_error`, scored as 0 (so the job exits 1: it needs a look) and never retried.
 fn assert_adversaries_score_zero(env: &str) {

@@ -2,8 +2,9 @@
 the API takes the order that failed.
 
 Reads the live database (127.0.0.1:5432) and the harness's traffic record
-(/logs/traffic): every write the traffic sent is a POST of a fresh random key, so the
-record's counts are counts of orders.
+(/logs/traffic): every request the traffic sent is a POST of a fresh random key of 16 hex
+digits, so the record's counts are counts of such orders (an order the agent placed itself,
+under another key, is not one of them).
 """
 import json
 import secrets
@@ -15,6 +16,7 @@ import psycopg2
 DSN = "host=127.0.0.1 port=5432 dbname=shop user=postgres connect_timeout=5"
 API = "http://127.0.0.1:8080"
 SEEDED_ORDERS = 3_000_000
+TRAFFIC_KEY = "^[0-9a-f]{16}$"
 # Failed or timed-out writes allowed: half a second of traffic while the agent works
 # (an API restart costs a few; a table rewrite under lock costs seconds), none after.
 MAX_FAILED_WRITES = {"agent": 10, "grading": 2}
@@ -65,8 +67,8 @@ def check_traffic_orders(cur, summary):
     unseen = sum(summary[w]["timeouts"] + summary[w]["connection_errors"] + summary[w]["unfinished"] for w in WINDOWS)
     [(stored, keys, bad_amounts)] = rows(
         cur,
-        """SELECT count(*), count(DISTINCT order_key), count(*) FILTER (WHERE amount_cents NOT BETWEEN 100 AND 99999)
-           FROM orders WHERE order_key NOT LIKE 'seed-%'""",
+        f"""SELECT count(*), count(DISTINCT order_key), count(*) FILTER (WHERE amount_cents NOT BETWEEN 100 AND 99999)
+           FROM orders WHERE order_key ~ '{TRAFFIC_KEY}'""",
     )
     print(f"traffic orders: {acknowledged} acknowledged, {unseen} of unknown fate, {stored} stored under {keys} keys")
     if stored < acknowledged:

@@ -47,7 +47,7 @@ use prodbench_sandbox::{
     SandboxError, SpawnedProcess, StartSpec, archive, label_value, owner_is_alive,
 };
 use prodbench_task::compose::MAIN_SERVICE;
-use prodbench_task::{Compose, DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
+use prodbench_task::{Backend, Compose, DOCKERFILE, ENVIRONMENT_DIR, NetworkMode, Task};
 use services::{Stack, remove_container, resources};
 
 const BACKEND: &str = "docker";
@@ -230,7 +230,11 @@ impl Provider for DockerProvider {
     }
 
     fn unsupported_reason(&self, task: &Task) -> Option<String> {
-        (!task.has_docker_environment()).then(|| format!("no {ENVIRONMENT_DIR}/{DOCKERFILE} and no [environment] docker_image: it runs only with --env local"))
+        let no_image = || {
+            (!task.has_docker_environment())
+                .then(|| format!("no {ENVIRONMENT_DIR}/{DOCKERFILE} and no [environment] docker_image: it runs only with --env local"))
+        };
+        prodbench_sandbox::not_among_backends(task, Backend::Docker).or_else(no_image)
     }
 
     async fn prepare(&self, task: &Task, build_timeout: Duration) -> Result<PreparedEnvironment> {

@@ -23,7 +23,6 @@
 //! Docker client compiles apart. None of it knows anything of agents or grading.
 
 pub mod archive;
-mod backend;
 pub mod capture;
 pub mod init;
 pub mod labels;
@@ -38,8 +37,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use backend::{Backend, UnknownBackend};
 pub use labels::{LABEL_JOB, LABEL_MANAGED, LABEL_OWNER, LABEL_TRIAL, label_value, owner_is_alive, owner_label};
+pub use prodbench_task::{Backend, UnknownBackend};
 use prodbench_task::{Compose, NetworkMode, Task};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch};
@@ -450,6 +449,16 @@ pub trait Sandbox: Send + Sync {
     fn service(&self, _name: &str) -> Option<&dyn Sandbox> {
         None
     }
+}
+
+/// Why a backend cannot run `task` when the task's `[environment] backends` leaves it out
+/// (for [`Provider::unsupported_reason`]).
+pub fn not_among_backends(task: &Task, backend: Backend) -> Option<String> {
+    let listed = &task.config.environment.backends;
+    (!listed.contains(&backend)).then(|| {
+        let names: Vec<String> = listed.iter().map(|b| format!("{:?}", b.name())).collect();
+        format!("its task.toml has [environment] backends = [{}], without {:?}", names.join(", "), backend.name())
+    })
 }
 
 /// Copies a host directory tree (files, directories, symlinks, permission bits); FIFOs,

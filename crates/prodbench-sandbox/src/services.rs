@@ -24,7 +24,7 @@
 //! Written with std threads, like the exec server ([`crate::init`]): it must start fast and
 //! depend on nothing the host set up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -298,13 +298,14 @@ fn become_session_leader() -> std::io::Result<()> {
     }
 }
 
-/// Kills every other process of this session: the services and whatever they started.
+/// Kills every other process of this session and below this process: the services and
+/// whatever they started.
 fn kill_session() {
     // SAFETY: getsid(0) reads our own session.
     let own = unsafe { libc::getsid(0) };
     let me = std::process::id() as i32;
-    for (pid, _) in processes().into_iter().filter(|(pid, sid)| *sid == own && *pid != me) {
-        // SAFETY: SIGKILL to a process of our own session.
+    for pid in supervised(&processes(), me, own).into_iter().filter(|pid| *pid != me) {
+        // SAFETY: SIGKILL to a process of our own session, or one of our descendants.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
@@ -727,9 +728,10 @@ fn logs(name: &str, lines: Option<(&str, &str)>) -> Result<String, String> {
     Ok(all[all.len().saturating_sub(count)..].iter().map(|l| format!("{l}\n")).collect())
 }
 
-/// Kills every process outside the session of `supervisor_pid` (its services), except this
-/// process, the supervisor and their ancestors (the exec server). Repeats until a round finds
-/// nothing to kill, so a process forking as it dies does not escape. Returns how many died.
+/// Kills every process but the services (the session of `supervisor_pid` and its
+/// descendants), this process, the supervisor and their ancestors (the exec server). Repeats
+/// until a round finds nothing to kill, so a process forking as it dies does not escape.
+/// Returns how many died.
 pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     // SAFETY: getsid reads another process's session id.
     let keep = unsafe { libc::getsid(supervisor_pid as i32) };
@@ -742,7 +744,9 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     spared.extend(ancestors(supervisor_pid));
     let mut killed = 0;
     for _ in 0..50 {
-        let victims: Vec<i32> = processes().into_iter().filter(|(pid, sid)| *sid != keep && *pid != 1 && !spared.contains(pid)).map(|(pid, _)| pid).collect();
+        let table = processes();
+        let services = supervised(&table, supervisor_pid as i32, keep);
+        let victims: Vec<i32> = table.iter().map(|p| p.pid).filter(|pid| !services.contains(pid) && *pid != 1 && !spared.contains(pid)).collect();
         if victims.is_empty() {
             return Ok(killed);
         }
@@ -756,10 +760,40 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     Ok(killed)
 }
 
-/// Every process in this PID namespace, with its session id.
-fn processes() -> Vec<(i32, i32)> {
+/// One process of this PID namespace, as `/proc/PID/stat` has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcessEntry {
+    pid: i32,
+    parent: i32,
+    session: i32,
+}
+
+/// Every process in this PID namespace.
+fn processes() -> Vec<ProcessEntry> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).filter_map(|pid| Some((pid, stat_field(pid, 3)?))).collect()
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some(ProcessEntry { pid, parent: stat_field(pid, 1)?, session: stat_field(pid, 3)? }))
+        .collect()
+}
+
+/// The supervisor's processes in `table`: its session (the services), and everything it
+/// started, in any session: a service may give its children sessions of their own
+/// (PostgreSQL makes every backend a session leader). No other process can join either set.
+fn supervised(table: &[ProcessEntry], supervisor: i32, session: i32) -> BTreeSet<i32> {
+    let mut kept: BTreeSet<i32> = table.iter().filter(|p| p.session == session).map(|p| p.pid).collect();
+    let mut descendants = BTreeSet::from([supervisor]);
+    // Parents before children is not guaranteed by pid order (pids wrap): grow to a fixpoint.
+    loop {
+        let children: Vec<i32> = table.iter().filter(|p| descendants.contains(&p.parent) && !descendants.contains(&p.pid)).map(|p| p.pid).collect();
+        if children.is_empty() {
+            break;
+        }
+        descendants.extend(children);
+    }
+    kept.extend(descendants);
+    kept
 }
 
 /// Field `index` after the command name in `/proc/PID/stat` (0: state, 1: ppid, 3: session).
@@ -776,4 +810,30 @@ fn ancestors(pid: u32) -> Vec<i32> {
         chain.push(parent);
     }
     chain
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pid: i32, parent: i32, session: i32) -> ProcessEntry {
+        ProcessEntry { pid, parent, session }
+    }
+
+    #[test]
+    fn a_services_children_in_sessions_of_their_own_are_still_the_services() {
+        // 1: init; 7: the exec server; 10: the supervisor (session 10); 11: a service;
+        // 12: the service's child in its own session (a PostgreSQL backend), 40 its child
+        // (a lower pid: pids wrap); 20: the agent's shell (session 20) and 21 its
+        // daemon in a session of its own.
+        let table =
+            [entry(1, 0, 1), entry(7, 1, 1), entry(10, 7, 10), entry(11, 10, 10), entry(40, 12, 12), entry(12, 11, 12), entry(20, 7, 20), entry(21, 1, 21)];
+        assert_eq!(supervised(&table, 10, 10), BTreeSet::from([10, 11, 12, 40]));
+    }
+
+    #[test]
+    fn a_process_of_the_supervisors_session_is_kept_once_its_parent_is_gone() {
+        let table = [entry(1, 0, 1), entry(10, 1, 10), entry(30, 1, 10), entry(31, 1, 31)];
+        assert_eq!(supervised(&table, 10, 10), BTreeSet::from([10, 30]));
+    }
 }

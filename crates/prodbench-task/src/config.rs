@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::Backend;
 use crate::check_timeout;
 use crate::diagnostic::Diagnostic;
 use crate::live::{LiveConfig, RawFault, RawLive, RawService, RawTraffic};
@@ -134,6 +135,9 @@ pub struct EnvironmentConfig {
     pub mcp_servers: Vec<McpServer>,
     /// `[environment.healthcheck]`.
     pub healthcheck: Option<EnvironmentHealthcheck>,
+    /// prodbench extension: the sandbox backends the task can run on (`[environment]
+    /// backends`); a job on another skips it before any trial. Default: both.
+    pub backends: Vec<Backend>,
 }
 
 /// One MCP server a task offers its agent.
@@ -249,6 +253,7 @@ struct RawEnvironment {
     workdir: Option<String>,
     mcp_servers: Option<Vec<RawMcpServer>>,
     healthcheck: Option<RawHealthcheck>,
+    backends: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -369,6 +374,7 @@ impl Resolver<'_> {
             workdir: None,
             mcp_servers: None,
             healthcheck: None,
+            backends: None,
         });
         let cpus = raw.cpus.unwrap_or(DEFAULT_CPUS);
         if !(cpus.is_finite() && cpus > 0.0 && cpus <= 1024.0) {
@@ -398,6 +404,7 @@ impl Resolver<'_> {
             workdir: raw.workdir,
             mcp_servers: raw.mcp_servers.unwrap_or_default().into_iter().enumerate().filter_map(|(i, raw)| self.mcp_server(i, raw)).collect(),
             healthcheck: raw.healthcheck.and_then(|raw| self.healthcheck(raw)),
+            backends: self.backends(raw.backends),
         }
     }
 
@@ -491,6 +498,26 @@ impl Resolver<'_> {
             command,
             timeout_sec: self.timeout(&key("timeout_sec"), raw.timeout_sec, DEFAULT_COLLECT_TIMEOUT_SEC),
         })
+    }
+
+    fn backends(&mut self, raw: Option<Vec<String>>) -> Vec<Backend> {
+        let Some(names) = raw else { return Backend::ALL.to_vec() };
+        let mut backends = Vec::new();
+        for name in &names {
+            match name.parse::<Backend>() {
+                Ok(backend) if !backends.contains(&backend) => backends.push(backend),
+                Ok(_) => {}
+                Err(unknown) => self.error("environment.backends", unknown.to_string(), None),
+            }
+        }
+        if names.is_empty() {
+            self.error(
+                "environment.backends",
+                "an empty list: the task would run nowhere".into(),
+                Some("list \"docker\", \"local\" or both, or remove the key"),
+            );
+        }
+        backends
     }
 
     fn mcp_server(&mut self, index: usize, raw: RawMcpServer) -> Option<McpServer> {
@@ -734,6 +761,19 @@ env = { A = "b" }
         let (config, diags) = check("[agent]\ntimeout_sec = = 3\n");
         assert!(config.is_none());
         assert!(diags[0].starts_with("t/task.toml:2: error:"), "{}", diags[0]);
+    }
+
+    #[test]
+    fn backends_default_to_both_and_are_checked() {
+        let (config, diags) = check("[environment]\nbackends = [\"docker\"]\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.unwrap().environment.backends, vec![Backend::Docker]);
+        assert_eq!(check("").0.unwrap().environment.backends, vec![Backend::Docker, Backend::Local]);
+        for toml in ["[environment]\nbackends = [\"docker\", \"podman\"]\n", "[environment]\nbackends = []\n"] {
+            let (config, diags) = check(toml);
+            assert!(config.is_none(), "{toml}");
+            assert!(diags.iter().any(|d| d.starts_with("t/task.toml:2: error: `environment.backends`")), "{toml}: {diags:?}");
+        }
     }
 
     #[test]

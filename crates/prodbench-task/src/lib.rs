@@ -8,6 +8,7 @@
 //! This crate does no I/O beyond reading the task directory, and knows nothing of sandboxes,
 //! agents or grading.
 
+pub mod backend;
 pub mod compose;
 mod config;
 mod diagnostic;
@@ -19,6 +20,7 @@ pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 
+pub use backend::{Backend, UnknownBackend};
 pub use compose::Compose;
 pub use config::{
     AgentConfig, Artifact, CollectHook, DEFAULT_WORKDIR, EnvironmentConfig, EnvironmentHealthcheck, EnvironmentMode, McpServer, McpTransport, NetworkMode,

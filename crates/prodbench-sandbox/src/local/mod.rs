@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prodbench_task::{DEFAULT_WORKDIR, DOCKERFILE, NetworkMode, SETUP_SCRIPT, Task};
+use prodbench_task::{Backend, DEFAULT_WORKDIR, DOCKERFILE, NetworkMode, SETUP_SCRIPT, Task};
 use tokio::process::{Child, Command};
 use tokio::sync::OnceCell;
 
@@ -103,7 +103,10 @@ impl Provider for LocalProvider {
     }
 
     fn unsupported_reason(&self, task: &Task) -> Option<String> {
-        task.compose.is_some().then(|| "it has environment/docker-compose.yaml (containers beside the agent's): it runs only with --env docker".to_string())
+        let compose = || {
+            task.compose.is_some().then(|| "it has environment/docker-compose.yaml (containers beside the agent's): it runs only with --env docker".to_string())
+        };
+        crate::not_among_backends(task, Backend::Local).or_else(compose)
     }
 
     async fn prepare(&self, task: &Task, _build_timeout: Duration) -> Result<PreparedEnvironment> {

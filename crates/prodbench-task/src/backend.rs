@@ -1,10 +1,10 @@
-//! The sandbox backends prodbench knows, by the names the command line and stored job
-//! configs use.
+//! The sandbox backends prodbench knows, by the names the command line, stored job configs
+//! and task.toml's `[environment] backends` use.
 //!
 //! One list, so that a name nobody knows (a typo, a config written by a newer prodbench) is
-//! an error naming the known ones and never silently becomes some default backend. The
-//! binary builds each backend's [`crate::Provider`]; this crate only names them, since the
-//! Docker backend lives in a crate of its own.
+//! an error naming the known ones and never silently becomes some default backend. It lives
+//! here, upstream of the sandboxes, because a task names the backends it runs on; the
+//! binary builds each backend's `Provider` (`prodbench-sandbox`, `prodbench-docker`).
 
 use std::fmt;
 use std::str::FromStr;

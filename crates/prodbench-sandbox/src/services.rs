@@ -742,11 +742,16 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     // that waits for it (see `become_session_leader`) is what the server watches.
     let mut spared = ancestors(std::process::id());
     spared.extend(ancestors(supervisor_pid));
+    let container_init = init_session();
     let mut killed = 0;
     for _ in 0..50 {
         let table = processes();
         let services = supervised(&table, supervisor_pid as i32, keep);
-        let victims: Vec<i32> = table.iter().map(|p| p.pid).filter(|pid| !services.contains(pid) && *pid != 1 && !spared.contains(pid)).collect();
+        let victims: Vec<i32> = table
+            .iter()
+            .filter(|p| !services.contains(&p.pid) && p.pid != 1 && !spared.contains(&p.pid) && Some(p.session) != container_init)
+            .map(|p| p.pid)
+            .collect();
         if victims.is_empty() {
             return Ok(killed);
         }
@@ -758,6 +763,17 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(killed)
+}
+
+/// The session of PID 1 when it is the container's own (Docker's keep-alive loop and the
+/// `sleep` it restarts at once, which would otherwise be killed round after round): a
+/// session apart from the exec server's, which no process the agent ran can join. `None`
+/// when PID 1 shares the exec server's session (bubblewrap), which the agent's processes
+/// are in.
+fn init_session() -> Option<i32> {
+    // SAFETY: getsid reads a session id; 0 is this process.
+    let (init, own) = unsafe { (libc::getsid(1), libc::getsid(0)) };
+    (init > 0 && init != own).then_some(init)
 }
 
 /// One process of this PID namespace, as `/proc/PID/stat` has it.

@@ -570,9 +570,9 @@ impl Sandbox for DockerSandbox {
 
     async fn stop(&self) -> Result<()> {
         let Some(stack) = &self.stack else { return remove_container(&self.docker, &self.id).await };
-        // Every step runs whatever failed before it, so nothing is left behind that could go.
-        let services = stack.remove_services().await;
-        let main = remove_container(&self.docker, &self.id).await;
+        // Every step runs whatever failed before it, so nothing is left behind that could go;
+        // the containers go at once, then what they used.
+        let (services, main) = tokio::join!(stack.remove_services(), remove_container(&self.docker, &self.id));
         let rest = stack.remove_network_and_volumes().await;
         services.and(main).and(rest)
     }

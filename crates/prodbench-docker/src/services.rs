@@ -244,8 +244,7 @@ impl Stack {
         text.text()
     }
 
-    /// Writes each sidecar's log (the first time), then removes the sidecars (before
-    /// `main`, by the caller). Idempotent.
+    /// Writes each sidecar's log (the first time), then removes the sidecars. Idempotent.
     pub async fn remove_services(&self) -> Result<()> {
         let first_time = !self.removed.swap(true, Ordering::SeqCst);
         let log_dir = self.log_dir.as_ref().filter(|_| first_time);

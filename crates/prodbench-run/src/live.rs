@@ -246,12 +246,17 @@ impl LiveEnvironment {
         Ok(Some(dir))
     }
 
-    /// Copies the services' logs into the trial directory and stops the supervisor (and with
-    /// it every service). Best effort: a sandbox that is gone has no logs to give.
+    /// Ends the live environment: the verifier's sandbox stopped while the services' logs are
+    /// copied into the trial directory and the supervisor (and with it every service) stops;
+    /// the metrics endpoint and the fault proxies stopped, their counts saved. Best effort: a
+    /// sandbox that is gone has no logs to give.
     pub(crate) async fn shut_down(&mut self, sandbox: &dyn Sandbox, trial_dir: &Path) {
-        if let Some(verifier) = self.verifier.take() {
-            let _ = verifier.stop().await;
-        }
+        let verifier = self.verifier.take();
+        let stop_verifier = async {
+            if let Some(verifier) = verifier {
+                let _ = verifier.stop().await;
+            }
+        };
         if let Some(metrics) = self.traffic.as_mut().and_then(|t| t.metrics.take()) {
             metrics.stop().await;
         }
@@ -259,10 +264,13 @@ impl LiveEnvironment {
         if !counts.is_empty() {
             let _ = std::fs::write(trial_dir.join(FAULTS_FILE), serde_json::to_vec_pretty(&counts).expect("counts serialize"));
         }
-        let Some(supervisor) = self.supervisor.take() else { return };
-        let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
-        drop(supervisor._stdin);
-        let _ = tokio::time::timeout(Duration::from_secs(5), supervisor.events).await;
+        let stop_services = async {
+            let Some(supervisor) = self.supervisor.take() else { return };
+            let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
+            drop(supervisor._stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(5), supervisor.events).await;
+        };
+        tokio::join!(stop_verifier, stop_services);
     }
 }
 

@@ -21,18 +21,10 @@ use prodbench_sandbox::init::INIT_PATH;
 use prodbench_sandbox::services::SVC_ARG;
 use prodbench_sandbox::{ExecRequest, Sandbox, SandboxError};
 use prodbench_store::timeline::{Event, Timeline};
-use prodbench_task::live::{FaultConfig, FaultKind, FaultWindow, ProxyProtocol, Service};
+use prodbench_task::live::{FaultConfig, FaultKind, FaultWindow, ProxyProtocol, Service, proxied_port};
 use prodbench_traffic::{Fault, FaultCounts, FaultProxy, Netns, Protocol};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
-
-/// How far a proxied service's own port is from its declared one.
-const PORT_SHIFT: u16 = 10_000;
-
-/// The port a service behind a proxy really listens on.
-fn shifted(port: u16) -> u16 {
-    if port > u16::MAX - PORT_SHIFT { port - PORT_SHIFT } else { port + PORT_SHIFT }
-}
 
 /// The task's faults and the proxies in front of the services they target.
 pub(crate) struct Faults {
@@ -54,8 +46,8 @@ impl Faults {
             .map(|service| match service.port.filter(|_| self.proxied(&service.name).is_some()) {
                 Some(port) => {
                     let mut moved = service.clone();
-                    moved.port = Some(shifted(port));
-                    moved.env.insert("PORT".into(), shifted(port).to_string());
+                    moved.port = Some(proxied_port(port));
+                    moved.env.insert("PORT".into(), proxied_port(port).to_string());
                     moved
                 }
                 None => service.clone(),
@@ -78,7 +70,7 @@ impl Faults {
                 ProxyProtocol::Http => Protocol::Http,
                 ProxyProtocol::Tcp => Protocol::Tcp,
             };
-            let upstream = ([127, 0, 0, 1], shifted(port)).into();
+            let upstream = ([127, 0, 0, 1], proxied_port(port)).into();
             self.proxies.insert(service.name.clone(), FaultProxy::start(listener, upstream, Arc::new(netns.connector()), seed, protocol));
         }
         Ok(())
@@ -170,17 +162,5 @@ async fn supervisor_control(sandbox: &dyn Sandbox, command: &str, service: &str)
         Ok(output) if output.success() => Ok(()),
         Ok(output) => Err(output.summary()),
         Err(e) => Err(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shifted_port_stays_a_port() {
-        assert_eq!(shifted(8080), 18080);
-        assert_eq!(shifted(60000), 50000);
-        assert_eq!(shifted(u16::MAX - PORT_SHIFT), u16::MAX);
     }
 }

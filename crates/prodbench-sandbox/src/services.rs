@@ -268,7 +268,7 @@ pub fn supervise() -> std::io::Result<()> {
     let _ = std::fs::remove_file(CONTROL_SOCKET);
     let listener = UnixListener::bind(CONTROL_SOCKET)?;
     let control_shared = Arc::clone(&shared);
-    std::thread::spawn(move || serve_control(listener, &control_shared, &controls));
+    std::thread::spawn(move || serve_control(listener, control_shared, Arc::new(controls)));
     // The harness holds stdin open for as long as the services should run.
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
@@ -317,9 +317,14 @@ fn initial_status(service: &Service) -> ServiceStatus {
 /// Each service's control channel, and how long its answer may take.
 type Controls = BTreeMap<String, (Sender<(Control, Sender<()>)>, Duration)>;
 
-fn serve_control(listener: UnixListener, shared: &Shared, controls: &Controls) {
+/// Answers each connection on a thread of its own (a restart waits for readiness; a status
+/// must not wait for it), reading its request within a second.
+fn serve_control(listener: UnixListener, shared: Arc<Shared>, controls: Arc<Controls>) {
     for stream in listener.incoming().flatten() {
-        let _ = answer(stream, shared, controls);
+        let (shared, controls) = (Arc::clone(&shared), Arc::clone(&controls));
+        std::thread::spawn(move || {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1))).and_then(|_| answer(stream, &shared, &controls));
+        });
     }
 }
 
@@ -482,7 +487,7 @@ impl ServiceRunner {
             if let Ok(Some(status)) = child.try_wait() {
                 return Some(RunEnd::Exited(status, started.elapsed()));
             }
-            if probe(&self.service) {
+            if probe(&self.service, started + timeout) {
                 self.shared.update(&self.service.name, |s| s.state = ServiceState::Ready);
                 self.emit(SupervisorEvent::Ready { service: self.name(), after_ms: started.elapsed().as_millis() as u64 });
                 return None;
@@ -492,7 +497,11 @@ impl ServiceRunner {
                 self.emit(SupervisorEvent::NotReady { service: self.name(), after_ms: started.elapsed().as_millis() as u64 });
                 return None;
             }
-            match self.controls.recv_timeout(interval) {
+            match self.controls.recv_timeout(interval.min(timeout.saturating_sub(started.elapsed()))) {
+                // Already starting: `svc start` has nothing to do.
+                Ok((Control::Start, done)) => {
+                    let _ = done.send(());
+                }
                 Ok((command, done)) if !self.signal(child, command, &done) => return Some(RunEnd::Asked(command, done)),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {}
@@ -625,7 +634,8 @@ fn stop_group(child: &mut Child) {
 }
 
 /// One readiness probe.
-fn probe(service: &Service) -> bool {
+/// One readiness probe, given until `deadline` (a command that hangs is killed then).
+fn probe(service: &Service, deadline: Instant) -> bool {
     let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     match (&service.ready, service.port) {
         (Readiness::Started, _) => true,
@@ -637,9 +647,25 @@ fn probe(service: &Service) -> bool {
             if let Some(dir) = &service.workdir {
                 probe.current_dir(dir);
             }
-            probe.status().is_ok_and(|s| s.success())
+            probe.process_group(0).spawn().is_ok_and(|mut child| exited_ok_by(&mut child, deadline))
         }
         (Readiness::Tcp | Readiness::Http { .. }, None) => false,
+    }
+}
+
+/// Whether `child` exits with 0 by `deadline`; killed (its whole group) if it has not.
+fn exited_ok_by(child: &mut Child, deadline: Instant) -> bool {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                // SAFETY: the probe's own process group.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                return false;
+            }
+        }
     }
 }
 
@@ -723,7 +749,8 @@ fn logs(name: &str, lines: Option<(&str, &str)>) -> Result<String, String> {
         None => 100,
     };
     let path = format!("{LOG_DIR}/{name}.log");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     Ok(all[all.len().saturating_sub(count)..].iter().map(|l| format!("{l}\n")).collect())
 }
@@ -743,26 +770,29 @@ pub fn reap_outside(supervisor_pid: u32) -> std::io::Result<usize> {
     let mut spared = ancestors(std::process::id());
     spared.extend(ancestors(supervisor_pid));
     let container_init = init_session();
-    let mut killed = 0;
-    for _ in 0..50 {
+    let victims = || {
         let table = processes();
         let services = supervised(&table, supervisor_pid as i32, keep);
-        let victims: Vec<i32> = table
-            .iter()
-            .filter(|p| !services.contains(&p.pid) && p.pid != 1 && !spared.contains(&p.pid) && Some(p.session) != container_init)
-            .map(|p| p.pid)
-            .collect();
-        if victims.is_empty() {
+        let outside = |p: &&ProcessEntry| !services.contains(&p.pid) && p.pid != 1 && !spared.contains(&p.pid) && Some(p.session) != container_init;
+        table.iter().filter(outside).map(|p| p.pid).collect::<Vec<i32>>()
+    };
+    let mut killed = 0;
+    for _ in 0..50 {
+        let round = victims();
+        if round.is_empty() {
             return Ok(killed);
         }
-        for pid in &victims {
+        for pid in &round {
             // SAFETY: SIGKILL to a process of this sandbox, by pid.
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
-        killed += victims.len();
+        killed += round.len();
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(killed)
+    match victims() {
+        left if left.is_empty() => Ok(killed),
+        left => Err(std::io::Error::other(format!("processes {left:?} outside the services survived 50 rounds of SIGKILL"))),
+    }
 }
 
 /// The session of PID 1 when it is the container's own (Docker's keep-alive loop and the

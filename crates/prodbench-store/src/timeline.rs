@@ -75,7 +75,9 @@ pub enum Event {
     ServiceResumed {
         service: String,
     },
-    /// The service supervisor was not there when verification came: the agent killed it.
+    /// The agent's processes could not be told from the services when verification came
+    /// (the agent killed the supervisor, or its processes outlived the reaper): everything
+    /// in the sandbox was killed.
     SupervisorGone {
         reason: String,
     },

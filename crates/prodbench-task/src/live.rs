@@ -299,10 +299,34 @@ impl Resolver<'_> {
         let faults: Vec<FaultConfig> =
             raw.faults.unwrap_or_default().into_iter().enumerate().filter_map(|(i, f)| self.fault(i, f, &names, has_grading_window)).collect();
         self.check_proxied_ports(&faults, &services);
+        self.check_overlaps(&faults);
         LiveConfig { services, traffic, faults }
     }
 
-    /// A network fault works through a proxy on the service's port: it needs one.
+    /// Two faults of one kind family on one service at once would undo each other (one
+    /// proxy, one process): the first to end would end both.
+    fn check_overlaps(&mut self, faults: &[FaultConfig]) {
+        let end = |f: &FaultConfig| f.duration_sec.map_or(f64::INFINITY, |d| f.start_sec + d);
+        for (i, a) in faults.iter().enumerate() {
+            let clash = faults[..i].iter().position(|b| {
+                a.window == b.window
+                    && a.kind.service() == b.kind.service()
+                    && a.kind.is_network() == b.kind.is_network()
+                    && a.start_sec < end(b)
+                    && b.start_sec < end(a)
+            });
+            if let Some(j) = clash {
+                self.error(
+                    &format!("faults.{i}"),
+                    format!("it overlaps faults[{j}] on {:?} in the same window: one would end the other", a.kind.service()),
+                    Some("give them separate times (`start_sec`, `duration_sec`)"),
+                );
+            }
+        }
+    }
+
+    /// A network fault works through a proxy on the service's port: it needs one, and the
+    /// port the service moves to must be free.
     fn check_proxied_ports(&mut self, faults: &[FaultConfig], services: &[Service]) {
         for (index, fault) in faults.iter().enumerate() {
             let service = services.iter().find(|s| s.name == fault.kind.service());
@@ -311,6 +335,14 @@ impl Resolver<'_> {
                     &format!("faults.{index}.service"),
                     format!("a network fault goes through a proxy on the service's port, and {:?} has no `port`", fault.kind.service()),
                     Some("give the service its `port` (it must listen on $PORT, which the harness sets)"),
+                );
+            }
+            let moved = service.filter(|_| fault.kind.is_network()).and_then(|s| s.port).map(proxied_port);
+            if let Some(taken) = moved.and_then(|port| services.iter().find(|s| s.port == Some(port))) {
+                self.error(
+                    &format!("faults.{index}.service"),
+                    format!("behind its fault proxy {:?} listens on port {}, which {:?} uses", fault.kind.service(), moved.unwrap_or_default(), taken.name),
+                    Some("give one of them another port"),
                 );
             }
         }
@@ -600,6 +632,15 @@ impl Resolver<'_> {
     }
 }
 
+/// How far a proxied service's own port is from its declared one.
+const PROXY_PORT_SHIFT: u16 = 10_000;
+
+/// The port a service with a network fault really listens on (its `$PORT`): the fault
+/// proxy takes its declared port.
+pub fn proxied_port(port: u16) -> u16 {
+    if port > u16::MAX - PROXY_PORT_SHIFT { port - PROXY_PORT_SHIFT } else { port + PROXY_PORT_SHIFT }
+}
+
 fn is_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
@@ -772,6 +813,29 @@ service = "api"
         for want in expected {
             assert!(diagnostics.iter().any(|d| d.starts_with(want)), "{want}\nnot in {diagnostics:#?}");
         }
+    }
+
+    #[test]
+    fn a_proxied_port_stays_a_port() {
+        assert_eq!(proxied_port(8080), 18080);
+        assert_eq!(proxied_port(60000), 50000);
+        assert_eq!(proxied_port(u16::MAX - PROXY_PORT_SHIFT), u16::MAX);
+    }
+
+    #[test]
+    fn overlapping_faults_on_one_service_and_a_taken_moved_port_are_errors() {
+        let services = "[[services]]\nname = \"a\"\ncommand = \"x\"\nport = 8080\n[[services]]\nname = \"b\"\ncommand = \"y\"\nport = 18080\n\
+                        [traffic]\ntarget = \"a\"\nrate = 1\n[[traffic.requests]]\npath = \"/\"\n[traffic.grading]\nduration_sec = 10\n";
+        let faults = "[[faults]]\nkind = \"latency\"\nservice = \"a\"\nlatency_ms = 100\nduration_sec = 5\n\
+                      [[faults]]\nkind = \"errors\"\nservice = \"a\"\nstart_sec = 4\n\
+                      [[faults]]\nkind = \"pause\"\nservice = \"a\"\nstart_sec = 4\n";
+        let (_, diagnostics) = live(&format!("{services}{faults}"));
+        assert!(diagnostics.iter().any(|d| d.contains("`faults.1`: it overlaps faults[0]")), "{diagnostics:#?}");
+        assert!(!diagnostics.iter().any(|d| d.contains("`faults.2`: it overlaps")), "a process fault beside a network one is fine: {diagnostics:#?}");
+        assert!(diagnostics.iter().any(|d| d.contains("listens on port 18080, which \"b\" uses")), "{diagnostics:#?}");
+        let apart = faults.replacen("start_sec = 4", "start_sec = 5", 1);
+        let (_, diagnostics) = live(&format!("{}{apart}", services.replace("port = 18080", "port = 9000")));
+        assert!(diagnostics.is_empty(), "back to back is not an overlap: {diagnostics:#?}");
     }
 
     #[test]

@@ -271,14 +271,19 @@ impl LocalSandbox {
         };
         if let Some(namespace) = &namespace {
             let fd = std::os::fd::AsRawFd::as_raw_fd(namespace);
-            // SAFETY: between fork and exec only setns, async-signal-safe. We own the user
-            // namespace that owns the target network namespace (bwrap made it for us), which
-            // gives us CAP_SYS_ADMIN over it without privilege.
+            // SAFETY: between fork and exec only setns, async-signal-safe. The kernel wants
+            // CAP_SYS_ADMIN over the target namespace (we own the user namespace bwrap made
+            // for it) and in our own user namespace: root, today (see ARCHITECTURE.md).
             unsafe {
                 command.pre_exec(move || if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
             }
         }
-        let mut child = command.spawn().map_err(|e| SandboxError::StartFailed(format!("cannot run bwrap: {e}")))?;
+        let mut child = command.spawn().map_err(|e| match (e.kind(), self.join_network) {
+            (std::io::ErrorKind::PermissionDenied, Some(pid)) => {
+                SandboxError::StartFailed(format!("joining the network of process {pid} needs root (CAP_SYS_ADMIN): {e}"))
+            }
+            _ => SandboxError::StartFailed(format!("cannot run bwrap: {e}")),
+        })?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let client = match Client::connect(stdin, stdout, READY_WITHIN).await {

@@ -30,8 +30,16 @@ fn assert_every_example_scores(jobs: &std::path::Path, env: &str, agent: &str, e
     let scores = task_scores(&doc);
     assert_eq!(scores.len(), example_count(&examples) - expected_skipped.len(), "{doc:#}");
     for (task, score) in scores {
-        assert_eq!(score, Some(expected), "{task} on {env} with {agent}: {doc:#}");
+        let job_dir = std::path::Path::new(doc["job_dir"].as_str().unwrap());
+        assert_eq!(score, Some(expected), "{task} on {env} with {agent}; its tests said:\n{}\n{doc:#}", test_stdout(job_dir, &task));
     }
+}
+
+/// What the tests of `task`'s trials printed: the first thing to read when one scores wrong.
+fn test_stdout(job_dir: &std::path::Path, task: &str) -> String {
+    let trials = std::fs::read_dir(job_dir.join("trials")).into_iter().flatten().flatten();
+    let of_task = trials.filter(|t| t.file_name().to_string_lossy().starts_with(&format!("{task}__")));
+    of_task.map(|t| std::fs::read_to_string(t.path().join("verifier/test-stdout.txt")).unwrap_or_default()).collect::<Vec<_>>().join("\n")
 }
 
 /// The examples on disk: every directory with a task.toml.

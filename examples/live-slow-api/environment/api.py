@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def lookup(item_id):
     # Scans the whole catalogue for every request.
-    time.sleep(0.5)
+    time.sleep(1.0)
     return {"id": item_id, "name": f"item-{item_id}"}
 
 

@@ -8,7 +8,8 @@
 //!   generator, the other services, the tests) goes through it. No privilege beyond what
 //!   the backend has: no `tc`, no iptables.
 //! - Process faults (kill, pause) go to the service's supervisor, as `svc kill` and
-//!   `svc pause` / `svc resume` would.
+//!   `svc pause` / `svc resume` would, but on its stdin, which only this process holds (the
+//!   control socket `svc` uses is the agent's to delete).
 //!
 //! The schedule is this process's: the agent can neither see nor change it, and each switch
 //! lands in the trial's timeline.
@@ -17,14 +18,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prodbench_sandbox::init::INIT_PATH;
-use prodbench_sandbox::services::SVC_ARG;
-use prodbench_sandbox::{ExecRequest, Sandbox, SandboxError};
+use prodbench_sandbox::SandboxError;
+use prodbench_sandbox::services::Control;
 use prodbench_store::timeline::{Event, Timeline};
 use prodbench_task::live::{FaultConfig, FaultKind, FaultWindow, ProxyProtocol, Service, proxied_port};
 use prodbench_traffic::{Fault, FaultCounts, FaultProxy, Netns, Protocol};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
+
+use crate::live::Supervisor;
 
 /// The task's faults and the proxies in front of the services they target.
 pub(crate) struct Faults {
@@ -78,7 +80,7 @@ impl Faults {
 
     /// Runs the schedule of `window` until it is done and `end` says the window is over;
     /// every fault still on is then switched off.
-    pub(crate) async fn drive(&self, window: FaultWindow, sandbox: &dyn Sandbox, timeline: &Timeline, mut end: watch::Receiver<bool>) {
+    pub(crate) async fn drive(&self, window: FaultWindow, supervisor: Option<&Supervisor>, timeline: &Timeline, mut end: watch::Receiver<bool>) {
         let start = Instant::now();
         let mut switches: Vec<(Duration, bool, &FaultConfig)> = Vec::new();
         for fault in self.schedule.iter().filter(|f| f.window == window) {
@@ -94,7 +96,7 @@ impl Faults {
                 () = sleep_until(start + at) => {}
                 _ = end.wait_for(|ended| *ended) => break,
             }
-            self.switch(fault, switch_on, sandbox, timeline).await;
+            self.switch(fault, switch_on, supervisor, timeline).await;
             if switch_on {
                 on.push(fault);
             } else {
@@ -103,16 +105,16 @@ impl Faults {
         }
         let _ = end.wait_for(|ended| *ended).await;
         for fault in on {
-            self.switch(fault, false, sandbox, timeline).await;
+            self.switch(fault, false, supervisor, timeline).await;
         }
     }
 
-    async fn switch(&self, fault: &FaultConfig, on: bool, sandbox: &dyn Sandbox, timeline: &Timeline) {
+    async fn switch(&self, fault: &FaultConfig, on: bool, supervisor: Option<&Supervisor>, timeline: &Timeline) {
         let service = fault.kind.service();
         let applied = match (&fault.kind, self.proxies.get(service)) {
-            (FaultKind::Kill { .. }, _) if on => supervisor_control(sandbox, "kill", service).await,
+            (FaultKind::Kill { .. }, _) if on => supervisor_control(supervisor, Control::Kill, service).await,
             (FaultKind::Kill { .. }, _) => return,
-            (FaultKind::Pause { .. }, _) => supervisor_control(sandbox, if on { "pause" } else { "resume" }, service).await,
+            (FaultKind::Pause { .. }, _) => supervisor_control(supervisor, if on { Control::Pause } else { Control::Resume }, service).await,
             (kind, Some(proxy)) => proxy.set(if on { proxy_fault(kind) } else { Fault::None }).map_err(|e| e.to_string()),
             (_, None) => Err(format!("no proxy in front of {service}")),
         };
@@ -154,13 +156,7 @@ fn describe(kind: &FaultKind) -> String {
     }
 }
 
-/// `svc kill|pause|resume SERVICE` through the sandbox's exec server, as root.
-async fn supervisor_control(sandbox: &dyn Sandbox, command: &str, service: &str) -> Result<(), String> {
-    let argv = vec![INIT_PATH.to_string(), SVC_ARG.to_string(), command.to_string(), service.to_string()];
-    let request = ExecRequest { argv, ..ExecRequest::shell("") }.user(Some("0".into())).timeout(Duration::from_secs(30));
-    match sandbox.exec(request).await {
-        Ok(output) if output.success() => Ok(()),
-        Ok(output) => Err(output.summary()),
-        Err(e) => Err(e.to_string()),
-    }
+/// A process fault, through the supervisor's stdin (which nothing in the sandbox can write).
+async fn supervisor_control(supervisor: Option<&Supervisor>, command: Control, service: &str) -> Result<(), String> {
+    supervisor.ok_or("the task's services are not running")?.control(command, service).await
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prodbench_sandbox::init::INIT_PATH;
-use prodbench_sandbox::services::{REAP_ARG, SUPERVISE_ARG, SupervisorEvent, SupervisorSpec};
+use prodbench_sandbox::services::{Control, ControlRequest, REAP_ARG, SUPERVISE_ARG, SupervisorEvent, SupervisorSpec};
 use prodbench_sandbox::{ExecRequest, ProcessHandle, Sandbox, SandboxError};
 use prodbench_store::timeline::{Event, Timeline};
 use prodbench_task::Task;
@@ -42,11 +42,22 @@ pub use prodbench_score::evidence::{FAULTS_FILE, SERVICES_DIR, TRAFFIC_DIR};
 const SUPERVISOR_GRACE: Duration = Duration::from_secs(15);
 
 /// The running supervisor: alive while `stdin` is open.
-struct Supervisor {
+pub(crate) struct Supervisor {
     pid: u32,
-    _stdin: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    /// Only the host writes here: the fault schedule's controls, one JSON line each.
+    stdin: tokio::sync::Mutex<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
     _handle: ProcessHandle,
     events: JoinHandle<()>,
+}
+
+impl Supervisor {
+    /// Asks the supervisor to `command` `service` (a fault's kill, pause or resume).
+    pub(crate) async fn control(&self, command: Control, service: &str) -> Result<(), String> {
+        let line = serde_json::to_string(&ControlRequest::to(command, service)).expect("request serializes");
+        let mut stdin = self.stdin.lock().await;
+        stdin.write_all(format!("{line}\n").as_bytes()).await.map_err(|e| format!("the supervisor is gone: {e}"))?;
+        stdin.flush().await.map_err(|e| format!("the supervisor is gone: {e}"))
+    }
 }
 
 /// The traffic of a trial: its generator, and the windows run so far.
@@ -132,7 +143,7 @@ impl LiveEnvironment {
             Ok(Err(_)) => return Err(SandboxError::StartFailed(format!("the service supervisor exited: {}", process.handle.stderr_tail().trim()))),
             Err(_) => return Err(SandboxError::StartTimeout(within)),
         };
-        self.supervisor = Some(Supervisor { pid, _stdin: process.stdin, _handle: process.handle, events });
+        self.supervisor = Some(Supervisor { pid, stdin: tokio::sync::Mutex::new(process.stdin), _handle: process.handle, events });
         Ok(())
     }
 
@@ -159,7 +170,7 @@ impl LiveEnvironment {
 
     /// Runs `agent` with the agent window's traffic and faults around it; both end when it
     /// does.
-    pub(crate) async fn during_agent<T>(&mut self, sandbox: &dyn Sandbox, agent: impl Future<Output = T>) -> T {
+    pub(crate) async fn during_agent<T>(&mut self, agent: impl Future<Output = T>) -> T {
         self.timeline.record(Event::AgentStarted);
         self.start_agent_window();
         let (ended, end) = watch::channel(false);
@@ -168,7 +179,7 @@ impl LiveEnvironment {
             let _ = ended.send(true);
             result
         };
-        let (result, ()) = tokio::join!(agent, self.faults.drive(FaultWindow::Agent, sandbox, &self.timeline, end));
+        let (result, ()) = tokio::join!(agent, self.faults.drive(FaultWindow::Agent, self.supervisor.as_ref(), &self.timeline, end));
         self.end_agent_window().await;
         self.timeline.record(Event::AgentEnded);
         result
@@ -199,7 +210,7 @@ impl LiveEnvironment {
     }
 
     /// Runs the grading window, if the task has one, to its end, with its faults.
-    pub(crate) async fn grading_window(&mut self, sandbox: &dyn Sandbox) {
+    pub(crate) async fn grading_window(&mut self) {
         let (ended, end) = watch::channel(false);
         let Some(traffic) = self.traffic.as_mut().filter(|t| t.windows.iter().any(|w| w == GRADING)) else { return };
         let timeline = &self.timeline;
@@ -211,7 +222,7 @@ impl LiveEnvironment {
             timeline.record(Event::TrafficWindowEnded { window: GRADING.into() });
             let _ = ended.send(true);
         };
-        tokio::join!(window, self.faults.drive(FaultWindow::Grading, sandbox, timeline, end));
+        tokio::join!(window, self.faults.drive(FaultWindow::Grading, self.supervisor.as_ref(), timeline, end));
     }
 
     async fn run_window(&mut self, name: &str) {
@@ -267,7 +278,7 @@ impl LiveEnvironment {
         let stop_services = async {
             let Some(supervisor) = self.supervisor.take() else { return };
             let _ = sandbox.download(prodbench_sandbox::services::LOG_DIR, &trial_dir.join(SERVICES_DIR)).await;
-            drop(supervisor._stdin);
+            drop(supervisor.stdin);
             let _ = tokio::time::timeout(Duration::from_secs(5), supervisor.events).await;
         };
         tokio::join!(stop_verifier, stop_services);

@@ -25,7 +25,7 @@
 //! depend on nothing the host set up.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -41,9 +41,6 @@ use serde::{Deserialize, Serialize};
 pub const SUPERVISE_ARG: &str = "__supervise";
 /// The argument that makes it kill every process outside a supervisor's session.
 pub const REAP_ARG: &str = "__reap-outside";
-/// The argument that makes it `svc` when it cannot be called by that name (the harness's
-/// process faults: `INIT_PATH __svc kill api`).
-pub const SVC_ARG: &str = "__svc";
 /// The command the agent uses: `svc status`, `svc restart api`, `svc logs api`.
 pub const SVC_COMMAND: &str = "svc";
 /// Where each service's output goes, one file per service.
@@ -164,10 +161,11 @@ pub struct ServiceStatus {
     pub last_exit: Option<String>,
 }
 
-/// A request on the control socket.
+/// What `svc` (on the control socket) or the harness (on the supervisor's stdin) asks of a
+/// service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Control {
+pub enum Control {
     Restart,
     Stop,
     Start,
@@ -179,10 +177,19 @@ enum Control {
     Resume,
 }
 
+/// One request: a control for a service, or (both `None`) only the status.
 #[derive(Debug, Serialize, Deserialize)]
-struct ControlRequest {
+pub struct ControlRequest {
     command: Option<Control>,
     service: Option<String>,
+}
+
+impl ControlRequest {
+    /// `command` for `service`: what the harness writes, a JSON line, on the supervisor's
+    /// stdin (its fault schedule's kills and pauses), where nothing in the sandbox can write.
+    pub fn to(command: Control, service: &str) -> Self {
+        ControlRequest { command: Some(command), service: Some(service.to_string()) }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -267,11 +274,17 @@ pub fn supervise() -> std::io::Result<()> {
     });
     let _ = std::fs::remove_file(CONTROL_SOCKET);
     let listener = UnixListener::bind(CONTROL_SOCKET)?;
-    let control_shared = Arc::clone(&shared);
-    std::thread::spawn(move || serve_control(listener, control_shared, Arc::new(controls)));
-    // The harness holds stdin open for as long as the services should run.
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
+    let controls = Arc::new(controls);
+    let (control_shared, socket_controls) = (Arc::clone(&shared), Arc::clone(&controls));
+    std::thread::spawn(move || serve_control(listener, control_shared, socket_controls));
+    // The harness holds stdin open for as long as the services should run, and sends its
+    // own controls (the fault schedule's) there, each on a thread: a kill must not wait
+    // for a restart.
+    for line in std::io::stdin().lines() {
+        let Ok(request) = serde_json::from_str::<ControlRequest>(&line?) else { continue };
+        let controls = Arc::clone(&controls);
+        std::thread::spawn(move || apply(request, &controls));
+    }
     kill_session();
     Ok(())
 }
@@ -328,21 +341,20 @@ fn serve_control(listener: UnixListener, shared: Arc<Shared>, controls: Arc<Cont
     }
 }
 
+/// Hands a request to its service and waits for the answer; what went wrong, if anything.
+fn apply(request: ControlRequest, controls: &Controls) -> Option<String> {
+    let (Some(command), Some(name)) = (request.command, request.service) else { return None };
+    let Some((control, within)) = controls.get(&name) else { return Some(format!("no service named {name:?}")) };
+    let (done, wait) = mpsc::channel();
+    let _ = control.send((command, done));
+    wait.recv_timeout(*within).err().map(|_| format!("{name} did not answer within {within:?}"))
+}
+
 fn answer(stream: UnixStream, shared: &Shared, controls: &Controls) -> std::io::Result<()> {
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let request: ControlRequest = serde_json::from_str(&line).map_err(std::io::Error::other)?;
-    let error = match (request.command, request.service) {
-        (Some(command), Some(name)) => match controls.get(&name) {
-            Some((control, within)) => {
-                let (done, wait) = mpsc::channel();
-                let _ = control.send((command, done));
-                wait.recv_timeout(*within).err().map(|_| format!("{name} did not answer within {within:?}"))
-            }
-            None => Some(format!("no service named {name:?}")),
-        },
-        _ => None,
-    };
+    let error = apply(request, controls);
     let reply = ControlReply { error, services: shared.snapshot() };
     let mut stream = stream;
     writeln!(stream, "{}", serde_json::to_string(&reply).expect("reply serializes"))

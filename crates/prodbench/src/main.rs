@@ -55,7 +55,6 @@ fn in_sandbox_entry() -> Option<ExitCode> {
     match args.get(1).map(String::as_str) {
         Some(init::INIT_ARG) => Some(status(init::serve().is_ok())),
         Some(services::SUPERVISE_ARG) => Some(status(services::supervise().is_ok())),
-        Some(services::SVC_ARG) => Some(ExitCode::from(services::svc(&args[2..], &mut std::io::stdout()) as u8)),
         Some(services::REAP_ARG) => {
             let pid = args.get(2).and_then(|p| p.parse().ok())?;
             Some(status(services::reap_outside(pid).is_ok()))

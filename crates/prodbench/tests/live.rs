@@ -73,3 +73,33 @@ fn traffic_the_generator_cannot_run_is_an_error_up_front() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("task.toml: error: `traffic`") && stderr.contains("{int:9-1}"), "{stderr}");
 }
+
+/// The fault schedule's kills and pauses reach the services even when the agent deleted the
+/// control socket `svc` uses: they go on the supervisor's stdin, which only the host holds.
+#[test]
+fn process_faults_happen_whatever_the_agent_did_to_the_control_socket() {
+    let jobs = tempfile::tempdir().unwrap();
+    let dataset = tempfile::tempdir().unwrap();
+    let toml = "[[services]]\nname = \"web\"\ncommand = \"sleep 1000\"\n[[services]]\nname = \"worker\"\ncommand = \"sleep 1000\"\n\
+                [[faults]]\nkind = \"kill\"\nservice = \"web\"\nwindow = \"agent\"\nstart_sec = 0.5\n\
+                [[faults]]\nkind = \"pause\"\nservice = \"worker\"\nwindow = \"agent\"\nstart_sec = 0.5\nduration_sec = 0.5\n";
+    TaskFiles::new("faulted")
+        .without_dockerfile()
+        .toml(toml)
+        .file("environment/README", "faults\n")
+        .solution("rm -f /tmp/.prodbench-svc.sock\nsleep 2\n")
+        .tests("echo 1 > /logs/verifier/reward.txt\n")
+        .write(dataset.path())
+        .unwrap();
+    let (doc, code) = prodbench_json(jobs.path(), &["run", dataset.path().to_str().unwrap(), "--env", "local", "--agent", "oracle", "--json"]);
+    assert_eq!((code, doc["summary"]["passed"].as_u64()), (0, Some(1)), "{doc:#}");
+    let trial = std::path::Path::new(doc["job_dir"].as_str().unwrap()).join("trials/faulted__a1__t1");
+    let events: Vec<Event> = read_events(&trial).into_iter().map(|e| e.event).collect();
+    assert!(events.contains(&Event::FaultOn { fault: "kill web".into() }), "{events:#?}");
+    assert!(events.iter().any(|e| matches!(e, Event::ServiceExited { service, signal: Some(9), .. } if service == "web")), "{events:#?}");
+    assert!(
+        events.contains(&Event::ServicePaused { service: "worker".into() }) && events.contains(&Event::ServiceResumed { service: "worker".into() }),
+        "{events:#?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::FaultOn { fault } | Event::FaultOff { fault } if fault.contains("failed"))), "{events:#?}");
+}

@@ -618,6 +618,23 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+/// Switches the database to WAL. Several processes opening a new jobs directory at once
+/// race for it, and SQLite answers a switch it cannot take the lock for with `SQLITE_BUSY`
+/// at once, without its busy handler: so it is retried, for as long as the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store under `root`.
     pub fn open(root: &Path) -> Result<Self> {
@@ -626,7 +643,7 @@ impl Store {
         let sql = |source| StoreError::Sql { path: db_path.clone(), source };
         let conn = Connection::open(&db_path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        use_wal(&conn).map_err(sql)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
         schema::migrate(&conn).map_err(sql)?;
         Ok(Store { root: root.to_path_buf(), db_path, conn: Mutex::new(conn) })
